@@ -1,0 +1,234 @@
+//! Orchestration: parse the command line, validate settings, run the checks, render.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+
+use crate::check::{runner, Context};
+use crate::cli::{Cli, Command, Format, RunArgs};
+use crate::codes::Code;
+use crate::env::AgentEnv;
+use crate::exit::Exit;
+use crate::net::http::HttpSettings;
+use crate::net::proxy::ProxyConfig;
+use crate::net::{Endpoints, HttpClient};
+use crate::report::vso::{self, PipelineOutputs};
+use crate::report::{self, Report};
+use crate::secret::Redactor;
+use crate::settings::{InputError, Settings};
+
+/// Where output goes; tests pass buffers.
+pub struct Io<'a> {
+    pub stdout: &'a mut dyn Write,
+    pub stderr: &'a mut dyn Write,
+    pub stdout_is_terminal: bool,
+    pub cwd: PathBuf,
+}
+
+/// Runs the program with the given arguments and environment; returns the exit code.
+pub fn run(args: Vec<OsString>, env: AgentEnv, io: &mut Io<'_>) -> Exit {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are "errors" to clap that exit 0.
+            let text = e.render().to_string();
+            if e.exit_code() == 0 {
+                let _ = write!(io.stdout, "{text}");
+                return Exit::Ok;
+            }
+            return bad_input(&env, io, text.trim_end());
+        }
+    };
+    match cli.command {
+        None => run_checks(&cli.run, env, io),
+        Some(Command::Run(args)) => run_checks(&args, env, io),
+        Some(Command::Explain { code }) => explain(&code, &env, io),
+        Some(Command::Advisories { .. }) | Some(Command::Fix(_)) => {
+            internal(&env, io, "this subcommand is not available in this build")
+        }
+    }
+}
+
+fn explain(code: &str, env: &AgentEnv, io: &mut Io<'_>) -> Exit {
+    if code.eq_ignore_ascii_case("all") || code.eq_ignore_ascii_case("list") {
+        for c in Code::ALL {
+            let _ = writeln!(io.stdout, "{c}  {:<8} {:<9} {}", c.family(), c.default_severity().as_str(), c.title());
+        }
+        return Exit::Ok;
+    }
+    match Code::parse(code) {
+        Some(c) => {
+            let _ = write!(io.stdout, "{}", c.doc());
+            Exit::Ok
+        }
+        None => bad_input(
+            env,
+            io,
+            &InputError::new(
+                "explain",
+                code,
+                "a finding code such as REG009 (run `azp-preflight explain all` for the list)",
+            )
+            .to_string(),
+        ),
+    }
+}
+
+fn run_checks(args: &RunArgs, env: AgentEnv, io: &mut Io<'_>) -> Exit {
+    let started = Instant::now();
+    let redactor = Redactor::default();
+    let settings = match Settings::from_args(args, &env, &redactor, io.cwd.clone()) {
+        Ok(s) => s,
+        Err(e) => return bad_input(&env, io, &e.to_string()),
+    };
+    let endpoints = match Endpoints::from_env(&env) {
+        Ok(e) => e,
+        Err(e) => return bad_input(&env, io, &e),
+    };
+    let http = match http_client(&env, &redactor) {
+        Ok(c) => c,
+        Err(e) => return bad_input(&env, io, &e),
+    };
+    crate::logging::init(&env, redactor.clone());
+    let checks = crate::checks::enabled(&settings);
+    let ctx = Arc::new(Context { settings, env, endpoints, http, redactor, now: jiff::Timestamp::now() });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return internal(&ctx.env, io, &format!("cannot start the async runtime: {e}")),
+    };
+    let results = match runtime.block_on(runner::run_checks(&ctx, &checks)) {
+        Ok(r) => r,
+        Err(e) => return internal(&ctx.env, io, &ctx.redactor.redact(&e.to_string())),
+    };
+    // Jobs cancelled at the deadline may still hold sockets; do not wait for them.
+    runtime.shutdown_background();
+    let report =
+        Report::new(results, started.elapsed(), ctx.settings.fail_on, crate::checks::advisory_db_info(), &ctx.redactor);
+    finish(&ctx, &report, io)
+}
+
+fn finish(ctx: &Context, report: &Report, io: &mut Io<'_>) -> Exit {
+    let settings = &ctx.settings;
+    let exit = if settings.no_exit_codes || !report.fails_threshold() { Exit::Ok } else { Exit::Findings };
+    let mut report_written = None;
+    if let Some(path) = &settings.report_path {
+        match write_file(path, |w| report::json::render(report, w), &ctx.redactor) {
+            Ok(()) => report_written = Some(path.clone()),
+            Err(e) => {
+                let _ = writeln!(io.stderr, "azp-preflight: cannot write the report to {}: {e}", path.display());
+            }
+        }
+    }
+    let mut buf = Vec::new();
+    let rendered = match settings.format {
+        Format::Json => report::json::render(report, &mut buf),
+        Format::Sarif => report::sarif::render(report, &mut buf),
+        Format::Github => report::github::render(report, &mut buf),
+        Format::Human => {
+            let style = report::human::Style { color: report::human::wants_color(&ctx.env, io.stdout_is_terminal) };
+            report::human::render(report, style, exit.code(), &mut buf)
+        }
+        Format::AzurePipelines => {
+            let summary = settings.temp_dir.join("azp-preflight-summary.md");
+            let summary_path = match write_file(&summary, |w| report::markdown::render(report, w), &ctx.redactor) {
+                Ok(()) => Some(summary),
+                Err(e) => {
+                    let _ =
+                        writeln!(io.stderr, "azp-preflight: cannot write the summary to {}: {e}", summary.display());
+                    None
+                }
+            };
+            let outputs = PipelineOutputs { secrets: ctx.redactor.values(), summary_path, report_path: report_written };
+            // setsecret lines carry the secrets on purpose: the agent consumes them.
+            let (secrets, rest) = {
+                let mut secret_lines = Vec::new();
+                let r = vso::render(report, &outputs, &mut secret_lines);
+                (r, secret_lines)
+            };
+            buf = redact_except_setsecret(&rest, &ctx.redactor);
+            secrets
+        }
+    };
+    if ctx.settings.format != Format::AzurePipelines {
+        buf = ctx.redactor.redact(&String::from_utf8_lossy(&buf)).into_bytes();
+    }
+    if let Err(e) = rendered.and_then(|()| io.stdout.write_all(&buf)).and_then(|()| io.stdout.flush()) {
+        let _ = writeln!(io.stderr, "azp-preflight: cannot write the output: {e}");
+        return Exit::Internal;
+    }
+    exit
+}
+
+/// Redacts every line except the `task.setsecret` commands themselves.
+fn redact_except_setsecret(bytes: &[u8], redactor: &Redactor) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("##vso[task.setsecret]") {
+            out.push_str(line);
+        } else {
+            out.push_str(&redactor.redact(line));
+        }
+    }
+    out.into_bytes()
+}
+
+fn write_file(
+    path: &std::path::Path,
+    render: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+    redactor: &Redactor,
+) -> io::Result<()> {
+    let mut buf = Vec::new();
+    render(&mut buf)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, redactor.redact(&String::from_utf8_lossy(&buf)))
+}
+
+fn http_client(env: &AgentEnv, redactor: &Redactor) -> Result<HttpClient, String> {
+    let proxy = ProxyConfig::from_env(env, redactor)?;
+    let extra_roots_pem = match env.get("SSL_CERT_FILE") {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| format!("SSL_CERT_FILE: `{path}` is not valid; expected a readable PEM file ({e})"))?,
+        ),
+        None => None,
+    };
+    HttpClient::new(HttpSettings { proxy, extra_roots_pem, ..HttpSettings::default() })
+        .map_err(|e| format!("SSL_CERT_FILE: {e}"))
+}
+
+/// Exit 2: the message names the input, the value and the expected form. In a pipeline the
+/// step also gets one error issue and a failed completion.
+fn bad_input(env: &AgentEnv, io: &mut Io<'_>, message: &str) -> Exit {
+    fail_with(env, io, message, "bad input");
+    Exit::BadInput
+}
+
+/// Exit 3: the run could not complete.
+fn internal(env: &AgentEnv, io: &mut Io<'_>, message: &str) -> Exit {
+    fail_with(env, io, message, "could not complete");
+    Exit::Internal
+}
+
+fn fail_with(env: &AgentEnv, io: &mut Io<'_>, message: &str, what: &str) {
+    if env.in_pipeline() {
+        let _ = writeln!(
+            io.stdout,
+            "{}",
+            vso::command("task.logissue", &[("type", "error".into())], &format!("azp-preflight: {what}: {message}"))
+        );
+        let _ = writeln!(
+            io.stdout,
+            "{}",
+            vso::command("task.complete", &[("result", "Failed".into())], &format!("azp-preflight: {what}"))
+        );
+    } else {
+        let _ = writeln!(io.stderr, "azp-preflight: {what}: {message}");
+    }
+}

@@ -1,0 +1,134 @@
+//! The check framework: a check plans one job per target; the runner runs every job
+//! concurrently under one deadline. Checks return findings and never print.
+
+pub mod runner;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::env::AgentEnv;
+use crate::finding::{Finding, Severity};
+use crate::net::{Endpoints, HttpClient};
+use crate::secret::Redactor;
+use crate::settings::{CheckId, Settings};
+
+/// Everything a check may use. Built once per run and shared read-only.
+#[derive(Debug)]
+pub struct Context {
+    pub settings: Settings,
+    /// The environment snapshot, for checks that inspect the agent itself (AGT001).
+    pub env: AgentEnv,
+    pub endpoints: Endpoints,
+    pub http: HttpClient,
+    pub redactor: Redactor,
+    /// The run's notion of "now" (fixed at start; tests may pin it).
+    pub now: jiff::Timestamp,
+}
+
+/// What one target's job found.
+#[derive(Debug, Default)]
+pub struct TargetOutcome {
+    pub findings: Vec<Finding>,
+    /// Short statements of what was proven, for the summary ("push allowed", "61 GiB free").
+    pub proven: Vec<String>,
+    /// Extra machine-readable fields for the report entry (e.g. `references`).
+    pub extra: Map<String, Value>,
+    /// Set when the target was not checked, with the reason.
+    pub skipped: Option<String>,
+}
+
+impl TargetOutcome {
+    pub fn skip(reason: impl Into<String>) -> Self {
+        TargetOutcome { skipped: Some(reason.into()), ..Default::default() }
+    }
+}
+
+pub type JobFuture = Pin<Box<dyn Future<Output = TargetOutcome> + Send + 'static>>;
+
+/// One unit of work: a check applied to one target.
+pub struct TargetJob {
+    pub target: String,
+    pub work: JobFuture,
+}
+
+impl TargetJob {
+    pub fn new(target: impl Into<String>, work: impl Future<Output = TargetOutcome> + Send + 'static) -> Self {
+        TargetJob { target: target.into(), work: Box::pin(work) }
+    }
+
+    /// A job that is already done: a static result or a skip.
+    pub fn ready(target: impl Into<String>, outcome: TargetOutcome) -> Self {
+        TargetJob::new(target, async move { outcome })
+    }
+}
+
+pub trait Check: Send + Sync {
+    fn id(&self) -> CheckId;
+
+    /// The jobs to run, one per target. Called once, before anything runs.
+    fn plan(&self, ctx: &Arc<Context>) -> Vec<TargetJob>;
+
+    /// Jobs that need what the first phase observed (clock skew from `Date` headers).
+    fn after(&self, _ctx: &Arc<Context>) -> Vec<TargetJob> {
+        Vec::new()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    Skip,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+/// The report entry for one target.
+#[derive(Debug)]
+pub struct CheckResult {
+    pub check: CheckId,
+    pub target: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub duration: Duration,
+    pub findings: Vec<Finding>,
+    pub proven: Vec<String>,
+    pub extra: Map<String, Value>,
+}
+
+impl CheckResult {
+    pub fn from_outcome(check: CheckId, target: String, duration: Duration, outcome: TargetOutcome) -> Self {
+        let worst = outcome.findings.iter().map(|f| f.severity).max();
+        let status = match (&outcome.skipped, worst) {
+            (_, Some(Severity::Error)) => Status::Fail,
+            (_, Some(Severity::Warning)) => Status::Warn,
+            (Some(_), _) => Status::Skip,
+            _ => Status::Pass,
+        };
+        CheckResult {
+            check,
+            target,
+            status,
+            reason: outcome.skipped,
+            duration,
+            findings: outcome.findings,
+            proven: outcome.proven,
+            extra: outcome.extra,
+        }
+    }
+}

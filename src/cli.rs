@@ -1,0 +1,131 @@
+//! The command line (DESIGN §3). Flags win over task inputs (`INPUT_*`), which win over
+//! defaults; `settings` merges them and validates everything before any check runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "azp-preflight",
+    version,
+    about = "Prove that a pipeline's registry credentials, service principals and pinned task versions work, before the pipeline needs them.",
+    long_about = "Prove that a pipeline's registry credentials, service principals and pinned task versions work, before the pipeline needs them.\n\n\
+In an Azure Pipelines step (TF_BUILD=True) the task inputs arrive as INPUT_* variables and service connections as ENDPOINT_* \
+variables; on a laptop the same checks use flags, AZURE_* variables and the Docker config.",
+    after_help = "Exit codes: 0 no finding at or above --fail-on; 1 findings at or above --fail-on; 2 bad input; 3 could not complete.\n\
+Run `azp-preflight explain <CODE>` for what a finding means and how to fix it.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the checks (the default when no subcommand is given).
+    Run(RunArgs),
+    /// Explain a finding code: what it means, why it happens, how to fix it.
+    Explain {
+        /// A finding code such as REG009 or TSK001; `all` lists every code.
+        code: String,
+    },
+    /// List or lint the task-regression advisory database.
+    Advisories {
+        #[command(subcommand)]
+        action: AdvisoriesAction,
+    },
+    /// Apply the pin/unpin advice of the tasks check to pipeline YAML in place.
+    Fix(FixArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdvisoriesAction {
+    /// Print every advisory (embedded, plus any given files).
+    List(AdvisoryFiles),
+    /// Validate advisories: format, ranges, sources; exit 1 on problems.
+    Lint(AdvisoryFiles),
+}
+
+#[derive(Debug, Args)]
+pub struct AdvisoryFiles {
+    /// Extra advisory file(s) merged over the embedded database.
+    #[arg(long = "advisories", value_name = "FILE")]
+    pub advisories: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// Pipeline files or globs (default: auto-discover).
+    #[arg(long = "pipeline", value_name = "FILE|GLOB")]
+    pub pipeline: Vec<String>,
+    /// Print a unified diff instead of editing the files.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Extra advisory file(s) merged over the embedded database.
+    #[arg(long = "advisories", value_name = "FILE")]
+    pub advisories: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    AzurePipelines,
+    Github,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum FailOn {
+    /// Fail on errors (the default).
+    Error,
+    /// Fail on warnings and errors.
+    Warning,
+    /// Never fail; report only.
+    Never,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct RunArgs {
+    /// Pipeline YAML files or globs to scan (default: auto-discover).
+    #[arg(long = "pipeline", value_name = "FILE|GLOB")]
+    pub pipeline: Vec<String>,
+    /// A registry target: <server>[/<repository>[:<tag>|@<digest>]] [pull|push] [platform=<os>/<arch>[/<variant>]].
+    /// Quote it when it has several words.
+    #[arg(long = "registry", value_name = "SPEC")]
+    pub registry: Vec<String>,
+    /// Comma list of checks to run: registry,identity,tasks,agent.
+    #[arg(long, value_name = "LIST")]
+    pub checks: Option<String>,
+    /// Lowest severity that fails the run.
+    #[arg(long = "fail-on", value_enum, value_name = "LEVEL")]
+    pub fail_on: Option<FailOn>,
+    /// No network at all: static checks only.
+    #[arg(long)]
+    pub offline: bool,
+    /// Deadline for the whole run, in seconds (default 60).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<String>,
+    /// Warn when a credential in use expires within N days (default 30).
+    #[arg(long = "expiry-warning-days", value_name = "N")]
+    pub expiry_warning_days: Option<String>,
+    /// Error when a credential in use expires within N days (default 7).
+    #[arg(long = "expiry-error-days", value_name = "N")]
+    pub expiry_error_days: Option<String>,
+    /// Extra advisory file(s) merged over the embedded database.
+    #[arg(long = "advisories", value_name = "FILE")]
+    pub advisories: Vec<PathBuf>,
+    /// Output format [default: azure-pipelines when TF_BUILD=True, else human].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Also write the JSON report to this path.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Always exit 0 (report only).
+    #[arg(long = "no-exit-codes")]
+    pub no_exit_codes: bool,
+}

@@ -1,0 +1,22 @@
+//! azp-preflight: proves that a pipeline's registry credentials, service principals and
+//! pinned task versions work, before the pipeline needs them.
+//!
+//! Flow: `app` parses the command line → `settings` validates inputs (the environment is
+//! read once into `env::AgentEnv`) → `checks` plan jobs → `check::runner` runs them under
+//! one deadline → `report` renders the results.
+
+pub mod app;
+pub mod check;
+pub mod checks;
+pub mod cli;
+pub mod codes;
+pub mod connections;
+pub mod env;
+pub mod exit;
+pub mod finding;
+pub mod logging;
+pub mod net;
+pub mod registry_target;
+pub mod report;
+pub mod secret;
+pub mod settings;

@@ -1,0 +1,91 @@
+//! The JSON report, schema `azp-preflight/report/v1` (DESIGN §4). Built as explicit JSON
+//! so internal types can change without changing the contract.
+
+use std::io::{self, Write};
+
+use serde_json::{json, Map, Value};
+
+use super::Report;
+use crate::check::CheckResult;
+use crate::finding::Finding;
+
+pub const SCHEMA: &str = "azp-preflight/report/v1";
+
+pub fn to_value(report: &Report) -> Value {
+    let counts = report.counts();
+    let mut root = Map::new();
+    root.insert("schema".into(), json!(SCHEMA));
+    root.insert("tool".into(), json!({"name": "azp-preflight", "version": report.version}));
+    if let Some(db) = &report.advisory_db {
+        root.insert("advisoryDb".into(), json!({"advisories": db.advisories, "updated": db.updated}));
+    }
+    root.insert("result".into(), json!(report.result().as_str()));
+    root.insert("counts".into(), json!({"error": counts.error, "warning": counts.warning, "note": counts.note}));
+    root.insert("durationMs".into(), json!(report.duration.as_millis() as u64));
+    root.insert("checks".into(), Value::Array(report.checks.iter().map(check_entry).collect()));
+    Value::Object(root)
+}
+
+fn check_entry(r: &CheckResult) -> Value {
+    let mut entry = Map::new();
+    entry.insert("check".into(), json!(r.check.as_str()));
+    entry.insert("target".into(), json!(r.target));
+    entry.insert("status".into(), json!(r.status.as_str()));
+    if let Some(reason) = &r.reason {
+        entry.insert("reason".into(), json!(reason));
+    }
+    entry.insert("durationMs".into(), json!(r.duration.as_millis() as u64));
+    entry.insert("proven".into(), json!(r.proven));
+    entry.insert("findings".into(), Value::Array(r.findings.iter().map(finding_entry).collect()));
+    for (k, v) in &r.extra {
+        entry.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    Value::Object(entry)
+}
+
+fn finding_entry(f: &Finding) -> Value {
+    json!({
+        "code": f.code.as_str(),
+        "severity": f.severity.as_str(),
+        "title": f.title,
+        "message": f.message,
+        "remedy": f.remedy,
+        "location": f.location,
+        "data": f.data,
+        "help": f.help,
+    })
+}
+
+pub fn render(report: &Report, out: &mut impl Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &to_value(report))?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::FailOn;
+    use crate::report::fixtures;
+
+    #[test]
+    fn report_v1_shape() {
+        let v = to_value(&fixtures::report(FailOn::Error));
+        assert_eq!(v["schema"], SCHEMA);
+        assert_eq!(v["tool"]["name"], "azp-preflight");
+        assert_eq!(v["advisoryDb"], json!({"advisories": 16, "updated": "2026-11-21"}));
+        assert_eq!(v["result"], "fail");
+        assert_eq!(v["counts"], json!({"error": 2, "warning": 1, "note": 1}));
+        assert_eq!(v["durationMs"], 812);
+        let checks = v["checks"].as_array().unwrap();
+        assert_eq!(checks.len(), 4);
+        assert_eq!(checks[0]["check"], "registry");
+        assert_eq!(checks[0]["status"], "fail");
+        assert_eq!(checks[3]["status"], "pass");
+        let f = &checks[2]["findings"][0];
+        assert_eq!(f["code"], "TSK001");
+        assert_eq!(f["location"], json!({"file": "pipes/a;b]c%.yml", "line": 13, "column": 11}));
+        assert_eq!(f["help"], "azp-preflight explain TSK001");
+        assert_eq!(checks[0]["findings"][0]["location"], Value::Null);
+        assert_eq!(checks[0]["findings"][0]["data"]["connection"], "edge-acr");
+    }
+}

@@ -1,0 +1,51 @@
+//! Text that comes from outside (server bodies, YAML content, environment values) is made
+//! safe before it reaches a log: logging-command prefixes are broken up so the agent cannot
+//! execute them, control characters are dropped, and the length is capped.
+
+/// Longest untrusted excerpt kept, in characters.
+pub const MAX_EXCERPT_CHARS: usize = 300;
+
+/// Sanitizes one untrusted value for inclusion in a message (single line, capped).
+pub fn sanitize(text: &str) -> String {
+    let single_line: String = text.chars().map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c }).collect();
+    cap(&neutralize_commands(&strip_controls(&single_line)), MAX_EXCERPT_CHARS)
+}
+
+/// Makes `##vso[` and `##[` inert wherever they appear (the agent matches anywhere in a
+/// line), keeping the text readable.
+pub fn neutralize_commands(text: &str) -> String {
+    if !text.contains("##") {
+        return text.to_string();
+    }
+    text.replace("##vso[", "# #vso[").replace("##[", "# #[")
+}
+
+/// Drops control characters except newline and tab (which escaping handles).
+pub fn strip_controls(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect()
+}
+
+pub fn cap(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((byte, _)) => format!("{}…", &text[..byte]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neutralizes_commands_controls_and_length() {
+        assert_eq!(
+            sanitize("a\x1b[31mred\x07 ##vso[task.complete result=Succeeded]x ##[error]y"),
+            "a[31mred # #vso[task.complete result=Succeeded]x # #[error]y"
+        );
+        assert_eq!(sanitize("two\nlines"), "two lines");
+        let long = "é".repeat(400);
+        let capped = sanitize(&long);
+        assert_eq!(capped.chars().count(), MAX_EXCERPT_CHARS + 1);
+        assert!(!neutralize_commands("####vso[x").contains("##vso["));
+    }
+}

@@ -1,0 +1,373 @@
+//! Validated settings for one run: flags merged over task inputs over defaults. Every
+//! problem is an `InputError` that names the input, the value and the expected form (exit 2).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{FailOn, Format, RunArgs};
+use crate::connections::{self, ConnectionKind, ServiceConnection};
+use crate::env::AgentEnv;
+use crate::registry_target::{self, RegistryTarget};
+use crate::secret::{Redactor, Secret};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// The input, flag or variable, e.g. `registries` (line 3) or `--timeout`.
+    pub input: String,
+    pub value: String,
+    pub expected: String,
+}
+
+impl InputError {
+    pub fn new(input: &str, value: &str, expected: &str) -> Self {
+        InputError { input: input.to_string(), value: value.to_string(), expected: expected.to_string() }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: `{}` is not valid; expected {}", self.input, self.value, self.expected)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// The check families, in report order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckId {
+    Registry,
+    Identity,
+    Tasks,
+    Agent,
+}
+
+impl CheckId {
+    pub const ALL: [CheckId; 4] = [CheckId::Registry, CheckId::Identity, CheckId::Tasks, CheckId::Agent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::Registry => "registry",
+            CheckId::Identity => "identity",
+            CheckId::Tasks => "tasks",
+            CheckId::Agent => "agent",
+        }
+    }
+}
+
+/// A registry target and where it was written, for error messages.
+#[derive(Debug, Clone)]
+pub struct SourcedTarget {
+    pub target: RegistryTarget,
+    /// `registries line 2` or `--registry`.
+    pub source: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub checks: BTreeSet<CheckId>,
+    pub fail_on: FailOn,
+    pub offline: bool,
+    pub timeout: Duration,
+    pub expiry_warning_days: u32,
+    pub expiry_error_days: u32,
+    pub advisory_files: Vec<PathBuf>,
+    pub pipeline_patterns: Vec<String>,
+    pub registries: Vec<SourcedTarget>,
+    pub azure_connections: Vec<ServiceConnection>,
+    pub registry_connections: Vec<ServiceConnection>,
+    pub format: Format,
+    pub report_path: Option<PathBuf>,
+    pub no_exit_codes: bool,
+    pub in_pipeline: bool,
+    /// Where relative pipeline paths start: `BUILD_SOURCESDIRECTORY`, else the current folder.
+    pub sources_dir: PathBuf,
+    /// Where the summary file goes: `AGENT_TEMPDIRECTORY`, else the system temp folder.
+    pub temp_dir: PathBuf,
+    /// The agent's work folder, whose free disk AGT002 measures.
+    pub work_dir: PathBuf,
+    pub agent_version: Option<String>,
+    /// The job access token (`ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN`, else
+    /// `SYSTEM_ACCESSTOKEN`), for the Azure DevOps REST API.
+    pub job_token: Option<Secret>,
+    pub project: Option<String>,
+    pub definition_id: Option<String>,
+}
+
+impl Settings {
+    pub fn from_args(
+        args: &RunArgs,
+        env: &AgentEnv,
+        redactor: &Redactor,
+        cwd: PathBuf,
+    ) -> Result<Settings, InputError> {
+        let in_pipeline = env.in_pipeline();
+        let checks = match args
+            .checks
+            .as_deref()
+            .map(|v| ("--checks", v))
+            .or_else(|| env.input("checks").map(|v| ("checks", v)))
+        {
+            Some((name, value)) => parse_checks(name, value)?,
+            None => CheckId::ALL.into_iter().collect(),
+        };
+        let fail_on = match (args.fail_on, env.input("failOn")) {
+            (Some(f), _) => f,
+            (None, Some(v)) => match v.to_ascii_lowercase().as_str() {
+                "error" => FailOn::Error,
+                "warning" => FailOn::Warning,
+                "never" => FailOn::Never,
+                _ => return Err(InputError::new("failOn", v, "one of error, warning, never")),
+            },
+            (None, None) => FailOn::Error,
+        };
+        let offline = args.offline || parse_bool("offline", env.input("offline"))?;
+        let timeout_secs =
+            number("--timeout", args.timeout.as_deref(), "timeoutSeconds", env.input("timeoutSeconds"), 60, 1, 3600)?;
+        let expiry_warning_days = number(
+            "--expiry-warning-days",
+            args.expiry_warning_days.as_deref(),
+            "expiryWarningDays",
+            env.input("expiryWarningDays"),
+            30,
+            0,
+            3650,
+        )?;
+        let expiry_error_days = number(
+            "--expiry-error-days",
+            args.expiry_error_days.as_deref(),
+            "expiryErrorDays",
+            env.input("expiryErrorDays"),
+            7,
+            0,
+            3650,
+        )?;
+        if expiry_error_days > expiry_warning_days {
+            return Err(InputError::new(
+                "expiryErrorDays",
+                &expiry_error_days.to_string(),
+                &format!("a number of days no larger than expiryWarningDays ({expiry_warning_days})"),
+            ));
+        }
+
+        let mut advisory_files = args.advisories.clone();
+        if advisory_files.is_empty() {
+            advisory_files = env
+                .input("advisoryFile")
+                .map(|v| v.split(['\n', ',']).map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect())
+                .unwrap_or_default();
+        }
+        // The agent fills an empty filePath input with the sources folder itself.
+        let sources_dir = env.get("BUILD_SOURCESDIRECTORY").map(PathBuf::from).unwrap_or(cwd);
+        advisory_files.retain(|p| p != &sources_dir && !p.is_dir());
+        for file in &advisory_files {
+            if !file.is_file() {
+                let name = if args.advisories.is_empty() { "advisoryFile" } else { "--advisories" };
+                return Err(InputError::new(name, &file.display().to_string(), "a readable advisory file"));
+            }
+        }
+
+        let pipeline_patterns = if !args.pipeline.is_empty() {
+            args.pipeline.clone()
+        } else {
+            env.input("pipelineFiles")
+                .map(|v| {
+                    v.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+
+        let mut registries = Vec::new();
+        for spec in &args.registry {
+            if let Some(target) = registry_target::parse_line(spec)
+                .map_err(|e| InputError::new("--registry", spec, &format!("{} ({e})", registry_target::GRAMMAR)))?
+            {
+                registries.push(SourcedTarget { target, source: "--registry".into() });
+            }
+        }
+        if let Some(input) = env.input("registries") {
+            for (i, line) in input.lines().enumerate() {
+                let name = format!("registries line {}", i + 1);
+                if let Some(target) = registry_target::parse_line(line)
+                    .map_err(|e| InputError::new(&name, line.trim(), &format!("{} ({e})", registry_target::GRAMMAR)))?
+                {
+                    registries.push(SourcedTarget { target, source: name });
+                }
+            }
+        }
+
+        let mut azure_connections = match env.input("azureSubscription") {
+            Some(v) => connections::from_input(env, ConnectionKind::AzureRm, v, redactor)?,
+            None => Vec::new(),
+        };
+        if azure_connections.is_empty() && !in_pipeline {
+            azure_connections.extend(connections::local_azure(env, redactor)?);
+        }
+        let registry_connections = match env.input("containerRegistry") {
+            Some(v) => connections::from_input(env, ConnectionKind::DockerRegistry, v, redactor)?,
+            None => Vec::new(),
+        };
+
+        let format = args.format.unwrap_or(if in_pipeline { Format::AzurePipelines } else { Format::Human });
+        let temp_dir = env.get("AGENT_TEMPDIRECTORY").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        // In a pipeline the report always exists, so PreflightReportPath can point at it.
+        let report_path =
+            args.report.clone().or_else(|| in_pipeline.then(|| temp_dir.join("azp-preflight-report.json")));
+        let work_dir = env
+            .get("AGENT_WORKFOLDER")
+            .or(env.get("PIPELINE_WORKSPACE"))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| sources_dir.clone());
+        let job_token = env
+            .get("ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN")
+            .or_else(|| env.get("SYSTEM_ACCESSTOKEN"))
+            .map(|t| redactor.secret(t));
+
+        Ok(Settings {
+            checks,
+            fail_on,
+            offline,
+            timeout: Duration::from_secs(u64::from(timeout_secs)),
+            expiry_warning_days,
+            expiry_error_days,
+            advisory_files,
+            pipeline_patterns,
+            registries,
+            azure_connections,
+            registry_connections,
+            format,
+            report_path,
+            no_exit_codes: args.no_exit_codes,
+            in_pipeline,
+            sources_dir,
+            temp_dir,
+            work_dir,
+            agent_version: env.get("AGENT_VERSION").map(str::to_string),
+            job_token,
+            project: env.get("SYSTEM_TEAMPROJECT").map(str::to_string),
+            definition_id: env.get("SYSTEM_DEFINITIONID").map(str::to_string),
+        })
+    }
+
+    pub fn runs(&self, check: CheckId) -> bool {
+        self.checks.contains(&check)
+    }
+}
+
+fn parse_checks(name: &str, value: &str) -> Result<BTreeSet<CheckId>, InputError> {
+    let mut set = BTreeSet::new();
+    for word in value.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let id = CheckId::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(word))
+            .ok_or_else(|| InputError::new(name, word, "a comma list of registry, identity, tasks, agent"))?;
+        set.insert(id);
+    }
+    if set.is_empty() {
+        return Err(InputError::new(name, value, "at least one of registry, identity, tasks, agent"));
+    }
+    Ok(set)
+}
+
+fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, InputError> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(false),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(InputError::new(name, other, "true or false")),
+    }
+}
+
+fn number(
+    flag: &str,
+    flag_value: Option<&str>,
+    input: &str,
+    input_value: Option<&str>,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, InputError> {
+    let (name, raw) = match (flag_value, input_value) {
+        (Some(v), _) => (flag, v),
+        (None, Some(v)) => (input, v),
+        (None, None) => return Ok(default),
+    };
+    let expected = format!("a whole number from {min} to {max}");
+    let n: u32 = raw.trim().parse().map_err(|_| InputError::new(name, raw, &expected))?;
+    if !(min..=max).contains(&n) {
+        return Err(InputError::new(name, raw, &expected));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, InputError> {
+        Settings::from_args(
+            &RunArgs::default(),
+            &AgentEnv::from_pairs(pairs.iter().copied()),
+            &Redactor::default(),
+            PathBuf::from("."),
+        )
+    }
+
+    #[test]
+    fn defaults_outside_a_pipeline() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.checks.len(), 4);
+        assert_eq!(
+            (s.fail_on, s.format, s.timeout.as_secs(), s.expiry_warning_days, s.expiry_error_days),
+            (FailOn::Error, Format::Human, 60, 30, 7)
+        );
+        assert!(s.report_path.is_none());
+    }
+
+    #[test]
+    fn inputs_in_a_pipeline() {
+        let s = settings(&[
+            ("TF_BUILD", "True"),
+            ("AGENT_TEMPDIRECTORY", "/agent/_temp"),
+            ("INPUT_CHECKS", "tasks, Agent"),
+            ("INPUT_FAILON", "warning"),
+            ("INPUT_TIMEOUTSECONDS", "15"),
+            ("INPUT_REGISTRIES", "# targets\ncontoso.azurecr.io/app push\n\nlocalhost:5000/x platform=linux/amd64"),
+        ])
+        .unwrap();
+        assert_eq!(s.checks.iter().map(|c| c.as_str()).collect::<Vec<_>>(), ["tasks", "agent"]);
+        assert_eq!((s.fail_on, s.format, s.timeout.as_secs()), (FailOn::Warning, Format::AzurePipelines, 15));
+        assert_eq!(s.registries.len(), 2);
+        assert_eq!(s.registries[1].source, "registries line 4");
+        assert_eq!(s.report_path.unwrap(), PathBuf::from("/agent/_temp/azp-preflight-report.json"));
+    }
+
+    #[test]
+    fn bad_inputs_name_the_input_the_value_and_the_form() {
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
+            (&[("INPUT_CHECKS", "registry,secrets")], "checks", "secrets"),
+            (&[("INPUT_EXPIRYWARNINGDAYS", "thirty")], "expiryWarningDays", "thirty"),
+            (&[("INPUT_FAILON", "sometimes")], "failOn", "sometimes"),
+            (&[("INPUT_OFFLINE", "yes")], "offline", "yes"),
+            (&[("INPUT_TIMEOUTSECONDS", "0")], "timeoutSeconds", "0"),
+            (
+                &[("INPUT_REGISTRIES", "ok.azurecr.io/a\ncontoso.azurecr.io/app pul")],
+                "registries line 2",
+                "contoso.azurecr.io/app pul",
+            ),
+            (&[("INPUT_AZURESUBSCRIPTION", "0000-missing")], "azureSubscription", "0000-missing"),
+            (&[("INPUT_EXPIRYERRORDAYS", "40")], "expiryErrorDays", "40"),
+        ];
+        for (pairs, input, value) in cases {
+            let err = settings(pairs).unwrap_err();
+            assert_eq!((err.input.as_str(), err.value.as_str()), (*input, *value), "{err}");
+            assert!(!err.expected.is_empty());
+        }
+    }
+}
