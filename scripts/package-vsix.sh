@@ -38,6 +38,7 @@ shopt -u nullglob
 
 rm -rf "$layout"
 mkdir -p "$task_dir/bin"
+out_dir="$(cd "$out_dir" && pwd)" layout="$(cd "$layout" && pwd)" task_dir="$(cd "$task_dir" && pwd)"
 cp "$root/index.js" "$task_dir/"
 cp -R "$root/extension/images" "$root/extension/overview.md" "$layout/"
 for bin in "${binaries[@]}"; do
@@ -75,7 +76,10 @@ JS
 log="$out_dir/tfx-create.log"
 (cd "$layout" && "$tfx" extension create --manifest-globs vss-extension.json \
   --output-path "$out_dir" --no-prompt --no-color) | tee "$log"
+vsix="$(sed -n 's/^ *- VSIX: //p' "$log")"
 if grep -q 'warning:' "$log"; then
-  rm -f "$out_dir"/*.vsix
+  [ -z "$vsix" ] || rm -f "$vsix"
   die "tfx reported warnings (see above); no .vsix was kept"
 fi
+[ -f "$vsix" ] || die "tfx did not report the .vsix it wrote"
+echo "package-vsix: $vsix"

@@ -6,6 +6,7 @@
 //! one deadline → `report` renders the results.
 
 pub mod app;
+pub mod azure;
 pub mod check;
 pub mod checks;
 pub mod cli;

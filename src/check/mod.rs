@@ -132,3 +132,16 @@ impl CheckResult {
         }
     }
 }
+
+/// A context for unit tests: settings from the given variables (as if they were the
+/// process environment) and the real HTTP client.
+#[cfg(test)]
+pub(crate) fn test_context(pairs: &[(&str, &str)]) -> Arc<Context> {
+    let env = AgentEnv::from_pairs(pairs.iter().copied());
+    let redactor = Redactor::default();
+    let settings = Settings::from_args(&crate::cli::RunArgs::default(), &env, &redactor, std::path::PathBuf::from("."))
+        .expect("test settings are valid");
+    let endpoints = Endpoints::from_env(&env).expect("test endpoints are valid");
+    let http = HttpClient::new(crate::net::http::HttpSettings::default()).expect("client builds");
+    Arc::new(Context { settings, env, endpoints, http, redactor, now: jiff::Timestamp::now() })
+}

@@ -56,7 +56,9 @@ function getProperty(props, key) {
  */
 function parse(line) {
   if (typeof line !== 'string' || line.length === 0) return null;
-  const prefixAt = line.indexOf(PREFIX); // anywhere in the line, not only at its start
+  // Anywhere in the line, not only at its start. This search is ordinal; the agent's
+  // IndexOf(string) is culture-sensitive and may also skip ignorable characters (U+00AD...).
+  const prefixAt = line.indexOf(PREFIX);
   if (prefixAt < 0) return null;
   const bracketAt = line.indexOf(']', prefixAt);
   if (bracketAt < 0) return null;

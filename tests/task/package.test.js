@@ -36,6 +36,24 @@ function cargoVersion() {
   return pkg.match(/^version\s*=\s*"([^"]+)"/m)[1];
 }
 
+test('the extension manifest declares the task contribution', () => {
+  const dir = path.join(REPO, 'extension');
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'vss-extension.json'), 'utf8'));
+  assert.equal(manifest.manifestVersion, 1);
+  assert.equal(manifest.id, 'azp-preflight');
+  assert.deepEqual(manifest.targets, [{ id: 'Microsoft.VisualStudio.Services' }]);
+  assert.deepEqual(manifest.categories, ['Azure Pipelines']);
+  assert.ok(manifest.files.some((f) => f.path === 'PipelinePreflight'));
+  const [task] = manifest.contributions;
+  assert.equal(manifest.contributions.length, 1);
+  assert.equal(task.type, 'ms.vss-distributed-task.task');
+  // The agent finds the task in the folder named by properties.name.
+  assert.equal(task.properties.name, 'PipelinePreflight');
+  const icon = fs.readFileSync(path.join(dir, manifest.icons.default));
+  assert.equal(icon.toString('latin1', 1, 4), 'PNG');
+  assert.ok(fs.existsSync(path.join(dir, manifest.content.details.path)));
+});
+
 test('package-vsix.sh builds a .vsix that tfx accepts', { skip: bashOnly }, (t) => {
   assert.ok(fs.existsSync(TFX), 'tfx-cli is installed (npm ci)');
   const dir = tempDir(t);
