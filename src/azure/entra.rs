@@ -54,7 +54,7 @@ impl EntraError {
 #[derive(Debug, Clone)]
 pub enum TokenError {
     /// Entra ID answered with an error body.
-    Entra(EntraError),
+    Entra(Box<EntraError>),
     /// The pipeline's OIDC endpoint did not give an ID token (federation).
     Oidc { status: Option<u16>, detail: String },
     /// No managed identity: IMDS unreachable, not Azure's, or no identity assigned.
@@ -342,7 +342,7 @@ pub fn parse_token_response(ctx: &Context, response: &Response) -> Result<Access
         }
     } else if let Ok(body) = response.json::<ErrorBody>() {
         if body.error.is_some() || !body.error_codes.is_empty() {
-            return Err(TokenError::Entra(EntraError {
+            return Err(TokenError::Entra(Box::new(EntraError {
                 status: response.status,
                 error: body.error.map(|e| sanitize(&e)).unwrap_or_default(),
                 codes: body.error_codes,
@@ -353,7 +353,7 @@ pub fn parse_token_response(ctx: &Context, response: &Response) -> Result<Access
                 trace_id: body.trace_id.map(|t| sanitize(&t)),
                 correlation_id: body.correlation_id.map(|t| sanitize(&t)),
                 timestamp: body.timestamp.map(|t| sanitize(&t)),
-            }));
+            })));
         }
     }
     Err(TokenError::Unusable {

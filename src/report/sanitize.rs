@@ -20,9 +20,15 @@ pub fn neutralize_commands(text: &str) -> String {
     text.replace("##vso[", "# #vso[").replace("##[", "# #[")
 }
 
-/// Drops control characters except newline and tab (which escaping handles).
+/// Drops control characters except newline and tab (which escaping handles), and the
+/// invisible format characters (soft hyphen, zero-width marks, BOM) that a culture-aware
+/// search may skip, so they cannot hide a command prefix.
 pub fn strip_controls(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect()
+    text.chars().filter(|c| (!c.is_control() || *c == '\n' || *c == '\t') && !is_invisible_format(*c)).collect()
+}
+
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
 }
 
 pub fn cap(text: &str, max_chars: usize) -> String {
@@ -47,5 +53,7 @@ mod tests {
         let capped = sanitize(&long);
         assert_eq!(capped.chars().count(), MAX_EXCERPT_CHARS + 1);
         assert!(!neutralize_commands("####vso[x").contains("##vso["));
+        assert_eq!(sanitize("#\u{00AD}#vso[task.complete]"), "# #vso[task.complete]");
+        assert_eq!(sanitize("##\u{200B}vso[x"), "# #vso[x");
     }
 }
