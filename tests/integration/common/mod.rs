@@ -1,0 +1,39 @@
+//! Shared helpers: the binary with a scrubbed environment, and temp folders.
+
+use std::path::{Path, PathBuf};
+
+/// The binary with an empty environment except PATH and a private HOME, so nothing from the
+/// machine running the tests (TF_BUILD, AZURE_*, proxies, Docker config) leaks in.
+pub fn preflight(home: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("azp-preflight").expect("the binary is built");
+    cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("HOME", home).current_dir(home);
+    cmd
+}
+
+/// Environment of a pipeline step: TF_BUILD plus agent folders inside `dir`.
+pub fn pipeline_env(dir: &Path) -> Vec<(String, String)> {
+    let temp = dir.join("_temp");
+    std::fs::create_dir_all(&temp).expect("temp dir");
+    vec![
+        ("TF_BUILD".into(), "True".into()),
+        ("AGENT_TEMPDIRECTORY".into(), temp.display().to_string()),
+        ("BUILD_SOURCESDIRECTORY".into(), dir.display().to_string()),
+        ("AGENT_WORKFOLDER".into(), dir.display().to_string()),
+        ("AGENT_NAME".into(), "Hosted Agent".into()),
+        ("SYSTEM_COLLECTIONURI".into(), "https://dev.azure.com/contoso/".into()),
+        ("SYSTEM_TEAMPROJECT".into(), "Shop".into()),
+    ]
+}
+
+pub fn stdout_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The repository root, for files the tests use (oracles, examples).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
