@@ -12,7 +12,7 @@ use crate::check::{runner, Context};
 use crate::cli::{Cli, Command, Format, RunArgs};
 use crate::codes::Code;
 use crate::env::AgentEnv;
-use crate::exit::Exit;
+pub use crate::exit::Exit;
 use crate::net::http::HttpSettings;
 use crate::net::proxy::ProxyConfig;
 use crate::net::{Endpoints, HttpClient};
@@ -230,5 +230,14 @@ fn fail_with(env: &AgentEnv, io: &mut Io<'_>, message: &str, what: &str) {
         );
     } else {
         let _ = writeln!(io.stderr, "azp-preflight: {what}: {message}");
+    }
+}
+
+/// After a crash: in a pipeline, one error issue and a failed completion on stdout.
+pub fn report_crash(env: &AgentEnv, stdout: &mut dyn Write) {
+    if env.in_pipeline() {
+        let message = "azp-preflight: could not complete: internal error (see the log above)";
+        let _ = writeln!(stdout, "{}", vso::command("task.logissue", &[("type", "error".into())], message));
+        let _ = writeln!(stdout, "{}", vso::command("task.complete", &[("result", "Failed".into())], message));
     }
 }

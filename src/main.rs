@@ -1,23 +1,28 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use azp_preflight::{app, env::AgentEnv};
+
 fn main() -> ExitCode {
     // A bug must not print a backtrace into a pipeline log: one line, exit 3.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("azp-preflight: internal error: {info}");
     }));
-    let result = std::panic::catch_unwind(|| {
-        let env = azp_preflight::env::AgentEnv::from_process();
+    let env = AgentEnv::from_process();
+    let outcome = std::panic::catch_unwind(|| {
         let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
         let mut stdout = std::io::stdout().lock();
         let mut stderr = std::io::stderr();
-        let mut io = azp_preflight::app::Io {
-            stdout_is_terminal: std::io::stdout().is_terminal(),
-            stdout: &mut stdout,
-            stderr: &mut stderr,
-            cwd,
-        };
-        azp_preflight::app::run(std::env::args_os().collect(), env, &mut io)
+        let is_terminal = std::io::stdout().is_terminal();
+        let mut io = app::Io { stdout_is_terminal: is_terminal, stdout: &mut stdout, stderr: &mut stderr, cwd };
+        app::run(std::env::args_os().collect(), env.clone(), &mut io)
     });
-    ExitCode::from(result.map(|exit| exit.code()).unwrap_or(3))
+    match outcome {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(_) => {
+            // The step must still end Failed, not silently Succeeded.
+            app::report_crash(&env, &mut std::io::stdout());
+            ExitCode::from(app::Exit::Internal.code())
+        }
+    }
 }
