@@ -92,3 +92,65 @@ async fn run_phase(
     }
     Ok(results)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{test_context, Status, TargetJob};
+    use std::time::Duration;
+
+    /// Plans one quick job and one that never finishes.
+    struct Sleepy;
+
+    impl Check for Sleepy {
+        fn id(&self) -> CheckId {
+            CheckId::Registry
+        }
+
+        fn plan(&self, _ctx: &Arc<Context>) -> Vec<TargetJob> {
+            vec![
+                TargetJob::new("fast.example (pull)", async {
+                    TargetOutcome { proven: vec!["ok".into()], ..Default::default() }
+                }),
+                TargetJob::new("hangs.example (push)", async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    TargetOutcome::default()
+                }),
+            ]
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_past_the_deadline_becomes_run001_naming_check_and_target() {
+        let ctx = test_context(&[("INPUT_TIMEOUTSECONDS", "1")]);
+        let started = Instant::now();
+        let results = run_checks(&ctx, &[Box::new(Sleepy)]).await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(3), "the deadline is honoured");
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[0].status, Status::Pass);
+        let late = &results[1];
+        assert_eq!((late.status, late.findings[0].code), (Status::Fail, Code::RUN001));
+        assert!(late.findings[0]
+            .message
+            .contains("registry check for hangs.example (push) did not finish within the 1 s deadline"));
+    }
+
+    struct Panicky;
+
+    impl Check for Panicky {
+        fn id(&self) -> CheckId {
+            CheckId::Tasks
+        }
+
+        fn plan(&self, _ctx: &Arc<Context>) -> Vec<TargetJob> {
+            vec![TargetJob::new("x.yml", async { panic!("bug in a check") })]
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_an_internal_error_not_a_pass() {
+        let ctx = test_context(&[]);
+        let err = run_checks(&ctx, &[Box::new(Panicky)]).await.unwrap_err();
+        assert_eq!((err.check, err.target.as_str(), err.detail.as_str()), ("tasks", "x.yml", "bug in a check"));
+    }
+}

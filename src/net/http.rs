@@ -516,3 +516,45 @@ mod tests {
         assert_eq!(c.send(Request::get(url)).await.unwrap_err().kind, HttpErrorKind::Timeout);
     }
 }
+
+#[cfg(test)]
+mod proxy_tests {
+    use super::*;
+    use crate::env::AgentEnv;
+    use crate::secret::Redactor;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A proxy on loopback that refuses every tunnel and reports what it was asked.
+    async fn refusing_proxy() -> (String, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handle = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            let _ = sock.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n").await;
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        (addr, handle)
+    }
+
+    #[tokio::test]
+    async fn agent_proxy_carries_remote_traffic_with_credentials() {
+        let (addr, seen) = refusing_proxy().await;
+        let redactor = Redactor::default();
+        let env = AgentEnv::from_pairs([
+            ("AGENT_PROXYURL", format!("http://{addr}")),
+            ("AGENT_PROXYUSERNAME", "build".to_string()),
+            ("AGENT_PROXYPASSWORD", "proxy-pw".to_string()),
+        ]);
+        let proxy = ProxyConfig::from_env(&env, &redactor).unwrap();
+        let client = HttpClient::new(HttpSettings { proxy, max_retries: 0, ..HttpSettings::default() }).unwrap();
+        // The name never resolves: the request can only reach the proxy, which refuses it.
+        let result = client.send(Request::get(Url::parse("https://registry.invalid/v2/").unwrap())).await;
+        assert!(result.is_err());
+        let request = seen.await.unwrap();
+        assert!(request.starts_with("CONNECT registry.invalid:443"), "{request}");
+        assert!(request.to_ascii_lowercase().contains("proxy-authorization: basic"), "{request}");
+    }
+}

@@ -64,9 +64,15 @@ fn local_bad_values_name_the_flag_value_and_form() {
     let home = tempfile::tempdir().unwrap();
     for (args, needle) in [
         (vec!["--timeout", "soon"], "--timeout: `soon` is not valid; expected a whole number from 1 to 3600"),
-        (vec!["--checks", "registry,secrets"], "--checks: `secrets` is not valid; expected a comma list of registry, identity, tasks, agent"),
+        (
+            vec!["--checks", "registry,secrets"],
+            "--checks: `secrets` is not valid; expected a comma list of registry, identity, tasks, agent",
+        ),
         (vec!["--registry", "contoso.azurecr.io/app pul"], "--registry: `contoso.azurecr.io/app pul` is not valid"),
-        (vec!["--advisories", "/no/such/file.toml"], "--advisories: `/no/such/file.toml` is not valid; expected a readable advisory file"),
+        (
+            vec!["--advisories", "/no/such/file.toml"],
+            "--advisories: `/no/such/file.toml` is not valid; expected a readable advisory file",
+        ),
     ] {
         let out = preflight(home.path()).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -18,7 +18,12 @@ fn run_oracle(dir: &Path, cases: &[Value]) {
     );
     let file = dir.join("cases.json");
     std::fs::write(&file, serde_json::to_vec_pretty(cases).unwrap()).unwrap();
-    let out = Command::new("node").arg(root.join("tests/oracles/vso-oracle.js")).arg(&file).current_dir(&root).output().expect("node runs");
+    let out = Command::new("node")
+        .arg(root.join("tests/oracles/vso-oracle.js"))
+        .arg(&file)
+        .current_dir(&root)
+        .output()
+        .expect("node runs");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "oracle disagreements:\n{text}");
     assert!(text.contains(&format!("{} passed, 0 failed", cases.len())), "{text}");
@@ -41,7 +46,8 @@ fn escaping_round_trips_through_both_parsers() {
     ];
     let mut cases = Vec::new();
     for value in nasty {
-        let props = [("type", "warning".to_string()), ("sourcepath", format!("dir/{value}.yml")), ("code", "TSK001".into())];
+        let props =
+            [("type", "warning".to_string()), ("sourcepath", format!("dir/{value}.yml")), ("code", "TSK001".into())];
         cases.push(json!({
             "line": command("task.logissue", &props, value),
             "command": "task.logissue",
@@ -85,14 +91,18 @@ fn a_real_run_emits_only_intended_commands() {
     // LD_PRELOAD is split on spaces and colons: the hostile value names two libraries.
     assert_eq!(report["counts"], json!({"error": 0, "warning": 3, "note": 0}));
     let agent = &report["checks"][0];
-    assert_eq!((agent["check"].as_str(), agent["target"].as_str(), agent["status"].as_str()), (Some("agent"), Some("Hosted Agent"), Some("warn")));
+    assert_eq!(
+        (agent["check"].as_str(), agent["target"].as_str(), agent["status"].as_str()),
+        (Some("agent"), Some("Hosted Agent"), Some("warn"))
+    );
 
     let mut cases = Vec::new();
     let findings = agent["findings"].as_array().unwrap();
     let mut issue_lines = stdout.lines().filter(|l| l.starts_with("##vso[task.logissue"));
     for f in findings {
         let line = issue_lines.next().expect("one issue per finding");
-        let message = format!("agent Hosted Agent: {} Fix: {}", f["message"].as_str().unwrap(), f["remedy"].as_str().unwrap());
+        let message =
+            format!("agent Hosted Agent: {} Fix: {}", f["message"].as_str().unwrap(), f["remedy"].as_str().unwrap());
         assert!(!message.contains("##vso["), "untrusted text is neutralised before it reaches a message");
         cases.push(json!({"line": line, "command": "task.logissue", "properties": {"type": "warning", "code": "AGT001"}, "message": message}));
     }
@@ -105,9 +115,14 @@ fn a_real_run_emits_only_intended_commands() {
         ("task.setvariable", json!({"variable": "PreflightErrorCount", "isOutput": "true"}), "0".to_string()),
         ("task.setvariable", json!({"variable": "PreflightWarningCount", "isOutput": "true"}), "3".to_string()),
         ("task.setvariable", json!({"variable": "PreflightReportPath", "isOutput": "true"}), report_path),
-        ("task.complete", json!({"result": "SucceededWithIssues"}), "Preflight warn: 0 errors, 3 warnings, 0 notes".to_string()),
+        (
+            "task.complete",
+            json!({"result": "SucceededWithIssues"}),
+            "Preflight warn: 0 errors, 3 warnings, 0 notes".to_string(),
+        ),
     ];
-    let commands: Vec<&str> = stdout.lines().filter(|l| l.contains("##vso[") && !l.starts_with("##vso[task.logissue")).collect();
+    let commands: Vec<&str> =
+        stdout.lines().filter(|l| l.contains("##vso[") && !l.starts_with("##vso[task.logissue")).collect();
     assert_eq!(commands.len(), expected_tail.len(), "{stdout}");
     for (line, (command, properties, message)) in commands.iter().zip(expected_tail) {
         cases.push(json!({"line": line, "command": command, "properties": properties, "message": message}));
@@ -137,7 +152,10 @@ fn fail_on_warning_fails_the_step_and_the_exit_code() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = stdout_of(&out);
     assert_eq!(stdout.matches("##vso[task.complete").count(), 1);
-    assert!(stdout.trim_end().ends_with("##vso[task.complete result=Failed]Preflight warn: 0 errors, 1 warning, 0 notes"), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("##vso[task.complete result=Failed]Preflight warn: 0 errors, 1 warning, 0 notes"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -155,11 +173,19 @@ fn json_and_sarif_formats_on_stdout() {
     assert_eq!(v["checks"][0]["findings"][0]["code"], "AGT001");
     assert_eq!(read_json(&report)["checks"][0]["findings"][0]["code"], "AGT001", "--report writes the same report");
 
-    let out = preflight(dir.path()).args(["--checks", "agent", "--format", "sarif"]).env("LD_PRELOAD", "/usr/lib/libnewrelic.so").output().unwrap();
+    let out = preflight(dir.path())
+        .args(["--checks", "agent", "--format", "sarif"])
+        .env("LD_PRELOAD", "/usr/lib/libnewrelic.so")
+        .output()
+        .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["version"], "2.1.0");
     assert_eq!(v["runs"][0]["results"][0]["ruleId"], "AGT001");
 
-    let out = preflight(dir.path()).args(["--checks", "agent", "--format", "github"]).env("LD_PRELOAD", "/usr/lib/libnewrelic.so").output().unwrap();
+    let out = preflight(dir.path())
+        .args(["--checks", "agent", "--format", "github"])
+        .env("LD_PRELOAD", "/usr/lib/libnewrelic.so")
+        .output()
+        .unwrap();
     assert!(stdout_of(&out).starts_with("::warning title=AGT001 Profiler or monitor injected into the agent::agent local: LD_PRELOAD injects the New Relic library"));
 }
