@@ -21,3 +21,5 @@ pub mod registry_target;
 pub mod report;
 pub mod secret;
 pub mod settings;
+#[cfg(test)]
+pub(crate) mod testing;
