@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use super::certificate::ClientCertificate;
 use crate::check::Context;
 use crate::connections::ServiceConnection;
 use crate::net::http::{HttpError, Request, Response};
@@ -15,8 +16,9 @@ use crate::net::Endpoints;
 use crate::report::sanitize::sanitize;
 use crate::secret::Secret;
 
-/// IMDS is either there at once or not at all; a long wait only delays the verdict.
-pub const IMDS_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a reachable metadata service may take to hand out a token (it asks Entra ID
+/// itself, so the first token can take a moment).
+pub const IMDS_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct AccessToken {
@@ -140,66 +142,199 @@ fn required<'a>(conn: &'a ServiceConnection, key: &str, name: &str) -> Result<&'
 
 /// Gets an access token for `scope` (e.g. `https://management.azure.com/.default`).
 pub async fn acquire(ctx: &Context, conn: &ServiceConnection, scope: &str) -> Result<AccessToken, TokenError> {
-    let method = Method::of(conn)?;
-    if method == Method::ManagedIdentity {
-        return managed_identity(ctx, conn, scope).await;
-    }
-    let tenant = required(conn, "TENANTID", "tenantid")?;
-    let client_id = required(conn, "SERVICEPRINCIPALID", "serviceprincipalid")?;
-    let token_url = Endpoints::token_url(&authority(ctx, conn)?, tenant).map_err(|e| TokenError::Config {
-        parameter: "tenantid".into(),
-        problem: format!("does not form a token URL ({e})"),
-    })?;
-    let assertion_type = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-    let request = match method {
-        Method::Secret => {
-            let secret = conn.secret("SERVICEPRINCIPALKEY").filter(|s| !s.is_empty()).ok_or_else(|| {
-                TokenError::Config { parameter: "serviceprincipalkey".into(), problem: "is missing or empty".into() }
-            })?;
-            Request::post(token_url).form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("scope", scope),
-                ("client_secret", secret.expose()),
-            ])
-        }
-        Method::Certificate => {
-            let assertion = certificate_assertion(ctx, conn, client_id, &token_url)?;
-            Request::post(token_url).form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("scope", scope),
-                ("client_assertion_type", assertion_type),
-                ("client_assertion", assertion.expose()),
-            ])
-        }
-        Method::Federation => {
-            let id_token = federated_token(ctx, conn).await?;
-            Request::post(token_url).form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("scope", scope),
-                ("client_assertion_type", assertion_type),
-                ("client_assertion", id_token.expose()),
-            ])
-        }
-        Method::ManagedIdentity => unreachable!("handled above"),
-    };
-    let response = ctx.http.send(request).await.map_err(TokenError::Transport)?;
-    parse_token_response(ctx, &response)
+    Credential::prepare(ctx, conn).await?.token(ctx, scope).await
 }
 
+/// What the connection presents to Entra ID.
+enum Proof {
+    Secret(Secret),
+    Certificate(Box<ClientCertificate>),
+    Federated(Secret),
+    ManagedIdentity { client_id: Option<String> },
+}
+
+/// A connection's identity made ready to ask for tokens: its parameters checked, its
+/// certificate parsed and its federated ID token fetched once, so several scopes cost one
+/// OIDC request. Holds secrets; never printed.
+pub struct Credential {
+    pub method: Method,
+    /// Tenant and application (client) id; `None` for a managed identity.
+    pub tenant: Option<String>,
+    pub client_id: Option<String>,
+    token_url: Option<Url>,
+    proof: Proof,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("method", &self.method)
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The public claims of a federated ID token: what Entra ID compares with the app's
+/// federated credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PresentedClaims {
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    pub audience: Option<String>,
+}
+
+impl Credential {
+    /// Checks the connection's parameters and gathers its proof. Federation fetches the
+    /// pipeline's ID token here; nothing else touches the network.
+    pub async fn prepare(ctx: &Context, conn: &ServiceConnection) -> Result<Credential, TokenError> {
+        let method = Method::of(conn)?;
+        if method == Method::ManagedIdentity {
+            let client_id = conn.data("MSICLIENTID").or_else(|| conn.param("SERVICEPRINCIPALID")).map(str::to_string);
+            return Ok(Credential {
+                method,
+                tenant: conn.param("TENANTID").map(str::to_string),
+                client_id: None,
+                token_url: None,
+                proof: Proof::ManagedIdentity { client_id },
+            });
+        }
+        let tenant = required(conn, "TENANTID", "tenantid")?;
+        if !tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+            return Err(TokenError::Config {
+                parameter: "tenantid".into(),
+                problem: "is neither a tenant id (GUID) nor a domain name".into(),
+            });
+        }
+        let client_id = required(conn, "SERVICEPRINCIPALID", "serviceprincipalid")?;
+        let token_url = Endpoints::token_url(&authority(ctx, conn)?, tenant).map_err(|e| TokenError::Config {
+            parameter: "tenantid".into(),
+            problem: format!("does not form a token URL ({e})"),
+        })?;
+        let proof = match method {
+            Method::Secret => Proof::Secret(
+                conn.secret("SERVICEPRINCIPALKEY")
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| TokenError::Config {
+                        parameter: "serviceprincipalkey".into(),
+                        problem: "is missing or empty".into(),
+                    })?
+                    .clone(),
+            ),
+            Method::Certificate => Proof::Certificate(Box::new(connection_certificate(conn)?)),
+            Method::Federation => Proof::Federated(federated_token(ctx, conn).await?),
+            Method::ManagedIdentity => unreachable!("handled above"),
+        };
+        Ok(Credential {
+            method,
+            tenant: Some(tenant.to_string()),
+            client_id: Some(client_id.to_string()),
+            token_url: Some(token_url),
+            proof,
+        })
+    }
+
+    /// The parsed client certificate of a certificate connection.
+    pub fn certificate(&self) -> Option<&ClientCertificate> {
+        match &self.proof {
+            Proof::Certificate(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Issuer, subject and audience of the federated token (read, not verified).
+    pub fn presented_claims(&self) -> Option<PresentedClaims> {
+        let Proof::Federated(token) = &self.proof else { return None };
+        let claims = crate::azure::jwt::claims(token.expose()).unwrap_or_default();
+        let text = |k: &str| match &claims[k] {
+            serde_json::Value::String(s) => Some(sanitize(s)),
+            serde_json::Value::Array(items) => {
+                Some(items.iter().filter_map(|v| v.as_str()).map(sanitize).collect::<Vec<_>>().join(", "))
+            }
+            _ => None,
+        };
+        Some(PresentedClaims { issuer: text("iss"), subject: text("sub"), audience: text("aud") })
+    }
+
+    /// A token for `scope`. Each certificate request carries a freshly signed assertion.
+    pub async fn token(&self, ctx: &Context, scope: &str) -> Result<AccessToken, TokenError> {
+        let (client_id, token_url) = match (&self.proof, &self.client_id, &self.token_url) {
+            (Proof::ManagedIdentity { client_id }, _, _) => {
+                return managed_identity(ctx, client_id.as_deref(), scope).await;
+            }
+            (_, Some(c), Some(u)) => (c.as_str(), u),
+            _ => {
+                return Err(TokenError::Config {
+                    parameter: "serviceprincipalid".into(),
+                    problem: "is missing or empty".into(),
+                })
+            }
+        };
+        let base = [("grant_type", "client_credentials"), ("client_id", client_id), ("scope", scope)];
+        let request = match &self.proof {
+            Proof::Secret(secret) => {
+                let mut fields = base.to_vec();
+                fields.push(("client_secret", secret.expose()));
+                Request::post(token_url.clone()).form(&fields)
+            }
+            Proof::Certificate(cert) => {
+                let assertion = sign_assertion(ctx, cert, client_id, token_url)?;
+                assertion_request(token_url, &base, &assertion)
+            }
+            Proof::Federated(id_token) => assertion_request(token_url, &base, id_token),
+            Proof::ManagedIdentity { .. } => unreachable!("handled above"),
+        };
+        let response = ctx.http.send(request).await.map_err(TokenError::Transport)?;
+        parse_token_response(ctx, &response)
+    }
+}
+
+fn assertion_request(token_url: &Url, base: &[(&str, &str)], assertion: &Secret) -> Request {
+    let mut fields = base.to_vec();
+    fields.push(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
+    fields.push(("client_assertion", assertion.expose()));
+    // An assertion is meant to be presented once; a retry would replay it.
+    Request::post(token_url.clone()).form(&fields).no_retry()
+}
+
+/// The connection's certificate (`servicePrincipalCertificate`: PEM with the private key).
+pub fn connection_certificate(conn: &ServiceConnection) -> Result<ClientCertificate, TokenError> {
+    let pem = conn
+        .secret("SERVICEPRINCIPALCERTIFICATE")
+        .or_else(|| conn.secret("CERTIFICATE"))
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| TokenError::Config {
+            parameter: CERTIFICATE_PARAMETER.into(),
+            problem: "is missing or empty".into(),
+        })?;
+    ClientCertificate::from_pem(pem.expose())
+        .map_err(|e| TokenError::Config { parameter: CERTIFICATE_PARAMETER.into(), problem: e.to_string() })
+}
+
+/// How the certificate parameter is named in messages.
+pub const CERTIFICATE_PARAMETER: &str = "servicePrincipalCertificate";
+
 /// A signed client assertion from the connection's PEM (certificate + private key).
-fn certificate_assertion(
-    _ctx: &Context,
-    _conn: &ServiceConnection,
-    _client_id: &str,
-    _token_url: &Url,
+pub fn certificate_assertion(
+    ctx: &Context,
+    conn: &ServiceConnection,
+    client_id: &str,
+    token_url: &Url,
 ) -> Result<Secret, TokenError> {
-    Err(TokenError::Config {
-        parameter: "servicePrincipalCertificate".into(),
-        problem: "certificate-based connections cannot be checked by this build".into(),
-    })
+    sign_assertion(ctx, &connection_certificate(conn)?, client_id, token_url)
+}
+
+/// Signs an assertion for `token_url` and registers it as a secret: for its lifetime it
+/// is as good as the key.
+fn sign_assertion(
+    ctx: &Context,
+    cert: &ClientCertificate,
+    client_id: &str,
+    token_url: &Url,
+) -> Result<Secret, TokenError> {
+    cert.client_assertion(client_id, token_url.as_str(), jiff::Timestamp::now())
+        .map(|jwt| ctx.redactor.secret(jwt))
+        .map_err(|e| TokenError::Config { parameter: CERTIFICATE_PARAMETER.into(), problem: e.to_string() })
 }
 
 /// The federated ID token: from the pipeline's OIDC endpoint, or a local token file.
@@ -223,7 +358,11 @@ pub async fn federated_token(ctx: &Context, conn: &ServiceConnection) -> Result<
         .bearer(&job_token)
         .json(&serde_json::json!({}))
         .no_retry();
-    let response = ctx.http.send(request).await.map_err(|e| TokenError::Oidc { status: None, detail: e.detail })?;
+    let response = ctx
+        .http
+        .send(request)
+        .await
+        .map_err(|e| TokenError::Oidc { status: None, detail: format!("the OIDC endpoint did not answer ({e})") })?;
     if !response.is_success() {
         return Err(TokenError::Oidc {
             status: Some(response.status),
@@ -240,7 +379,7 @@ pub async fn federated_token(ctx: &Context, conn: &ServiceConnection) -> Result<
         oidc_token: Option<String>,
     }
     match response.json::<Oidc>() {
-        Ok(Oidc { oidc_token: Some(t) }) if !t.is_empty() => Ok(ctx.redactor.secret(t)),
+        Ok(Oidc { oidc_token: Some(t) }) if !t.trim().is_empty() => Ok(ctx.redactor.secret(t.trim())),
         _ => Err(TokenError::Oidc {
             status: Some(response.status),
             detail: format!("no `oidcToken` in the answer: {}", excerpt(&response)),
@@ -248,16 +387,34 @@ pub async fn federated_token(ctx: &Context, conn: &ServiceConnection) -> Result<
     }
 }
 
-async fn managed_identity(ctx: &Context, conn: &ServiceConnection, scope: &str) -> Result<AccessToken, TokenError> {
+/// IMDS is either reachable at once or not at all: a TCP connect within this time decides.
+pub const IMDS_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Managed identity through the instance metadata service: a quick TCP probe first (an
+/// agent outside Azure fails in about a second, not after the client's long timeouts), then
+/// the token request, never through a proxy and never retried.
+async fn managed_identity(ctx: &Context, client_id: Option<&str>, scope: &str) -> Result<AccessToken, TokenError> {
     let resource = scope.trim_end_matches(".default").trim_end_matches('/');
-    let mut url = ctx
-        .endpoints
-        .imds
+    let imds = &ctx.endpoints.imds;
+    let mut url = imds
         .join("metadata/identity/oauth2/token")
         .map_err(|e| TokenError::Config { parameter: "AZP_PREFLIGHT_IMDS_URL".into(), problem: e.to_string() })?;
     url.query_pairs_mut().append_pair("api-version", "2018-02-01").append_pair("resource", &format!("{resource}/"));
-    if let Some(client) = conn.data("MSICLIENTID") {
+    if let Some(client) = client_id {
         url.query_pairs_mut().append_pair("client_id", client);
+    }
+    let host = imds.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = imds.port_or_known_default().unwrap_or(80);
+    let absent = |why: String| TokenError::ManagedIdentity {
+        status: None,
+        detail: format!(
+            "no instance metadata service at {host}:{port} ({why}): this agent does not run on an Azure VM or scale set"
+        ),
+    };
+    match tokio::time::timeout(IMDS_CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host.as_str(), port))).await {
+        Err(_) => return Err(absent(format!("no connection within {} ms", IMDS_CONNECT_TIMEOUT.as_millis()))),
+        Ok(Err(e)) => return Err(absent(e.kind().to_string())),
+        Ok(Ok(_probe)) => {}
     }
     let request = Request::get(url).header("metadata", "true").no_retry();
     let response = match tokio::time::timeout(IMDS_PROBE_TIMEOUT, ctx.http.send_direct(request)).await {
@@ -265,7 +422,7 @@ async fn managed_identity(ctx: &Context, conn: &ServiceConnection, scope: &str) 
             return Err(TokenError::ManagedIdentity {
                 status: None,
                 detail: format!(
-                    "the instance metadata service did not answer within {} s: this agent is not an Azure VM",
+                    "the instance metadata service accepted the connection but gave no token within {} s",
                     IMDS_PROBE_TIMEOUT.as_secs()
                 ),
             })
@@ -273,23 +430,54 @@ async fn managed_identity(ctx: &Context, conn: &ServiceConnection, scope: &str) 
         Ok(Err(e)) => {
             return Err(TokenError::ManagedIdentity {
                 status: None,
-                detail: format!("the instance metadata service is unreachable ({e})"),
+                detail: format!("the instance metadata service did not answer ({e})"),
             })
         }
         Ok(Ok(r)) => r,
     };
-    if response.is_success() {
-        return parse_token_response(ctx, &response).map_err(|_| TokenError::ManagedIdentity {
-            status: Some(response.status),
-            detail: format!("the metadata service at this address is not Azure's: {}", excerpt(&response)),
-        });
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct ImdsError {
+        error: Option<String>,
+        error_description: Option<String>,
     }
+    let azure_error = response.json::<ImdsError>().ok().filter(|e| e.error.is_some());
+    if response.is_success() {
+        return parse_token_response(ctx, &response)
+            .map_err(|_| TokenError::ManagedIdentity { status: Some(response.status), detail: not_azure(&response) });
+    }
+    let Some(err) = azure_error else {
+        return Err(TokenError::ManagedIdentity { status: Some(response.status), detail: not_azure(&response) });
+    };
+    let said = format!(
+        "{}{}",
+        sanitize(err.error.as_deref().unwrap_or_default()),
+        err.error_description
+            .map(|d| format!(": {}", crate::report::sanitize::cap(&sanitize(&d), 200)))
+            .unwrap_or_default()
+    );
     let detail = match response.status {
-        400 => "no managed identity is assigned to this agent's VM or scale set (or not the one the connection names)"
-            .to_string(),
-        _ => format!("the metadata service answered HTTP {}: {}", response.status, excerpt(&response)),
+        400 => format!(
+            "the metadata service has no managed identity {} for this agent ({said})",
+            match client_id {
+                Some(c) => format!("with client id {}", sanitize(c)),
+                None => "assigned".to_string(),
+            }
+        ),
+        s => format!("the metadata service answered HTTP {s} ({said})"),
     };
     Err(TokenError::ManagedIdentity { status: Some(response.status), detail })
+}
+
+/// An answer at the metadata address that is not Azure's: another cloud's metadata
+/// service, or something listening where IMDS should be.
+fn not_azure(response: &Response) -> String {
+    format!(
+        "a metadata service answered HTTP {}{} but not as Azure's does (another cloud's metadata service?): {}",
+        response.status,
+        response.header("server").map(|s| format!(" (server `{}`)", sanitize(s))).unwrap_or_default(),
+        excerpt(response)
+    )
 }
 
 /// A sanitized, short excerpt of a body, for messages.

@@ -1,5 +1,7 @@
 //! Microsoft Entra ID: tokens for a service connection's identity, and the helpers shared by
 //! the identity, registry and deployment checks.
 
+pub mod certificate;
 pub mod entra;
+pub mod graph;
 pub mod jwt;
