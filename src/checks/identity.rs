@@ -122,11 +122,11 @@ impl About {
         self.app_id.clone().unwrap_or_else(|| "<appId>".into())
     }
 
-    /// Where to edit the connection, as a sentence ending.
+    /// Where to edit the connection: the portal path, and the link when the job knows it.
     fn where_to_edit(&self) -> String {
         match (&self.settings_page, self.origin) {
             (_, Origin::Local) => "the AZURE_* variables of this shell".into(),
-            (Some(url), _) => format!("Project settings > Service connections > {} ({url})", self.label),
+            (Some(url), _) => format!("Project settings > Service connections > {}, at {url}", self.label),
             (None, _) => format!("Project settings > Service connections > {}", self.label),
         }
     }
@@ -205,15 +205,14 @@ fn date(ts: jiff::Timestamp) -> String {
 
 /// "expires on 2026-12-09, in 17 days" / "expired on 2026-11-20, 2 days ago".
 fn when(now: jiff::Timestamp, end: jiff::Timestamp) -> String {
-    let days = days_left(now, end);
     if end <= now {
-        match -days - 1 {
+        match (now.as_second() - end.as_second()).div_euclid(86_400) {
             0 => format!("expired on {} (today)", date(end)),
             1 => format!("expired on {}, 1 day ago", date(end)),
             n => format!("expired on {}, {n} days ago", date(end)),
         }
     } else {
-        match days {
+        match days_left(now, end) {
             0 => format!("expires on {}, in less than a day", date(end)),
             1 => format!("expires on {}, in 1 day", date(end)),
             n => format!("expires on {}, in {n} days", date(end)),
@@ -415,7 +414,8 @@ impl InUse {
         }
     }
 
-    fn describe(&self) -> String {
+    /// "the client secret this connection uses (`azdo`, keyId ...) on app registration X".
+    fn describe(&self, app: Option<&str>) -> String {
         let kind = if self.certificate { "certificate" } else { "client secret" };
         let mut parts = Vec::new();
         if let Some(name) = &self.display_name {
@@ -427,12 +427,14 @@ impl InUse {
         if let Some(k) = &self.key_id {
             parts.push(format!("keyId {k}"));
         }
-        let on = self.object.map(|o| format!(" on the {}", o.as_str())).unwrap_or_default();
-        if parts.is_empty() {
-            format!("the {kind} this connection uses{on}")
-        } else {
-            format!("the {kind} this connection uses ({}){on}", parts.join(", "))
-        }
+        let detail = if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) };
+        let app = app.unwrap_or("<appId>");
+        let on = match self.object {
+            Some(GraphObject::Application) => format!(" on app registration {app}"),
+            Some(GraphObject::ServicePrincipal) => format!(" on the service principal of app {app}"),
+            None => String::new(),
+        };
+        format!("the {kind} this connection uses{detail}{on}")
     }
 }
 
@@ -446,7 +448,7 @@ fn expiry_verdict(
 ) {
     let now = ctx.now;
     let Some(end) = in_use.end else {
-        out.proven.push(format!("{} has no end date", in_use.describe()));
+        out.proven.push(format!("{} has no end date", in_use.describe(about.app_id.as_deref())));
         return;
     };
     let days = days_left(now, end);
@@ -468,19 +470,19 @@ fn expiry_verdict(
     } else if within(ctx.settings.expiry_warning_days) {
         Code::IDN006
     } else {
-        out.proven.push(format!("{} valid until {} ({days} days)", in_use.describe(), date(end)));
+        out.proven.push(format!(
+            "{} valid until {} ({days} days)",
+            in_use.describe(about.app_id.as_deref()),
+            date(end)
+        ));
         return;
     };
     let threshold =
         if code == Code::IDN005 { ctx.settings.expiry_error_days } else { ctx.settings.expiry_warning_days };
-    let app = match (&about.app_id, in_use.certificate) {
-        (Some(app), false) => format!(" of app {app}"),
-        _ => String::new(),
-    };
     let remedy = if in_use.certificate { about.rotate_certificate() } else { about.rotate_secret() };
     out.findings.push(
         about
-            .base_data(Finding::new(code, format!("{}{app} {}", in_use.describe(), when(now, end))))
+            .base_data(Finding::new(code, format!("{} {}", in_use.describe(about.app_id.as_deref()), when(now, end))))
             .remedy(remedy)
             .data("expiresOn", date(end))
             .data("keyId", in_use.key_id.clone().map(Value::from).unwrap_or(Value::Null))
@@ -709,8 +711,11 @@ fn other_credentials(
                 .base_data(Finding::new(
                     Code::IDN006,
                     format!(
-                        "another {kind} of app {app} on the {} ({label}keyId {id}) {}; this connection does not use it",
-                        object.as_str(),
+                        "another {kind} ({label}keyId {id}) {} {}; this connection does not use it",
+                        match object {
+                            GraphObject::Application => format!("on app registration {app}"),
+                            GraphObject::ServicePrincipal => format!("on the service principal of app {app}"),
+                        },
                         when(now, end)
                     ),
                 ))
