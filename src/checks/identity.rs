@@ -970,3 +970,240 @@ fn entra_finding(about: &About, method: Option<Method>, e: &EntraError, claims: 
         .data("traceId", e.trace_id.clone().map(Value::from).unwrap_or(Value::Null))
         .data("correlationId", e.correlation_id.clone().map(Value::from).unwrap_or(Value::Null))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::test_context;
+    use std::collections::BTreeMap;
+
+    const ID: &str = "1dfdea68-9549-409e-abee-c5da69cfec5f";
+
+    fn conn(kind: ConnectionKind, scheme: &str, data: &[(&str, &str)]) -> ServiceConnection {
+        ServiceConnection {
+            id: ID.into(),
+            kind,
+            origin: Origin::Pipeline,
+            url: None,
+            scheme: scheme.into(),
+            params: BTreeMap::from([
+                ("SERVICEPRINCIPALID".to_string(), "app-1".to_string()),
+                ("TENANTID".to_string(), "tenant-1".to_string()),
+            ]),
+            secrets: BTreeMap::new(),
+            data: data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn about(mode: Creation) -> About {
+        About {
+            label: format!("{ID} (Prod)"),
+            input: "azureSubscription",
+            origin: Origin::Pipeline,
+            app_id: Some("app-1".into()),
+            tenant: Some("tenant-1".into()),
+            creation: mode,
+            settings_page: Some(format!("https://dev.azure.com/o/p/_settings/adminservices?resourceId={ID}")),
+        }
+    }
+
+    fn entra(status: u16, error: &str, codes: &[u64], description: &str) -> TokenError {
+        TokenError::Entra(Box::new(EntraError {
+            status,
+            error: error.into(),
+            codes: codes.to_vec(),
+            description: description.into(),
+            trace_id: Some("t-1".into()),
+            correlation_id: Some("c-1".into()),
+            timestamp: None,
+        }))
+    }
+
+    #[test]
+    fn entra_codes_map_to_findings_by_code_only() {
+        let a = about(Creation::Manual);
+        let cases: &[(&[u64], Option<Method>, Code)] = &[
+            (&[7000222], Some(Method::Secret), Code::IDN001),
+            (&[7000215], Some(Method::Secret), Code::IDN002),
+            (&[700016], Some(Method::Secret), Code::IDN003),
+            (&[90002], Some(Method::Secret), Code::IDN004),
+            (&[900023], Some(Method::Secret), Code::IDN004),
+            (&[70021], Some(Method::Federation), Code::IDN009),
+            (&[700211], Some(Method::Federation), Code::IDN009),
+            (&[700213], Some(Method::Federation), Code::IDN009),
+            (&[7002138], Some(Method::Federation), Code::IDN009),
+            (&[70025], Some(Method::Federation), Code::IDN009),
+            (&[700223], Some(Method::Federation), Code::IDN009),
+            (&[700238], Some(Method::Federation), Code::IDN009),
+            (&[70052], Some(Method::Federation), Code::IDN009),
+            (&[700024], Some(Method::Federation), Code::IDN009),
+            (&[700024], Some(Method::Certificate), Code::IDN011),
+            (&[700027], Some(Method::Certificate), Code::IDN007),
+            (&[53003], Some(Method::Secret), Code::IDN011),
+            (&[], Some(Method::Secret), Code::IDN011),
+        ];
+        for (codes, method, expected) in cases {
+            // The description deliberately names another code: only `error_codes` decide.
+            let f = token_finding(&a, *method, &entra(400, "invalid_client", codes, "AADSTS7000222: misleading"), None);
+            assert_eq!(f.code, *expected, "{codes:?} {method:?}");
+            assert!(f.message.contains("t-1") && f.message.contains("c-1"), "{}", f.message);
+            assert_eq!(f.data["traceId"], "t-1");
+            if matches!(expected, Code::IDN001 | Code::IDN002 | Code::IDN003 | Code::IDN004) {
+                assert!(f.remedy.contains(&format!("resourceId={ID}")), "links the connection: {}", f.remedy);
+            }
+        }
+    }
+
+    #[test]
+    fn remedies_follow_the_creation_mode() {
+        let err = entra(401, "invalid_client", &[7000222], "");
+        let auto = token_finding(&about(Creation::Automatic), Some(Method::Secret), &err, None);
+        assert!(auto.remedy.contains("save it without changes") && auto.remedy.contains("Convert"), "{}", auto.remedy);
+        assert!(!auto.remedy.contains("az ad app credential reset"));
+        let manual = token_finding(&about(Creation::Manual), Some(Method::Secret), &err, None);
+        assert!(manual.remedy.contains("az ad app credential reset --id app-1 --append"), "{}", manual.remedy);
+        assert!(manual.remedy.contains(&format!("resourceId={ID}")));
+        let mut local = about(Creation::Unknown);
+        local.origin = Origin::Local;
+        local.settings_page = None;
+        let f = token_finding(&local, Some(Method::Secret), &err, None);
+        assert!(f.remedy.contains("AZURE_CLIENT_SECRET"), "{}", f.remedy);
+    }
+
+    #[test]
+    fn federation_failures_show_the_presented_claims() {
+        let claims = PresentedClaims {
+            issuer: Some("https://vstoken.dev.azure.com/org".into()),
+            subject: Some("sc://o/p/c".into()),
+            audience: Some("api://AzureADTokenExchange".into()),
+        };
+        let f = token_finding(
+            &about(Creation::Manual),
+            Some(Method::Federation),
+            &entra(401, "invalid_client", &[700213], "No matching federated identity record"),
+            Some(claims),
+        );
+        assert_eq!(f.code, Code::IDN009);
+        assert!(f.message.contains("subject `sc://o/p/c`") && f.message.contains("No matching"), "{}", f.message);
+        assert!(f.remedy.contains("az ad app federated-credential create --id app-1"), "{}", f.remedy);
+    }
+
+    #[test]
+    fn configuration_problems_name_the_parameter() {
+        let a = about(Creation::Manual);
+        for (parameter, code) in [
+            ("tenantid", Code::IDN011),
+            ("serviceprincipalkey", Code::IDN002),
+            (CERTIFICATE_PARAMETER, Code::IDN007),
+            ("scheme", Code::IDN011),
+        ] {
+            let f = token_finding(
+                &a,
+                None,
+                &TokenError::Config { parameter: parameter.into(), problem: "is missing or empty".into() },
+                None,
+            );
+            assert_eq!(f.code, code, "{parameter}");
+            assert!(
+                f.message.contains(&format!("service connection {ID} (Prod): parameter `{parameter}`")),
+                "{}",
+                f.message
+            );
+            assert_eq!(f.data["parameter"], parameter);
+        }
+    }
+
+    #[test]
+    fn days_and_phrasing() {
+        let now: jiff::Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(when(now, at("2026-11-25T18:00:00Z")), "expires on 2026-11-25, in 3 days");
+        assert_eq!(when(now, at("2026-11-23T11:00:00Z")), "expires on 2026-11-23, in less than a day");
+        assert_eq!(when(now, at("2026-11-23T12:00:00Z")), "expires on 2026-11-23, in 1 day");
+        assert_eq!(when(now, at("2026-11-22T11:00:00Z")), "expired on 2026-11-22 (today)");
+        assert_eq!(when(now, at("2026-11-21T12:00:00Z")), "expired on 2026-11-21, 1 day ago");
+        assert_eq!(when(now, at("2026-10-13T12:00:00Z")), "expired on 2026-10-13, 40 days ago");
+        assert_eq!(days_left(now, at("2026-11-21T12:00:00Z")), -1);
+    }
+
+    #[test]
+    fn thresholds_decide_error_warning_or_proof() {
+        let ctx = test_context(&[("INPUT_EXPIRYWARNINGDAYS", "30"), ("INPUT_EXPIRYERRORDAYS", "7")]);
+        let verdict = |days: i64| {
+            let in_use = InUse {
+                certificate: false,
+                key_id: Some("k".into()),
+                display_name: None,
+                end: Some(ctx.now + jiff::SignedDuration::from_secs(days * 86_400 + 60)),
+                object: Some(GraphObject::Application),
+                thumbprint: None,
+                source: "graph",
+            };
+            let mut out = TargetOutcome::default();
+            expiry_verdict(&ctx, &about(Creation::Manual), &in_use, &mut out, &mut Map::new());
+            (out.findings.first().map(|f| (f.code, f.severity)), out.proven)
+        };
+        assert_eq!(verdict(3).0, Some((Code::IDN005, Severity::Error)));
+        assert_eq!(verdict(7).0, Some((Code::IDN006, Severity::Warning)), "7 days and a minute is outside 7 days");
+        assert_eq!(verdict(29).0, Some((Code::IDN006, Severity::Warning)));
+        let (none, proven) = verdict(31);
+        assert!(none.is_none());
+        assert!(proven[0].contains("valid until") && proven[0].contains("(31 days)"), "{proven:?}");
+    }
+
+    #[test]
+    fn targets_are_azure_connections_and_entra_acr_connections_once_each() {
+        let mut ctx = test_context(&[]);
+        let settings = &mut Arc::get_mut(&mut ctx).unwrap().settings;
+        let arm = conn(ConnectionKind::AzureRm, "ServicePrincipal", &[]);
+        let acr = |id: &str, scheme: &str, kind: &str| {
+            let mut c = conn(ConnectionKind::DockerRegistry, scheme, &[("REGISTRYTYPE", kind)]);
+            c.id = id.into();
+            c
+        };
+        settings.azure_connections = vec![arm.clone(), arm];
+        settings.registry_connections = vec![
+            acr("acr-sp", "ServicePrincipal", "ACR"),
+            acr("acr-wif", "WorkloadIdentityFederation", "acr"),
+            acr("acr-admin", "UsernamePassword", "ACR"),
+            acr("hub", "UsernamePassword", "Others"),
+        ];
+        let ids: Vec<String> = targets(settings).into_iter().map(|c| c.id).collect();
+        assert_eq!(ids, [ID, "acr-sp", "acr-wif"]);
+    }
+
+    #[test]
+    fn graph_and_resource_manager_urls_follow_the_connections_cloud() {
+        let ctx = test_context(&[]);
+        let base = |data: &[(&str, &str)]| {
+            graph::base(&ctx, &conn(ConnectionKind::AzureRm, "ServicePrincipal", data)).to_string()
+        };
+        assert_eq!(base(&[]), "https://graph.microsoft.com/");
+        assert_eq!(
+            base(&[("GRAPHURL", "https://graph.windows.net/"), ("ENVIRONMENT", "AzureUSGovernment")]),
+            "https://graph.microsoft.us/"
+        );
+        assert_eq!(
+            base(&[("MICROSOFTGRAPHURL", "https://microsoftgraph.chinacloudapi.cn")]),
+            "https://microsoftgraph.chinacloudapi.cn/"
+        );
+        assert_eq!(
+            base(&[("GRAPHURL", "https://graph.contoso-stack.example/")]),
+            "https://graph.contoso-stack.example/"
+        );
+        let overridden = test_context(&[("AZP_PREFLIGHT_GRAPH_URL", "http://127.0.0.1:9/g")]);
+        let c =
+            conn(ConnectionKind::AzureRm, "ServicePrincipal", &[("MICROSOFTGRAPHURL", "https://graph.microsoft.us/")]);
+        assert_eq!(graph::base(&overridden, &c).to_string(), "http://127.0.0.1:9/g/");
+        assert_eq!(graph::scope(&graph::base(&overridden, &c)), "http://127.0.0.1:9/g/.default");
+
+        let mut arm = conn(ConnectionKind::AzureRm, "ServicePrincipal", &[]);
+        arm.url = Some("https://management.usgovcloudapi.net".into());
+        assert_eq!(arm_scope(&ctx, &arm), "https://management.usgovcloudapi.net/.default");
+        arm.data
+            .insert("ACTIVEDIRECTORYSERVICEENDPOINTRESOURCEID".into(), "https://management.core.windows.net/".into());
+        assert_eq!(arm_scope(&ctx, &arm), "https://management.core.windows.net/.default");
+        let acr = conn(ConnectionKind::DockerRegistry, "ServicePrincipal", &[]);
+        assert_eq!(arm_scope(&ctx, &acr), "https://management.azure.com/.default");
+    }
+}
