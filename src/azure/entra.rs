@@ -106,7 +106,14 @@ impl Method {
         match conn.scheme.to_ascii_lowercase().as_str() {
             "serviceprincipal" => match conn.param("AUTHENTICATIONTYPE").map(str::to_ascii_lowercase).as_deref() {
                 Some("spncertificate") => Ok(Method::Certificate),
-                Some("spnkey") | None => Ok(Method::Secret),
+                Some("spnkey") => Ok(Method::Secret),
+                // Without the type, what the connection holds tells.
+                None if conn.secret("SERVICEPRINCIPALKEY").is_none_or(Secret::is_empty)
+                    && conn.secret("SERVICEPRINCIPALCERTIFICATE").is_some_and(|c| !c.is_empty()) =>
+                {
+                    Ok(Method::Certificate)
+                }
+                None => Ok(Method::Secret),
                 Some(other) => Err(TokenError::Config {
                     parameter: "authenticationType".into(),
                     problem: format!("`{}` is not spnKey or spnCertificate", sanitize(other)),

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use crate::azure::certificate::ClientCertificate;
-use crate::azure::entra::{self, Credential, EntraError, Method, PresentedClaims, TokenError, CERTIFICATE_PARAMETER};
+use crate::azure::entra::{
+    self, AccessToken, Credential, EntraError, Method, PresentedClaims, TokenError, CERTIFICATE_PARAMETER,
+};
 use crate::azure::graph::{self, GraphError, GraphObject, ObjectCredentials};
 use crate::check::{Check, Context, TargetJob, TargetOutcome};
 use crate::codes::Code;
@@ -300,7 +302,17 @@ async fn run(
         }
     };
     let scope = arm_scope(ctx, conn);
-    match credential.token(ctx, &scope).await {
+    let reads_graph = matches!(method, Method::Secret | Method::Certificate);
+    let graph_url = graph::base(ctx, conn);
+    // The Graph token is asked for alongside the first one: one round trip instead of two.
+    let (token, graph_token) = tokio::join!(credential.token(ctx, &scope), async {
+        if reads_graph {
+            Some(credential.token(ctx, &graph::scope(&graph_url)).await)
+        } else {
+            None
+        }
+    });
+    match token {
         Ok(token) => {
             out.proven.push(format!("Entra ID issues a token ({})", method_name(method)));
             facts.insert("token".into(), json!({"scope": scope, "expiresOn": token.expires_on.map(|t| t.to_string())}));
@@ -311,19 +323,17 @@ async fn run(
         }
     }
 
-    match method {
-        Method::Secret | Method::Certificate => {
-            expiry(ctx, conn, about, &credential, local_cert.as_ref(), out, facts).await;
+    match (method, graph_token) {
+        (Method::Secret | Method::Certificate, Some(graph_token)) => {
+            expiry(ctx, conn, about, &credential, &graph_url, graph_token, local_cert.as_ref(), out, facts).await;
             if conn.origin == Origin::Pipeline {
                 let advice = federation_advice(about);
                 out.proven.push("could use workload identity federation (no secret to expire)".into());
                 facts.insert("recommendation".into(), json!(advice));
             }
         }
-        Method::Federation => {
-            out.proven.push("workload identity federation: no secret or certificate to expire".into())
-        }
-        Method::ManagedIdentity => out.proven.push("managed identity: Azure rotates its credentials".into()),
+        (Method::ManagedIdentity, _) => out.proven.push("managed identity: Azure rotates its credentials".into()),
+        _ => out.proven.push("workload identity federation: no secret or certificate to expire".into()),
     }
 }
 
@@ -495,25 +505,27 @@ fn expiry_verdict(
 
 /// Reads the app's credentials from Graph, identifies the one in use and judges its end
 /// date; the others of the same app become notes when they end soon or have ended.
+#[allow(clippy::too_many_arguments)]
 async fn expiry(
     ctx: &Context,
     conn: &ServiceConnection,
     about: &About,
     credential: &Credential,
+    graph_url: &url::Url,
+    graph_token: Result<AccessToken, TokenError>,
     cert: Option<&ClientCertificate>,
     out: &mut TargetOutcome,
     facts: &mut Map<String, Value>,
 ) {
     let app_id = credential.client_id.clone().unwrap_or_default();
-    let graph_url = graph::base(ctx, conn);
     let mut failures: Vec<(Option<GraphObject>, String, bool)> = Vec::new();
     let mut readable: Vec<ObjectCredentials> = Vec::new();
-    match credential.token(ctx, &graph::scope(&graph_url)).await {
+    match graph_token {
         Err(e) => failures.push((None, format!("no token for Microsoft Graph: {e}"), false)),
         Ok(token) => {
             let (app, sp) = tokio::join!(
-                graph::read(ctx, &graph_url, &token.token, GraphObject::Application, &app_id),
-                graph::read(ctx, &graph_url, &token.token, GraphObject::ServicePrincipal, &app_id)
+                graph::read(ctx, graph_url, &token.token, GraphObject::Application, &app_id),
+                graph::read(ctx, graph_url, &token.token, GraphObject::ServicePrincipal, &app_id)
             );
             for (object, result) in [(GraphObject::Application, app), (GraphObject::ServicePrincipal, sp)] {
                 match result {
@@ -622,7 +634,7 @@ async fn expiry(
     }
 
     let in_use_ids: Vec<&(GraphObject, Option<String>)> = candidates.iter().map(|(_, id)| id).collect();
-    other_credentials(ctx, about, &readable, &in_use_ids, out);
+    other_credentials(ctx, about, &readable, &in_use_ids, !candidates.is_empty(), out);
 }
 
 /// IDN008: Graph would not tell when the credential ends.
@@ -664,6 +676,7 @@ fn other_credentials(
     about: &About,
     readable: &[ObjectCredentials],
     in_use: &[&(GraphObject, Option<String>)],
+    identified: bool,
     out: &mut TargetOutcome,
 ) {
     let now = ctx.now;
@@ -711,12 +724,18 @@ fn other_credentials(
                 .base_data(Finding::new(
                     Code::IDN006,
                     format!(
-                        "another {kind} ({label}keyId {id}) {} {}; this connection does not use it",
+                        "{} {kind} ({label}keyId {id}) {} {}; {}",
+                        if identified { "another" } else { "a" },
                         match object {
                             GraphObject::Application => format!("on app registration {app}"),
                             GraphObject::ServicePrincipal => format!("on the service principal of app {app}"),
                         },
-                        when(now, end)
+                        when(now, end),
+                        if identified {
+                            "this connection does not use it"
+                        } else {
+                            "the credential this connection uses could not be identified, so it may be this one"
+                        }
                     ),
                 ))
                 .severity(Severity::Note)
@@ -725,7 +744,7 @@ fn other_credentials(
                 .data("keyId", key_id.map(Value::from).unwrap_or(Value::Null))
                 .data("daysLeft", days_left(now, end))
                 .data("credentialType", if kind == "certificate" { "certificate" } else { "secret" })
-                .data("inUse", false),
+                .data("inUse", if identified { Value::from(false) } else { Value::Null }),
         );
     }
     if total > MAX_OTHER_NOTES {

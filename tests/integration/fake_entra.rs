@@ -550,11 +550,10 @@ fn graph(state: &Arc<Mutex<State>>, rest: &str, bearer: Option<&str>, skew: i64)
             skew,
         );
     };
-    let denied = match (collection.as_str(), app.graph) {
-        (_, GraphAccess::DenyAll) => true,
-        ("applications", GraphAccess::DenyApplication) => true,
-        _ => false,
-    };
+    let denied = matches!(
+        (collection.as_str(), app.graph),
+        (_, GraphAccess::DenyAll) | ("applications", GraphAccess::DenyApplication)
+    );
     if denied {
         return graph_error(
             403,

@@ -221,8 +221,9 @@ fn a_valid_secret_passes_and_reports_how_long_it_lasts() {
     assert!(text(&facts["recommendation"]).contains("Convert"), "{facts}");
     // One token for Resource Manager, one for Graph, then both Graph objects.
     let tokens = fake.hits("/oauth2/v2.0/token");
-    let scopes: Vec<&str> = tokens.iter().map(|h| h.form["scope"].as_str()).collect();
-    assert_eq!(scopes, ["https://management.azure.com/.default", &format!("{}.default", fake.graph_url())]);
+    let mut scopes: Vec<&str> = tokens.iter().map(|h| h.form["scope"].as_str()).collect();
+    scopes.sort();
+    assert_eq!(scopes, [&format!("{}.default", fake.graph_url()), "https://management.azure.com/.default"]);
     assert_eq!(fake.hits("/graph/v1.0/applications(appId='").len(), 1);
     let sp = fake.hits("/graph/v1.0/servicePrincipals(appId='");
     assert_eq!(sp.len(), 1);
@@ -251,7 +252,7 @@ fn an_expired_secret_is_idn001_with_the_ids_and_the_automatic_remedy() {
         "{remedy}"
     );
     assert!(remedy.contains("workload identity federation"), "{remedy}");
-    assert!(fake.hits("/graph/").is_empty(), "no Graph read without a token");
+    assert!(fake.hits("/graph/").is_empty(), "nothing read from Graph when the credential fails");
 }
 
 #[test]
