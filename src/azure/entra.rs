@@ -219,18 +219,22 @@ impl Credential {
             problem: format!("does not form a token URL ({e})"),
         })?;
         let proof = match method {
-            Method::Secret => Proof::Secret(
-                conn.secret("SERVICEPRINCIPALKEY")
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| TokenError::Config {
+            Method::Secret => {
+                let secret =
+                    conn.secret("SERVICEPRINCIPALKEY").filter(|s| !s.is_empty()).ok_or_else(|| TokenError::Config {
                         parameter: "serviceprincipalkey".into(),
                         problem: "is missing or empty".into(),
-                    })?
-                    .clone(),
-            ),
+                    })?;
+                // A proxy that echoes the request would show the secret form-encoded.
+                let encoded: String = url::form_urlencoded::byte_serialize(secret.expose().as_bytes()).collect();
+                if encoded != secret.expose() {
+                    ctx.redactor.register(&encoded);
+                }
+                Proof::Secret(secret.clone())
+            }
             Method::Certificate => Proof::Certificate(Box::new(connection_certificate(conn)?)),
             Method::Federation => Proof::Federated(federated_token(ctx, conn).await?),
-            Method::ManagedIdentity => unreachable!("handled above"),
+            Method::ManagedIdentity => Proof::ManagedIdentity { client_id: None },
         };
         Ok(Credential {
             method,
@@ -270,6 +274,7 @@ impl Credential {
                 return managed_identity(ctx, client_id.as_deref(), scope).await;
             }
             (_, Some(c), Some(u)) => (c.as_str(), u),
+            // `prepare` sets both for every other proof.
             _ => {
                 return Err(TokenError::Config {
                     parameter: "serviceprincipalid".into(),
@@ -277,27 +282,26 @@ impl Credential {
                 })
             }
         };
-        let base = [("grant_type", "client_credentials"), ("client_id", client_id), ("scope", scope)];
+        let mut fields = vec![("grant_type", "client_credentials"), ("client_id", client_id), ("scope", scope)];
+        let signed;
         let request = match &self.proof {
             Proof::Secret(secret) => {
-                let mut fields = base.to_vec();
                 fields.push(("client_secret", secret.expose()));
                 Request::post(token_url.clone()).form(&fields)
             }
             Proof::Certificate(cert) => {
-                let assertion = sign_assertion(ctx, cert, client_id, token_url)?;
-                assertion_request(token_url, &base, &assertion)
+                signed = sign_assertion(ctx, cert, client_id, token_url)?;
+                assertion_request(token_url, fields, &signed)
             }
-            Proof::Federated(id_token) => assertion_request(token_url, &base, id_token),
-            Proof::ManagedIdentity { .. } => unreachable!("handled above"),
+            Proof::Federated(id_token) => assertion_request(token_url, fields, id_token),
+            Proof::ManagedIdentity { client_id } => return managed_identity(ctx, client_id.as_deref(), scope).await,
         };
         let response = ctx.http.send(request).await.map_err(TokenError::Transport)?;
         parse_token_response(ctx, &response)
     }
 }
 
-fn assertion_request(token_url: &Url, base: &[(&str, &str)], assertion: &Secret) -> Request {
-    let mut fields = base.to_vec();
+fn assertion_request<'a>(token_url: &Url, mut fields: Vec<(&'a str, &'a str)>, assertion: &'a Secret) -> Request {
     fields.push(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
     fields.push(("client_assertion", assertion.expose()));
     // An assertion is meant to be presented once; a retry would replay it.
@@ -389,7 +393,7 @@ pub async fn federated_token(ctx: &Context, conn: &ServiceConnection) -> Result<
         Ok(Oidc { oidc_token: Some(t) }) if !t.trim().is_empty() => Ok(ctx.redactor.secret(t.trim())),
         _ => Err(TokenError::Oidc {
             status: Some(response.status),
-            detail: format!("no `oidcToken` in the answer: {}", excerpt(&response)),
+            detail: format!("no `oidcToken` in the answer ({})", shape(&response)),
         }),
     }
 }
@@ -483,7 +487,17 @@ fn not_azure(response: &Response) -> String {
         "a metadata service answered HTTP {}{} but not as Azure's does (another cloud's metadata service?): {}",
         response.status,
         response.header("server").map(|s| format!(" (server `{}`)", sanitize(s))).unwrap_or_default(),
-        excerpt(response)
+        if response.is_success() { shape(response) } else { excerpt(response) }
+    )
+}
+
+/// What a successful answer that could not be used looked like, without its text: a cut-off
+/// token response would otherwise print part of a token nobody registered as a secret.
+pub fn shape(response: &Response) -> String {
+    format!(
+        "{} bytes of {}, not a complete token response",
+        response.body.len(),
+        response.header("content-type").map(sanitize).unwrap_or_else(|| "unlabelled content".into())
     )
 }
 
@@ -553,7 +567,7 @@ pub fn parse_token_response(ctx: &Context, response: &Response) -> Result<Access
     }
     Err(TokenError::Unusable {
         status: response.status,
-        excerpt: excerpt(response),
+        excerpt: if response.is_success() { shape(response) } else { excerpt(response) },
         request_id: response.header("x-ms-request-id").or(response.header("client-request-id")).map(sanitize),
     })
 }
@@ -615,12 +629,14 @@ mod tests {
         for (status, body) in [
             (403, "<html><body>Access denied by proxy ##vso[task.complete]</body></html>"),
             (200, r#"{"access_tok"#),
+            (200, r#"{"token_type":"Bearer","access_token":"eyJpartial-canary"#),
             (502, ""),
         ] {
             match parse_token_response(&ctx, &response(status, body)) {
                 Err(TokenError::Unusable { status: s, excerpt, .. }) => {
                     assert_eq!(s, status);
                     assert!(!excerpt.contains("##vso["));
+                    assert!(!excerpt.contains("eyJpartial"), "part of a token is never quoted: {excerpt}");
                 }
                 other => panic!("{other:?}"),
             }

@@ -577,7 +577,9 @@ fn a_proxy_page_and_a_truncated_body_are_idn011_with_status_and_excerpt() {
     let run = env.json();
     let f = run.finding("IDN011");
     assert_eq!(f["data"]["status"], 200);
-    assert!(text(&f["message"]).contains("access_tok"), "{f}");
+    let message = text(&f["message"]);
+    assert!(message.contains("bytes of application/json, not a complete token response"), "{message}");
+    assert!(!message.contains("access_tok"), "a cut-off token response is described, not quoted: {message}");
 
     // The pipeline format carries the same finding as an error issue.
     let run = env.run(&[]);
