@@ -1171,6 +1171,45 @@ mod tests {
     }
 
     #[test]
+    fn other_credentials_become_notes_worded_by_whether_the_one_in_use_is_known() {
+        let ctx = test_context(&[]);
+        let password = |key: &str, days: i64| graph::PasswordCredential {
+            key_id: Some(key.into()),
+            display_name: Some(key.into()),
+            hint: Some("abc".into()),
+            end: Some(ctx.now + jiff::SignedDuration::from_secs(days * 86_400)),
+        };
+        let objects = vec![ObjectCredentials {
+            object: GraphObject::Application,
+            display_name: None,
+            passwords: vec![password("in-use", 10), password("dead", -3), password("far", 300), password("soon", 12)],
+            keys: Vec::new(),
+        }];
+        let in_use = (GraphObject::Application, Some("in-use".to_string()));
+        let mut out = TargetOutcome::default();
+        other_credentials(&ctx, &about(Creation::Manual), &objects, &[&in_use], true, &mut out);
+        let keys: Vec<&Value> = out.findings.iter().map(|f| &f.data["keyId"]).collect();
+        assert_eq!(keys, [&json!("dead"), &json!("soon")], "earliest first, in-use and far-future left out");
+        assert!(out.findings.iter().all(|f| f.code == Code::IDN006 && f.severity == Severity::Note));
+        assert!(
+            out.findings[0].message.starts_with("another client secret (`dead`, keyId dead)"),
+            "{}",
+            out.findings[0].message
+        );
+        assert!(out.findings[0].remedy.contains("az ad app credential delete --id app-1 --key-id dead"));
+
+        let mut out = TargetOutcome::default();
+        other_credentials(&ctx, &about(Creation::Manual), &objects, &[], false, &mut out);
+        assert_eq!(out.findings.len(), 3);
+        assert!(
+            out.findings[0].message.contains("could not be identified, so it may be this one"),
+            "{}",
+            out.findings[0].message
+        );
+        assert_eq!(out.findings[0].data["inUse"], Value::Null);
+    }
+
+    #[test]
     fn targets_are_azure_connections_and_entra_acr_connections_once_each() {
         let mut ctx = test_context(&[]);
         let settings = &mut Arc::get_mut(&mut ctx).unwrap().settings;

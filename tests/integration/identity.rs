@@ -751,3 +751,62 @@ fn explain_documents_every_identity_code() {
         assert!(doc.starts_with(&format!("# {code}")) && doc.contains("## How to fix"), "{doc}");
     }
 }
+
+#[test]
+fn local_azure_variables_are_checked_like_a_connection() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let (key, cert) = openssl_cert(10);
+    let fake = FakeEntra::start();
+    fake.add_app(App::new(APP).secret(SECRET, "laptop", in_days(2.0)));
+    fake.add_app(App::new(APP2).cert(&cert, not_after(&cert)));
+    const FEDERATED_APP: &str = "2b2b2b2b-aaaa-4bbb-8ccc-dddddddddddd";
+    fake.add_app(App::new(FEDERATED_APP).federated(OIDC_ISSUER, "system:serviceaccount:ci:runner"));
+    let local = |extra: &[(&str, &str)], app: &str| {
+        let mut env = Env::pipeline(&fake);
+        env.vars.retain(|k, _| !k.starts_with("TF_BUILD") && !k.starts_with("SYSTEM_") && !k.starts_with("ENDPOINT_"));
+        env.set("AZURE_CLIENT_ID", app).set("AZURE_TENANT_ID", TENANT);
+        for (k, v) in extra {
+            env.set(k, v);
+        }
+        env
+    };
+
+    let run = local(&[("AZURE_CLIENT_SECRET", SECRET)], APP).json();
+    assert_eq!(run.code, 1);
+    let entry = &run.entries()[0];
+    assert_eq!(entry["target"], "local");
+    let f = run.finding("IDN005");
+    assert!(text(&f["remedy"]).contains("AZURE_CLIENT_SECRET"), "{f}");
+    assert!(!text(&f["remedy"]).contains("_settings/adminservices"), "{f}");
+    assert!(!entry["proven"].to_string().contains("workload identity federation"), "no conversion advice for a laptop");
+    let human = local(&[("AZURE_CLIENT_SECRET", SECRET)], APP).run(&[]);
+    assert!(human.stdout.contains("error[IDN005]"), "{}", human.stdout);
+    assert!(!human.stdout.contains(SECRET) && !human.stderr.contains(SECRET));
+
+    let env = local(&[], APP2);
+    let pem = env.dir.path().join("client.pem");
+    std::fs::write(&pem, format!("{cert}{key}")).unwrap();
+    let mut env = env;
+    env.set("AZURE_CLIENT_CERTIFICATE_PATH", &pem.display().to_string());
+    let run = env.json();
+    assert_eq!(run.codes(), ["IDN006"], "{}", run.stdout);
+    assert!(text(&run.finding("IDN006")["remedy"]).contains("AZURE_CLIENT_CERTIFICATE_PATH"));
+
+    let claims = URL_SAFE_NO_PAD.encode(
+        serde_json::json!({"iss": OIDC_ISSUER, "sub": "system:serviceaccount:ci:runner", "aud": "api://AzureADTokenExchange"})
+            .to_string(),
+    );
+    let token = format!("eyJhbGciOiJSUzI1NiJ9.{claims}.local-federated-canary");
+    fake.state().issued.push(token.clone());
+    let env = local(&[], FEDERATED_APP);
+    let file = env.dir.path().join("federated.jwt");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let mut env = env;
+    env.set("AZURE_FEDERATED_TOKEN_FILE", &file.display().to_string());
+    let run = env.json();
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.entries()[0]["proven"].to_string().contains("workload identity federation"));
+    assert!(fake.hits("/oidc").is_empty(), "the token file replaces the OIDC request");
+    assert!(!run.stdout.contains("local-federated-canary"));
+}
