@@ -643,6 +643,39 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn prepare_checks_parameters_before_any_request() {
+        let ctx = test_context(&[]);
+        let mut c = ServiceConnection {
+            id: "c".into(),
+            kind: crate::connections::ConnectionKind::AzureRm,
+            origin: crate::connections::Origin::Pipeline,
+            url: None,
+            scheme: "ServicePrincipal".into(),
+            params: [
+                ("TENANTID".to_string(), "../evil?x=".to_string()),
+                ("SERVICEPRINCIPALID".to_string(), "a".to_string()),
+            ]
+            .into(),
+            secrets: [("SERVICEPRINCIPALKEY".to_string(), ctx.redactor.secret("p@ss~word/+"))].into(),
+            data: Default::default(),
+        };
+        match Credential::prepare(&ctx, &c).await {
+            Err(TokenError::Config { parameter, problem }) => {
+                assert_eq!(parameter, "tenantid");
+                assert!(!problem.contains("evil"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
+        c.params.insert("TENANTID".into(), "contoso.onmicrosoft.com".into());
+        let cred = Credential::prepare(&ctx, &c).await.unwrap();
+        assert_eq!((cred.method, cred.tenant.as_deref()), (Method::Secret, Some("contoso.onmicrosoft.com")));
+        assert!(cred.presented_claims().is_none());
+        assert!(!format!("{cred:?}").contains("p@ss"));
+        // The form-encoded secret is registered as well.
+        assert_eq!(ctx.redactor.redact("client_secret=p%40ss%7Eword%2F%2B"), "client_secret=***");
+    }
+
     #[test]
     fn method_from_scheme_and_authentication_type() {
         let conn = |scheme: &str, auth: Option<&str>| ServiceConnection {
@@ -659,5 +692,11 @@ mod tests {
         assert_eq!(Method::of(&conn("ServicePrincipal", None)).unwrap(), Method::Secret);
         assert_eq!(Method::of(&conn("WorkloadIdentityFederation", None)).unwrap(), Method::Federation);
         assert!(matches!(Method::of(&conn("PublishProfile", None)), Err(TokenError::Config { .. })));
+        // Without an authentication type, a connection holding only a certificate uses it.
+        let mut cert_only = conn("ServicePrincipal", None);
+        cert_only.secrets.insert("SERVICEPRINCIPALCERTIFICATE".into(), Secret::new("-----BEGIN CERTIFICATE-----"));
+        assert_eq!(Method::of(&cert_only).unwrap(), Method::Certificate);
+        cert_only.secrets.insert("SERVICEPRINCIPALKEY".into(), Secret::new("k3y-value"));
+        assert_eq!(Method::of(&cert_only).unwrap(), Method::Secret);
     }
 }

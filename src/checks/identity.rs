@@ -319,6 +319,10 @@ async fn run(
         }
         Err(e) => {
             out.findings.push(token_finding(about, Some(method), &e, credential.presented_claims()));
+            // Whatever Entra ID said, the certificate's own end date is still worth knowing.
+            if let Some(cert) = &local_cert {
+                expiry_verdict(ctx, about, &InUse::local(cert), out, facts);
+            }
             return;
         }
     }
@@ -327,9 +331,11 @@ async fn run(
         (Method::Secret | Method::Certificate, Some(graph_token)) => {
             expiry(ctx, conn, about, &credential, &graph_url, graph_token, local_cert.as_ref(), out, facts).await;
             if conn.origin == Origin::Pipeline {
-                let advice = federation_advice(about);
-                out.proven.push("could use workload identity federation (no secret to expire)".into());
-                facts.insert("recommendation".into(), json!(advice));
+                out.proven.push(format!(
+                    "could use workload identity federation (no {} to expire)",
+                    if method == Method::Certificate { "certificate" } else { "secret" }
+                ));
+                facts.insert("recommendation".into(), json!(federation_advice(about)));
             }
         }
         (Method::ManagedIdentity, _) => out.proven.push("managed identity: Azure rotates its credentials".into()),
@@ -340,17 +346,20 @@ async fn run(
 /// Microsoft recommends federation over secrets and certificates; how to get there
 /// depends on how the connection was made.
 fn federation_advice(about: &About) -> String {
+    let open = match &about.settings_page {
+        Some(url) => format!("open the connection ({url})"),
+        None => format!("open Project settings > Service connections > {}", about.label),
+    };
     match about.creation {
         Creation::Automatic => format!(
-            "Convert the connection to workload identity federation: {} > Edit > Convert. It then has no secret to expire.",
-            about.where_to_edit()
+            "Convert the connection to workload identity federation: {open} and choose Edit > Convert. \
+             It then has nothing that expires."
         ),
         _ => format!(
-            "Move the connection to workload identity federation: add a federated credential for it on app {} \
-             (issuer and subject as shown when creating a workload identity connection), then switch the connection to it \
-             ({}). It then has no secret to expire.",
-            about.app(),
-            about.where_to_edit()
+            "Move the connection to workload identity federation: add a federated credential to app {} with the issuer and \
+             subject Azure DevOps shows for the connection, then {open} and switch it to workload identity federation. \
+             It then has nothing that expires.",
+            about.app()
         ),
     }
 }
