@@ -20,6 +20,7 @@ use crate::codes::Code;
 use crate::connections::{ConnectionKind, Origin, ServiceConnection};
 use crate::finding::{Finding, Severity};
 use crate::net::endpoints::base_url;
+use crate::net::HttpErrorKind;
 use crate::report::sanitize::sanitize;
 use crate::settings::{CheckId, Settings};
 
@@ -866,7 +867,16 @@ fn token_finding(
             .data("excerpt", excerpt.clone())
             .data("requestId", request_id.clone().map(Value::from).unwrap_or(Value::Null)),
         TokenError::Transport(e) => about
-            .base_data(Finding::new(Code::IDN011, format!("no answer from the Entra ID token endpoint: {}", sanitize(&e.detail))))
+            .base_data(Finding::new(
+                Code::IDN011,
+                match e.kind {
+                    HttpErrorKind::Body | HttpErrorKind::BodyTooLarge => {
+                        format!("the Entra ID token endpoint's answer could not be read: {}", sanitize(&e.detail))
+                    }
+                    HttpErrorKind::Refused => format!("the token request was not sent: {}", sanitize(&e.detail)),
+                    _ => format!("no answer from the Entra ID token endpoint: {}", sanitize(&e.detail)),
+                },
+            ))
             .remedy(
                 "Check that this agent resolves and reaches the authority host (DNS, firewall, proxy settings), and that the \
                  connection's cloud is right.",

@@ -810,3 +810,19 @@ fn local_azure_variables_are_checked_like_a_connection() {
     assert!(fake.hits("/oidc").is_empty(), "the token file replaces the OIDC request");
     assert!(!run.stdout.contains("local-federated-canary"));
 }
+
+#[test]
+fn no_secret_goes_over_plain_http_to_a_remote_host() {
+    let fake = FakeEntra::start();
+    let mut env = Env::pipeline(&fake);
+    env.unset("AZURE_AUTHORITY_HOST");
+    env.spn_key(CONN, APP, SECRET, "Manual");
+    env.set(&format!("ENDPOINT_DATA_{CONN}_ENVIRONMENTAUTHORITYURL"), "http://login.contoso.example/");
+    let run = env.json();
+    let f = run.finding("IDN011");
+    assert!(
+        text(&f["message"]).contains("the token request was not sent: plain http to login.contoso.example is refused"),
+        "{f}"
+    );
+    assert_eq!(f["data"]["kind"], "refused");
+}
