@@ -175,8 +175,32 @@ pub async fn read(
     if !is_app_id(app_id) {
         return Err(GraphError::NotFound { code: "the application id is not a GUID".into() });
     }
+    get(ctx, graph, token, object, &format!("v1.0/{}(appId='{app_id}')", object.collection())).await
+}
+
+/// `GET {graph}v1.0/applications/{objectId}`: the direct form, which an application may be
+/// allowed to read for itself where the `appId` form is refused.
+pub async fn read_application_by_object_id(
+    ctx: &Context,
+    graph: &Url,
+    token: &Secret,
+    object_id: &str,
+) -> Result<ObjectCredentials, GraphError> {
+    if !is_app_id(object_id) {
+        return Err(GraphError::NotFound { code: "the application object id is not a GUID".into() });
+    }
+    get(ctx, graph, token, GraphObject::Application, &format!("v1.0/applications/{object_id}")).await
+}
+
+async fn get(
+    ctx: &Context,
+    graph: &Url,
+    token: &Secret,
+    object: GraphObject,
+    path: &str,
+) -> Result<ObjectCredentials, GraphError> {
     let mut url = graph
-        .join(&format!("v1.0/{}(appId='{app_id}')", object.collection()))
+        .join(path)
         .map_err(|e| GraphError::Unusable { status: 0, excerpt: format!("cannot form the Graph URL ({e})") })?;
     url.set_query(Some("$select=id,appId,displayName,passwordCredentials,keyCredentials"));
     let response = ctx

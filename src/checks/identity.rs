@@ -533,10 +533,17 @@ async fn expiry(
     match graph_token {
         Err(e) => failures.push((None, format!("no token for Microsoft Graph: {e}"), false)),
         Ok(token) => {
-            let (app, sp) = tokio::join!(
+            let (mut app, sp) = tokio::join!(
                 graph::read(ctx, graph_url, &token.token, GraphObject::Application, &app_id),
                 graph::read(ctx, graph_url, &token.token, GraphObject::ServicePrincipal, &app_id)
             );
+            // Automatic connections record the application's object id; the direct read by
+            // object id may be allowed where the appId form is not.
+            if let (Err(GraphError::Denied { .. }), Some(object_id)) = (&app, conn.data("APPOBJECTID")) {
+                if let Ok(found) = graph::read_application_by_object_id(ctx, graph_url, &token.token, object_id).await {
+                    app = Ok(found);
+                }
+            }
             for (object, result) in [(GraphObject::Application, app), (GraphObject::ServicePrincipal, sp)] {
                 match result {
                     Ok(c) => readable.push(c),
@@ -544,7 +551,8 @@ async fn expiry(
                     // nothing to read is not a refusal.
                     Err(GraphError::NotFound { .. }) => {}
                     Err(e) => {
-                        let denied = matches!(e, GraphError::Denied { .. });
+                        // 401 means the token did not suit this Graph (wrong cloud?), not a missing permission.
+                        let denied = matches!(e, GraphError::Denied { status: 403, .. });
                         failures.push((Some(object), format!("{} read: {e}", object.as_str()), denied));
                     }
                 }

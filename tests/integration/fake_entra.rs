@@ -25,6 +25,8 @@ use serde_json::{json, Value};
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 pub const OIDC_ISSUER: &str = "https://vstoken.dev.azure.com/0ca3ddd9-f0b0-4635-a98c-5866526961b6";
 pub const JOB_TOKEN: &str = "job-access-token-canary-4f1d8a";
+/// The object id the fake gives every application.
+pub const APP_OBJECT_ID: &str = "7bec5fd1-a25f-474c-a6ca-5492082c6a9b";
 
 /// Tenants that make the token endpoint misbehave the way networks do.
 pub const TENANT_PROXY_HTML: &str = "proxy-html";
@@ -60,6 +62,8 @@ pub enum GraphAccess {
     Allow,
     /// The application object is refused, the service principal readable.
     DenyApplication,
+    /// Like `DenyApplication`, but the application may be read by its object id.
+    SelfByObjectId,
     DenyAll,
 }
 
@@ -536,8 +540,13 @@ fn graph(state: &Arc<Mutex<State>>, rest: &str, bearer: Option<&str>, skew: i64)
             skew,
         );
     }
+    let by_object_id = rest.strip_prefix("applications/").filter(|id| *id == APP_OBJECT_ID).is_some();
     let (collection, app_id) = match rest.split_once("(appId='") {
         Some((c, tail)) => (c.to_string(), tail.trim_end_matches("')").to_string()),
+        // The fake's applications all share one object id; the first app answers to it.
+        None if by_object_id => {
+            ("applications".to_string(), s.apps.first().map(|a| a.app_id.clone()).unwrap_or_default())
+        }
         None => return graph_error(400, "BadRequest", "Unsupported request.", skew),
     };
     let Some(app) = s.apps.iter().find(|a| a.app_id == app_id) else {
@@ -550,10 +559,11 @@ fn graph(state: &Arc<Mutex<State>>, rest: &str, bearer: Option<&str>, skew: i64)
             skew,
         );
     };
-    let denied = matches!(
-        (collection.as_str(), app.graph),
-        (_, GraphAccess::DenyAll) | ("applications", GraphAccess::DenyApplication)
-    );
+    let denied = match (collection.as_str(), app.graph) {
+        (_, GraphAccess::DenyAll) | ("applications", GraphAccess::DenyApplication) => true,
+        ("applications", GraphAccess::SelfByObjectId) => !by_object_id,
+        _ => false,
+    };
     if denied {
         return graph_error(
             403,
@@ -566,7 +576,7 @@ fn graph(state: &Arc<Mutex<State>>, rest: &str, bearer: Option<&str>, skew: i64)
     let body = match collection.as_str() {
         "applications" => json!({
             "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#applications(id,appId,displayName,passwordCredentials,keyCredentials)/$entity",
-            "id": "7bec5fd1-a25f-474c-a6ca-5492082c6a9b",
+            "id": APP_OBJECT_ID,
             "appId": app.app_id,
             "displayName": app.display_name,
             "passwordCredentials": app.secrets.iter().map(|x| json!({

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::common::preflight;
 use crate::fake_entra::{
-    in_days, not_after, openssl_cert, App, FakeEntra, GraphAccess, Imds, JOB_TOKEN, OIDC_ISSUER, TENANT,
+    in_days, not_after, openssl_cert, App, FakeEntra, GraphAccess, Imds, APP_OBJECT_ID, JOB_TOKEN, OIDC_ISSUER, TENANT,
 };
 
 pub const CONN: &str = "1dfdea68-9549-409e-abee-c5da69cfec5f";
@@ -364,6 +364,15 @@ fn graph_refusing_the_read_is_a_note_naming_the_permission() {
     let run = env.json();
     assert_eq!(run.codes(), ["IDN008"]);
     assert!(text(&run.finding("IDN008")["message"]).contains("application read"));
+
+    // An automatic connection knows the application's object id: the direct read works.
+    let fake = FakeEntra::start();
+    fake.add_app(App::new(APP).secret(SECRET, "azdo", in_days(3.0)).graph(GraphAccess::SelfByObjectId));
+    let mut env = Env::pipeline(&fake);
+    env.spn_key(CONN, APP, SECRET, "Automatic").set(&format!("ENDPOINT_DATA_{CONN}_APPOBJECTID"), APP_OBJECT_ID);
+    let run = env.json();
+    assert_eq!(run.codes(), ["IDN005"], "{}", run.stdout);
+    assert_eq!(fake.hits(&format!("/graph/v1.0/applications/{APP_OBJECT_ID}")).len(), 1);
 }
 
 #[test]
