@@ -14,7 +14,7 @@ use crate::connections::ServiceConnection;
 use crate::net::http::{HttpError, Request, Response};
 use crate::net::Endpoints;
 use crate::report::sanitize::sanitize;
-use crate::secret::Secret;
+use crate::secret::{Redactor, Secret};
 
 /// How long a reachable metadata service may take to hand out a token (it asks Entra ID
 /// itself, so the first token can take a moment).
@@ -380,7 +380,7 @@ pub async fn federated_token(ctx: &Context, conn: &ServiceConnection) -> Result<
             detail: format!(
                 "the OIDC endpoint refused the request{}: {}",
                 response.header("x-vss-e2eid").map(|id| format!(" (x-vss-e2eid {})", sanitize(id))).unwrap_or_default(),
-                excerpt(&response)
+                redacted_excerpt(&ctx.redactor, &response)
             ),
         });
     }
@@ -454,11 +454,16 @@ async fn managed_identity(ctx: &Context, client_id: Option<&str>, scope: &str) -
     }
     let azure_error = response.json::<ImdsError>().ok().filter(|e| e.error.is_some());
     if response.is_success() {
-        return parse_token_response(ctx, &response)
-            .map_err(|_| TokenError::ManagedIdentity { status: Some(response.status), detail: not_azure(&response) });
+        return parse_token_response(ctx, &response).map_err(|_| TokenError::ManagedIdentity {
+            status: Some(response.status),
+            detail: not_azure(&ctx.redactor, &response),
+        });
     }
     let Some(err) = azure_error else {
-        return Err(TokenError::ManagedIdentity { status: Some(response.status), detail: not_azure(&response) });
+        return Err(TokenError::ManagedIdentity {
+            status: Some(response.status),
+            detail: not_azure(&ctx.redactor, &response),
+        });
     };
     let said = format!(
         "{}{}",
@@ -482,12 +487,12 @@ async fn managed_identity(ctx: &Context, client_id: Option<&str>, scope: &str) -
 
 /// An answer at the metadata address that is not Azure's: another cloud's metadata
 /// service, or something listening where IMDS should be.
-fn not_azure(response: &Response) -> String {
+fn not_azure(redactor: &Redactor, response: &Response) -> String {
     format!(
         "a metadata service answered HTTP {}{} but not as Azure's does (another cloud's metadata service?): {}",
         response.status,
         response.header("server").map(|s| format!(" (server `{}`)", sanitize(s))).unwrap_or_default(),
-        if response.is_success() { shape(response) } else { excerpt(response) }
+        if response.is_success() { shape(response) } else { redacted_excerpt(redactor, response) }
     )
 }
 
@@ -501,9 +506,22 @@ pub fn shape(response: &Response) -> String {
     )
 }
 
-/// A sanitized, short excerpt of a body, for messages.
+/// A sanitized, short excerpt of a body, for messages. Prefer `redacted_excerpt`: an
+/// excerpt is cut to length, and a secret cut in half is no longer recognised later.
 pub fn excerpt(response: &Response) -> String {
     let text = response.text();
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        "(empty body)".into()
+    } else {
+        crate::report::sanitize::cap(&sanitize(trimmed), 200)
+    }
+}
+
+/// An excerpt with every known secret replaced before the text is cut: a proxy page that
+/// echoes the request must not leave the first half of a secret in a message.
+pub fn redacted_excerpt(redactor: &Redactor, response: &Response) -> String {
+    let text = redactor.redact(&response.text());
     let trimmed = text.trim();
     if trimmed.is_empty() {
         "(empty body)".into()
@@ -567,7 +585,7 @@ pub fn parse_token_response(ctx: &Context, response: &Response) -> Result<Access
     }
     Err(TokenError::Unusable {
         status: response.status,
-        excerpt: if response.is_success() { shape(response) } else { excerpt(response) },
+        excerpt: if response.is_success() { shape(response) } else { redacted_excerpt(&ctx.redactor, response) },
         request_id: response.header("x-ms-request-id").or(response.header("client-request-id")).map(sanitize),
     })
 }

@@ -32,6 +32,8 @@ pub const APP_OBJECT_ID: &str = "7bec5fd1-a25f-474c-a6ca-5492082c6a9b";
 pub const TENANT_PROXY_HTML: &str = "proxy-html";
 pub const TENANT_TRUNCATED: &str = "truncated-body";
 pub const TENANT_HANG: &str = "hang";
+/// A debugging proxy that shows the request it blocked, secret and all.
+pub const TENANT_PROXY_ECHO: &str = "proxy-echo";
 
 pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
@@ -363,6 +365,13 @@ async fn handle(state: Arc<Mutex<State>>, base: String, req: Request<Incoming>) 
                         .into(),
                     skew,
                 ))
+            }
+            TENANT_PROXY_ECHO => {
+                let echoed = String::from_utf8_lossy(&body).into_owned();
+                let decoded = form.get("client_secret").cloned().unwrap_or_default();
+                // The decoded secret starts just before where a 200-character excerpt ends.
+                let lead = format!("{:.<190}", "<html><body>Upstream refused the request ");
+                return Ok(answer(502, "text/html", format!("{lead}{decoded}<pre>{echoed}</pre></body></html>"), skew));
             }
             TENANT_TRUNCATED => {
                 return Ok(answer(

@@ -11,6 +11,9 @@ const EXPIRED_CONN: &str = "9a9a9a9a-1111-4222-8333-444444444444";
 const WIF_APP: &str = "5d5d5d5d-aaaa-4bbb-8ccc-dddddddddddd";
 const EXPIRED_APP: &str = "6e6e6e6e-aaaa-4bbb-8ccc-dddddddddddd";
 const EXPIRED_SECRET: &str = "Exp~canary-expired-secret-91ab3";
+const ECHO_CONN: &str = "0e0e0e0e-1111-4222-8333-444444444444";
+/// Characters that form encoding changes, so the echoed form differs from the value.
+const ECHO_SECRET: &str = "Ech0~canary+secret/with=odd&chars";
 
 /// Every line of every output, with where it came from.
 fn outputs(run: &crate::identity::Run, extra_files: &[&str]) -> Vec<(String, String)> {
@@ -46,12 +49,15 @@ fn no_secret_or_token_leaks_and_every_token_is_masked() {
     env.wif(WIF_CONN, WIF_APP);
     env.azure_connection(MSI_CONN, "ManagedServiceIdentity", &[("tenantid", crate::fake_entra::TENANT)], &[]);
     env.spn_key(EXPIRED_CONN, EXPIRED_APP, EXPIRED_SECRET, "Automatic");
+    // A proxy page that quotes the blocked request, form-encoded secret included.
+    env.spn_key(ECHO_CONN, APP, ECHO_SECRET, "Manual");
+    env.set(&format!("ENDPOINT_AUTH_PARAMETER_{ECHO_CONN}_TENANTID"), crate::fake_entra::TENANT_PROXY_ECHO);
     env.set("SYSTEM_ACCESSTOKEN", JOB_TOKEN);
     env.set("AZP_PREFLIGHT_LOG", "debug");
 
     let pipeline = env.run(&[]);
     assert_eq!(pipeline.code, 1, "{}\n{}", pipeline.stdout, pipeline.stderr);
-    for code in ["IDN001", "IDN005"] {
+    for code in ["IDN001", "IDN005", "IDN011"] {
         assert!(pipeline.stdout.contains(&format!("code={code}]")), "{code} missing:\n{}", pipeline.stdout);
     }
     let issued_in_pipeline_run = fake.state().issued.clone();
@@ -70,6 +76,13 @@ fn no_secret_or_token_leaks_and_every_token_is_masked() {
     let mut canaries: Vec<(String, &str)> = vec![
         (SECRET.to_string(), "client secret"),
         (EXPIRED_SECRET.to_string(), "expired client secret"),
+        (ECHO_SECRET.to_string(), "echoed client secret"),
+        (
+            url::form_urlencoded::byte_serialize(ECHO_SECRET.as_bytes()).collect::<String>(),
+            "form-encoded client secret",
+        ),
+        // A secret cut in half by an excerpt must not survive either.
+        (ECHO_SECRET[..8].to_string(), "start of the echoed client secret"),
         (JOB_TOKEN.to_string(), "job access token"),
     ];
     canaries.extend(key_lines.iter().map(|l| (l.clone(), "private key line")));
