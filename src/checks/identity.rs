@@ -417,7 +417,8 @@ struct InUse {
     end: Option<jiff::Timestamp>,
     object: Option<GraphObject>,
     thumbprint: Option<String>,
-    /// `graph`, `certificate`, or both.
+    /// `graph`: the registered end date (for a certificate, the earlier of it and the
+    /// certificate's own); `certificate`: the certificate's `notAfter` alone.
     source: &'static str,
 }
 
