@@ -8,15 +8,17 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use super::certificate::ClientCertificate;
 use crate::check::Context;
 use crate::connections::ServiceConnection;
 use crate::net::http::{HttpError, Request, Response};
 use crate::net::Endpoints;
 use crate::report::sanitize::sanitize;
-use crate::secret::Secret;
+use crate::secret::{Redactor, Secret};
 
-/// IMDS is either there at once or not at all; a long wait only delays the verdict.
-pub const IMDS_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a reachable metadata service may take to hand out a token (it asks Entra ID
+/// itself, so the first token can take a moment).
+pub const IMDS_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct AccessToken {
@@ -104,7 +106,14 @@ impl Method {
         match conn.scheme.to_ascii_lowercase().as_str() {
             "serviceprincipal" => match conn.param("AUTHENTICATIONTYPE").map(str::to_ascii_lowercase).as_deref() {
                 Some("spncertificate") => Ok(Method::Certificate),
-                Some("spnkey") | None => Ok(Method::Secret),
+                Some("spnkey") => Ok(Method::Secret),
+                // Without the type, what the connection holds tells.
+                None if conn.secret("SERVICEPRINCIPALKEY").is_none_or(Secret::is_empty)
+                    && conn.secret("SERVICEPRINCIPALCERTIFICATE").is_some_and(|c| !c.is_empty()) =>
+                {
+                    Ok(Method::Certificate)
+                }
+                None => Ok(Method::Secret),
                 Some(other) => Err(TokenError::Config {
                     parameter: "authenticationType".into(),
                     problem: format!("`{}` is not spnKey or spnCertificate", sanitize(other)),
@@ -140,66 +149,203 @@ fn required<'a>(conn: &'a ServiceConnection, key: &str, name: &str) -> Result<&'
 
 /// Gets an access token for `scope` (e.g. `https://management.azure.com/.default`).
 pub async fn acquire(ctx: &Context, conn: &ServiceConnection, scope: &str) -> Result<AccessToken, TokenError> {
-    let method = Method::of(conn)?;
-    if method == Method::ManagedIdentity {
-        return managed_identity(ctx, conn, scope).await;
-    }
-    let tenant = required(conn, "TENANTID", "tenantid")?;
-    let client_id = required(conn, "SERVICEPRINCIPALID", "serviceprincipalid")?;
-    let token_url = Endpoints::token_url(&authority(ctx, conn)?, tenant).map_err(|e| TokenError::Config {
-        parameter: "tenantid".into(),
-        problem: format!("does not form a token URL ({e})"),
-    })?;
-    let assertion_type = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-    let request = match method {
-        Method::Secret => {
-            let secret = conn.secret("SERVICEPRINCIPALKEY").filter(|s| !s.is_empty()).ok_or_else(|| {
-                TokenError::Config { parameter: "serviceprincipalkey".into(), problem: "is missing or empty".into() }
-            })?;
-            Request::post(token_url).form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("scope", scope),
-                ("client_secret", secret.expose()),
-            ])
-        }
-        Method::Certificate => {
-            let assertion = certificate_assertion(ctx, conn, client_id, &token_url)?;
-            Request::post(token_url).form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("scope", scope),
-                ("client_assertion_type", assertion_type),
-                ("client_assertion", assertion.expose()),
-            ])
-        }
-        Method::Federation => {
-            let id_token = federated_token(ctx, conn).await?;
-            Request::post(token_url).form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("scope", scope),
-                ("client_assertion_type", assertion_type),
-                ("client_assertion", id_token.expose()),
-            ])
-        }
-        Method::ManagedIdentity => unreachable!("handled above"),
-    };
-    let response = ctx.http.send(request).await.map_err(TokenError::Transport)?;
-    parse_token_response(ctx, &response)
+    Credential::prepare(ctx, conn).await?.token(ctx, scope).await
 }
 
+/// What the connection presents to Entra ID.
+enum Proof {
+    Secret(Secret),
+    Certificate(Box<ClientCertificate>),
+    Federated(Secret),
+    ManagedIdentity { client_id: Option<String> },
+}
+
+/// A connection's identity made ready to ask for tokens: its parameters checked, its
+/// certificate parsed and its federated ID token fetched once, so several scopes cost one
+/// OIDC request. Holds secrets; never printed.
+pub struct Credential {
+    pub method: Method,
+    /// Tenant and application (client) id; `None` for a managed identity.
+    pub tenant: Option<String>,
+    pub client_id: Option<String>,
+    token_url: Option<Url>,
+    proof: Proof,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("method", &self.method)
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The public claims of a federated ID token: what Entra ID compares with the app's
+/// federated credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PresentedClaims {
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    pub audience: Option<String>,
+}
+
+impl Credential {
+    /// Checks the connection's parameters and gathers its proof. Federation fetches the
+    /// pipeline's ID token here; nothing else touches the network.
+    pub async fn prepare(ctx: &Context, conn: &ServiceConnection) -> Result<Credential, TokenError> {
+        let method = Method::of(conn)?;
+        if method == Method::ManagedIdentity {
+            let client_id = conn.data("MSICLIENTID").or_else(|| conn.param("SERVICEPRINCIPALID")).map(str::to_string);
+            return Ok(Credential {
+                method,
+                tenant: conn.param("TENANTID").map(str::to_string),
+                client_id: None,
+                token_url: None,
+                proof: Proof::ManagedIdentity { client_id },
+            });
+        }
+        let tenant = required(conn, "TENANTID", "tenantid")?;
+        if !tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+            return Err(TokenError::Config {
+                parameter: "tenantid".into(),
+                problem: "is neither a tenant id (GUID) nor a domain name".into(),
+            });
+        }
+        let client_id = required(conn, "SERVICEPRINCIPALID", "serviceprincipalid")?;
+        let token_url = Endpoints::token_url(&authority(ctx, conn)?, tenant).map_err(|e| TokenError::Config {
+            parameter: "tenantid".into(),
+            problem: format!("does not form a token URL ({e})"),
+        })?;
+        let proof = match method {
+            Method::Secret => {
+                let secret =
+                    conn.secret("SERVICEPRINCIPALKEY").filter(|s| !s.is_empty()).ok_or_else(|| TokenError::Config {
+                        parameter: "serviceprincipalkey".into(),
+                        problem: "is missing or empty".into(),
+                    })?;
+                // A proxy that echoes the request would show the secret form-encoded.
+                let encoded: String = url::form_urlencoded::byte_serialize(secret.expose().as_bytes()).collect();
+                if encoded != secret.expose() {
+                    ctx.redactor.register(&encoded);
+                }
+                Proof::Secret(secret.clone())
+            }
+            Method::Certificate => Proof::Certificate(Box::new(connection_certificate(conn)?)),
+            Method::Federation => Proof::Federated(federated_token(ctx, conn).await?),
+            Method::ManagedIdentity => Proof::ManagedIdentity { client_id: None },
+        };
+        Ok(Credential {
+            method,
+            tenant: Some(tenant.to_string()),
+            client_id: Some(client_id.to_string()),
+            token_url: Some(token_url),
+            proof,
+        })
+    }
+
+    /// The parsed client certificate of a certificate connection.
+    pub fn certificate(&self) -> Option<&ClientCertificate> {
+        match &self.proof {
+            Proof::Certificate(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Issuer, subject and audience of the federated token (read, not verified).
+    pub fn presented_claims(&self) -> Option<PresentedClaims> {
+        let Proof::Federated(token) = &self.proof else { return None };
+        let claims = crate::azure::jwt::claims(token.expose()).unwrap_or_default();
+        let text = |k: &str| match &claims[k] {
+            serde_json::Value::String(s) => Some(sanitize(s)),
+            serde_json::Value::Array(items) => {
+                Some(items.iter().filter_map(|v| v.as_str()).map(sanitize).collect::<Vec<_>>().join(", "))
+            }
+            _ => None,
+        };
+        Some(PresentedClaims { issuer: text("iss"), subject: text("sub"), audience: text("aud") })
+    }
+
+    /// A token for `scope`. Each certificate request carries a freshly signed assertion.
+    pub async fn token(&self, ctx: &Context, scope: &str) -> Result<AccessToken, TokenError> {
+        let (client_id, token_url) = match (&self.proof, &self.client_id, &self.token_url) {
+            (Proof::ManagedIdentity { client_id }, _, _) => {
+                return managed_identity(ctx, client_id.as_deref(), scope).await;
+            }
+            (_, Some(c), Some(u)) => (c.as_str(), u),
+            // `prepare` sets both for every other proof.
+            _ => {
+                return Err(TokenError::Config {
+                    parameter: "serviceprincipalid".into(),
+                    problem: "is missing or empty".into(),
+                })
+            }
+        };
+        let mut fields = vec![("grant_type", "client_credentials"), ("client_id", client_id), ("scope", scope)];
+        let signed;
+        let request = match &self.proof {
+            Proof::Secret(secret) => {
+                fields.push(("client_secret", secret.expose()));
+                Request::post(token_url.clone()).form(&fields)
+            }
+            Proof::Certificate(cert) => {
+                signed = sign_assertion(ctx, cert, client_id, token_url)?;
+                assertion_request(token_url, fields, &signed)
+            }
+            Proof::Federated(id_token) => assertion_request(token_url, fields, id_token),
+            Proof::ManagedIdentity { client_id } => return managed_identity(ctx, client_id.as_deref(), scope).await,
+        };
+        let response = ctx.http.send(request).await.map_err(TokenError::Transport)?;
+        parse_token_response(ctx, &response)
+    }
+}
+
+fn assertion_request<'a>(token_url: &Url, mut fields: Vec<(&'a str, &'a str)>, assertion: &'a Secret) -> Request {
+    fields.push(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
+    fields.push(("client_assertion", assertion.expose()));
+    // An assertion is meant to be presented once; a retry would replay it.
+    Request::post(token_url.clone()).form(&fields).no_retry()
+}
+
+/// The connection's certificate (`servicePrincipalCertificate`: PEM with the private key).
+pub fn connection_certificate(conn: &ServiceConnection) -> Result<ClientCertificate, TokenError> {
+    let pem = conn
+        .secret("SERVICEPRINCIPALCERTIFICATE")
+        .or_else(|| conn.secret("CERTIFICATE"))
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| TokenError::Config {
+            parameter: CERTIFICATE_PARAMETER.into(),
+            problem: "is missing or empty".into(),
+        })?;
+    ClientCertificate::from_pem(pem.expose())
+        .map_err(|e| TokenError::Config { parameter: CERTIFICATE_PARAMETER.into(), problem: e.to_string() })
+}
+
+/// How the certificate parameter is named in messages.
+pub const CERTIFICATE_PARAMETER: &str = "servicePrincipalCertificate";
+
 /// A signed client assertion from the connection's PEM (certificate + private key).
-fn certificate_assertion(
-    _ctx: &Context,
-    _conn: &ServiceConnection,
-    _client_id: &str,
-    _token_url: &Url,
+pub fn certificate_assertion(
+    ctx: &Context,
+    conn: &ServiceConnection,
+    client_id: &str,
+    token_url: &Url,
 ) -> Result<Secret, TokenError> {
-    Err(TokenError::Config {
-        parameter: "servicePrincipalCertificate".into(),
-        problem: "certificate-based connections cannot be checked by this build".into(),
-    })
+    sign_assertion(ctx, &connection_certificate(conn)?, client_id, token_url)
+}
+
+/// Signs an assertion for `token_url` and registers it as a secret: for its lifetime it
+/// is as good as the key.
+fn sign_assertion(
+    ctx: &Context,
+    cert: &ClientCertificate,
+    client_id: &str,
+    token_url: &Url,
+) -> Result<Secret, TokenError> {
+    cert.client_assertion(client_id, token_url.as_str(), jiff::Timestamp::now())
+        .map(|jwt| ctx.redactor.secret(jwt))
+        .map_err(|e| TokenError::Config { parameter: CERTIFICATE_PARAMETER.into(), problem: e.to_string() })
 }
 
 /// The federated ID token: from the pipeline's OIDC endpoint, or a local token file.
@@ -223,14 +369,18 @@ pub async fn federated_token(ctx: &Context, conn: &ServiceConnection) -> Result<
         .bearer(&job_token)
         .json(&serde_json::json!({}))
         .no_retry();
-    let response = ctx.http.send(request).await.map_err(|e| TokenError::Oidc { status: None, detail: e.detail })?;
+    let response = ctx
+        .http
+        .send(request)
+        .await
+        .map_err(|e| TokenError::Oidc { status: None, detail: format!("the OIDC endpoint did not answer ({e})") })?;
     if !response.is_success() {
         return Err(TokenError::Oidc {
             status: Some(response.status),
             detail: format!(
                 "the OIDC endpoint refused the request{}: {}",
                 response.header("x-vss-e2eid").map(|id| format!(" (x-vss-e2eid {})", sanitize(id))).unwrap_or_default(),
-                excerpt(&response)
+                redacted_excerpt(&ctx.redactor, &response)
             ),
         });
     }
@@ -240,24 +390,42 @@ pub async fn federated_token(ctx: &Context, conn: &ServiceConnection) -> Result<
         oidc_token: Option<String>,
     }
     match response.json::<Oidc>() {
-        Ok(Oidc { oidc_token: Some(t) }) if !t.is_empty() => Ok(ctx.redactor.secret(t)),
+        Ok(Oidc { oidc_token: Some(t) }) if !t.trim().is_empty() => Ok(ctx.redactor.secret(t.trim())),
         _ => Err(TokenError::Oidc {
             status: Some(response.status),
-            detail: format!("no `oidcToken` in the answer: {}", excerpt(&response)),
+            detail: format!("no `oidcToken` in the answer ({})", shape(&response)),
         }),
     }
 }
 
-async fn managed_identity(ctx: &Context, conn: &ServiceConnection, scope: &str) -> Result<AccessToken, TokenError> {
+/// IMDS is either reachable at once or not at all: a TCP connect within this time decides.
+pub const IMDS_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Managed identity through the instance metadata service: a quick TCP probe first (an
+/// agent outside Azure fails in about a second, not after the client's long timeouts), then
+/// the token request, never through a proxy and never retried.
+async fn managed_identity(ctx: &Context, client_id: Option<&str>, scope: &str) -> Result<AccessToken, TokenError> {
     let resource = scope.trim_end_matches(".default").trim_end_matches('/');
-    let mut url = ctx
-        .endpoints
-        .imds
+    let imds = &ctx.endpoints.imds;
+    let mut url = imds
         .join("metadata/identity/oauth2/token")
         .map_err(|e| TokenError::Config { parameter: "AZP_PREFLIGHT_IMDS_URL".into(), problem: e.to_string() })?;
     url.query_pairs_mut().append_pair("api-version", "2018-02-01").append_pair("resource", &format!("{resource}/"));
-    if let Some(client) = conn.data("MSICLIENTID") {
+    if let Some(client) = client_id {
         url.query_pairs_mut().append_pair("client_id", client);
+    }
+    let host = imds.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = imds.port_or_known_default().unwrap_or(80);
+    let absent = |why: String| TokenError::ManagedIdentity {
+        status: None,
+        detail: format!(
+            "no instance metadata service at {host}:{port} ({why}): this agent does not run on an Azure VM or scale set"
+        ),
+    };
+    match tokio::time::timeout(IMDS_CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host.as_str(), port))).await {
+        Err(_) => return Err(absent(format!("no connection within {} ms", IMDS_CONNECT_TIMEOUT.as_millis()))),
+        Ok(Err(e)) => return Err(absent(e.kind().to_string())),
+        Ok(Ok(_probe)) => {}
     }
     let request = Request::get(url).header("metadata", "true").no_retry();
     let response = match tokio::time::timeout(IMDS_PROBE_TIMEOUT, ctx.http.send_direct(request)).await {
@@ -265,7 +433,7 @@ async fn managed_identity(ctx: &Context, conn: &ServiceConnection, scope: &str) 
             return Err(TokenError::ManagedIdentity {
                 status: None,
                 detail: format!(
-                    "the instance metadata service did not answer within {} s: this agent is not an Azure VM",
+                    "the instance metadata service accepted the connection but gave no token within {} s",
                     IMDS_PROBE_TIMEOUT.as_secs()
                 ),
             })
@@ -273,28 +441,87 @@ async fn managed_identity(ctx: &Context, conn: &ServiceConnection, scope: &str) 
         Ok(Err(e)) => {
             return Err(TokenError::ManagedIdentity {
                 status: None,
-                detail: format!("the instance metadata service is unreachable ({e})"),
+                detail: format!("the instance metadata service did not answer ({e})"),
             })
         }
         Ok(Ok(r)) => r,
     };
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct ImdsError {
+        error: Option<String>,
+        error_description: Option<String>,
+    }
+    let azure_error = response.json::<ImdsError>().ok().filter(|e| e.error.is_some());
     if response.is_success() {
         return parse_token_response(ctx, &response).map_err(|_| TokenError::ManagedIdentity {
             status: Some(response.status),
-            detail: format!("the metadata service at this address is not Azure's: {}", excerpt(&response)),
+            detail: not_azure(&ctx.redactor, &response),
         });
     }
+    let Some(err) = azure_error else {
+        return Err(TokenError::ManagedIdentity {
+            status: Some(response.status),
+            detail: not_azure(&ctx.redactor, &response),
+        });
+    };
+    let said = format!(
+        "{}{}",
+        sanitize(err.error.as_deref().unwrap_or_default()),
+        err.error_description
+            .map(|d| format!(": {}", crate::report::sanitize::cap(&sanitize(&d), 200)))
+            .unwrap_or_default()
+    );
     let detail = match response.status {
-        400 => "no managed identity is assigned to this agent's VM or scale set (or not the one the connection names)"
-            .to_string(),
-        _ => format!("the metadata service answered HTTP {}: {}", response.status, excerpt(&response)),
+        400 => format!(
+            "the metadata service has no managed identity {} for this agent ({said})",
+            match client_id {
+                Some(c) => format!("with client id {}", sanitize(c)),
+                None => "assigned".to_string(),
+            }
+        ),
+        s => format!("the metadata service answered HTTP {s} ({said})"),
     };
     Err(TokenError::ManagedIdentity { status: Some(response.status), detail })
 }
 
-/// A sanitized, short excerpt of a body, for messages.
+/// An answer at the metadata address that is not Azure's: another cloud's metadata
+/// service, or something listening where IMDS should be.
+fn not_azure(redactor: &Redactor, response: &Response) -> String {
+    format!(
+        "a metadata service answered HTTP {}{} but not as Azure's does (another cloud's metadata service?): {}",
+        response.status,
+        response.header("server").map(|s| format!(" (server `{}`)", sanitize(s))).unwrap_or_default(),
+        if response.is_success() { shape(response) } else { redacted_excerpt(redactor, response) }
+    )
+}
+
+/// What a successful answer that could not be used looked like, without its text: a cut-off
+/// token response would otherwise print part of a token nobody registered as a secret.
+pub fn shape(response: &Response) -> String {
+    format!(
+        "{} bytes of {}, not a complete token response",
+        response.body.len(),
+        response.header("content-type").map(sanitize).unwrap_or_else(|| "unlabelled content".into())
+    )
+}
+
+/// A sanitized, short excerpt of a body, for messages. Prefer `redacted_excerpt`: an
+/// excerpt is cut to length, and a secret cut in half is no longer recognised later.
 pub fn excerpt(response: &Response) -> String {
     let text = response.text();
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        "(empty body)".into()
+    } else {
+        crate::report::sanitize::cap(&sanitize(trimmed), 200)
+    }
+}
+
+/// An excerpt with every known secret replaced before the text is cut: a proxy page that
+/// echoes the request must not leave the first half of a secret in a message.
+pub fn redacted_excerpt(redactor: &Redactor, response: &Response) -> String {
+    let text = redactor.redact(&response.text());
     let trimmed = text.trim();
     if trimmed.is_empty() {
         "(empty body)".into()
@@ -358,7 +585,7 @@ pub fn parse_token_response(ctx: &Context, response: &Response) -> Result<Access
     }
     Err(TokenError::Unusable {
         status: response.status,
-        excerpt: excerpt(response),
+        excerpt: if response.is_success() { shape(response) } else { redacted_excerpt(&ctx.redactor, response) },
         request_id: response.header("x-ms-request-id").or(response.header("client-request-id")).map(sanitize),
     })
 }
@@ -420,16 +647,51 @@ mod tests {
         for (status, body) in [
             (403, "<html><body>Access denied by proxy ##vso[task.complete]</body></html>"),
             (200, r#"{"access_tok"#),
+            (200, r#"{"token_type":"Bearer","access_token":"eyJpartial-canary"#),
             (502, ""),
         ] {
             match parse_token_response(&ctx, &response(status, body)) {
                 Err(TokenError::Unusable { status: s, excerpt, .. }) => {
                     assert_eq!(s, status);
                     assert!(!excerpt.contains("##vso["));
+                    assert!(!excerpt.contains("eyJpartial"), "part of a token is never quoted: {excerpt}");
                 }
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn prepare_checks_parameters_before_any_request() {
+        let ctx = test_context(&[]);
+        let mut c = ServiceConnection {
+            id: "c".into(),
+            kind: crate::connections::ConnectionKind::AzureRm,
+            origin: crate::connections::Origin::Pipeline,
+            url: None,
+            scheme: "ServicePrincipal".into(),
+            params: [
+                ("TENANTID".to_string(), "../evil?x=".to_string()),
+                ("SERVICEPRINCIPALID".to_string(), "a".to_string()),
+            ]
+            .into(),
+            secrets: [("SERVICEPRINCIPALKEY".to_string(), ctx.redactor.secret("p@ss~word/+"))].into(),
+            data: Default::default(),
+        };
+        match Credential::prepare(&ctx, &c).await {
+            Err(TokenError::Config { parameter, problem }) => {
+                assert_eq!(parameter, "tenantid");
+                assert!(!problem.contains("evil"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
+        c.params.insert("TENANTID".into(), "contoso.onmicrosoft.com".into());
+        let cred = Credential::prepare(&ctx, &c).await.unwrap();
+        assert_eq!((cred.method, cred.tenant.as_deref()), (Method::Secret, Some("contoso.onmicrosoft.com")));
+        assert!(cred.presented_claims().is_none());
+        assert!(!format!("{cred:?}").contains("p@ss"));
+        // The form-encoded secret is registered as well.
+        assert_eq!(ctx.redactor.redact("client_secret=p%40ss%7Eword%2F%2B"), "client_secret=***");
     }
 
     #[test]
@@ -448,5 +710,11 @@ mod tests {
         assert_eq!(Method::of(&conn("ServicePrincipal", None)).unwrap(), Method::Secret);
         assert_eq!(Method::of(&conn("WorkloadIdentityFederation", None)).unwrap(), Method::Federation);
         assert!(matches!(Method::of(&conn("PublishProfile", None)), Err(TokenError::Config { .. })));
+        // Without an authentication type, a connection holding only a certificate uses it.
+        let mut cert_only = conn("ServicePrincipal", None);
+        cert_only.secrets.insert("SERVICEPRINCIPALCERTIFICATE".into(), Secret::new("-----BEGIN CERTIFICATE-----"));
+        assert_eq!(Method::of(&cert_only).unwrap(), Method::Certificate);
+        cert_only.secrets.insert("SERVICEPRINCIPALKEY".into(), Secret::new("k3y-value"));
+        assert_eq!(Method::of(&cert_only).unwrap(), Method::Secret);
     }
 }

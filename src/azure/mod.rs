@@ -2,5 +2,7 @@
 //! the identity, registry and deployment checks.
 
 pub mod arm;
+pub mod certificate;
 pub mod entra;
+pub mod graph;
 pub mod jwt;
