@@ -1,6 +1,7 @@
 //! The check families, in report order. Each module turns settings into jobs.
 
 pub mod agent;
+pub mod registry;
 
 use crate::check::Check;
 use crate::settings::{CheckId, Settings};
@@ -11,7 +12,8 @@ pub fn enabled(settings: &Settings) -> Vec<Box<dyn Check>> {
     for id in &settings.checks {
         match id {
             CheckId::Agent => checks.push(Box::new(agent::AgentCheck)),
-            CheckId::Registry | CheckId::Identity | CheckId::Tasks => checks.push(Box::new(Unavailable(*id))),
+            CheckId::Registry => checks.push(Box::new(registry::RegistryCheck)),
+            CheckId::Identity | CheckId::Tasks => checks.push(Box::new(Unavailable(*id))),
         }
     }
     checks
