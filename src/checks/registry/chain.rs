@@ -632,8 +632,10 @@ impl<'a> Chain<'a> {
         }
         let gate = match resp.status {
             200 => {
-                let is_registry = resp.header("docker-distribution-api-version").is_some()
-                    || (!answer::looks_like_html(&resp) && serde_json::from_slice::<Value>(&resp.body).is_ok_and(|v| v.is_object()));
+                // A page, whatever its headers, is a proxy or portal speaking for the registry.
+                let is_registry = !answer::looks_like_html(&resp)
+                    && (resp.header("docker-distribution-api-version").is_some()
+                        || serde_json::from_slice::<Value>(&resp.body).is_ok_and(|v| v.is_object()));
                 if !is_registry {
                     let f = self.unexpected("challenge", &what, &resp);
                     return Err(self.fail(f));
@@ -1305,7 +1307,8 @@ impl<'a> Chain<'a> {
 
     fn scope_finding(&self, needed: &[&str], granted: &BTreeSet<String>, evidence: &str) -> Finding {
         let requested: Vec<String> = needed.iter().map(|s| s.to_string()).collect();
-        let granted_list = ordered(granted);
+        // Only the actions an intent is about; metadata_read and the like are not the question.
+        let granted_list: Vec<String> = ordered(granted).into_iter().filter(|a| a == PULL || a == PUSH || a == "*").collect();
         let shown_granted = if granted_list.is_empty() { "nothing".to_string() } else { granted_list.join(",") };
         let repo = self.spec.repository.clone().unwrap_or_default();
         let source = self.credential_source.clone().unwrap_or_default();

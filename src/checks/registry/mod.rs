@@ -76,8 +76,13 @@ pub fn targets(ctx: &Context) -> Vec<TargetSpec> {
             }
             None => (None, false),
         };
+        let mut name = t.display_name();
+        if let Some(p) = &t.platform {
+            // Two lines may differ only in platform: keep their names apart.
+            name = format!("{}, {p})", name.trim_end_matches(')'));
+        }
         specs.push(TargetSpec {
-            name: t.display_name(),
+            name,
             source: sourced.source.clone(),
             server_raw: t.server.clone(),
             origin: ServerOrigin::Line,
