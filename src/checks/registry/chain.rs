@@ -143,26 +143,30 @@ pub async fn check(ctx: Arc<Context>, shared: Arc<Shared>, spec: TargetSpec) -> 
     // Finish a little before the run deadline so a slow link yields its own finding, not RUN001.
     let margin = (timeout / 10).max(Duration::from_millis(500));
     let budget = timeout.saturating_sub(margin).max(Duration::from_millis(500));
-    let mut chain = Chain {
-        ctx: &ctx,
-        shared: &shared,
-        spec: &spec,
-        deadline: Instant::now() + budget,
-        out: TargetOutcome::default(),
-        passed: Vec::new(),
-        unverified: Vec::new(),
-        credential_source: None,
-        server: None,
-        acr_like: spec.acr_connection,
-        anonymous: false,
-        identity: None,
-        credential_kind: "none",
-    };
+    let mut chain = Chain::new(&ctx, &shared, &spec, budget);
     let _ = chain.run().await;
     chain.finish()
 }
 
 impl<'a> Chain<'a> {
+    fn new(ctx: &'a Context, shared: &'a Shared, spec: &'a TargetSpec, budget: Duration) -> Chain<'a> {
+        Chain {
+            ctx,
+            shared,
+            spec,
+            deadline: Instant::now() + budget,
+            out: TargetOutcome::default(),
+            passed: Vec::new(),
+            unverified: Vec::new(),
+            credential_source: None,
+            server: None,
+            acr_like: spec.acr_connection,
+            anonymous: false,
+            identity: None,
+            credential_kind: "none",
+        }
+    }
+
     fn finish(mut self) -> TargetOutcome {
         self.out.extra.insert("links".into(), Value::from(self.passed.clone()));
         if let Some(source) = &self.credential_source {
@@ -330,20 +334,29 @@ impl<'a> Chain<'a> {
                 Ok(a) => a,
                 Err(e) => {
                     let single_label = !api_host.contains('.') && !server.is_loopback();
-                    let hint = if single_label {
-                        format!(" A single-label name needs its domain: for an Azure Container Registry, `{api_host}.azurecr.io`.")
-                    } else {
-                        String::new()
-                    };
+                    let mut remedy = format!(
+                        "Check the spelling of `{api_host}` in {}; `nslookup {api_host}` on the agent shows what its DNS answers.",
+                        self.spec.source
+                    );
+                    if single_label {
+                        remedy.push_str(&format!(
+                            " A single-label name needs its domain: for an Azure Container Registry, `{api_host}.azurecr.io`."
+                        ));
+                    }
+                    if server.is_acr_host() {
+                        remedy.push_str(&format!(
+                            " `az acr show --name {} --query loginServer --output tsv` prints the registry's real name (a deleted registry no longer \
+                             resolves). With a private endpoint, the agent's DNS must resolve `privatelink.azurecr.io`: link the private DNS zone to \
+                             the agent's virtual network, or forward queries to 168.63.129.16.",
+                            server.acr_name()
+                        ));
+                    }
+                    if e.kind == "timeout" || e.kind == "temporary" {
+                        remedy.push_str(" The resolver itself did not answer: check the agent's DNS servers.");
+                    }
                     let finding = self
                         .finding(Code::REG003, "dns", format!("`{api_host}` does not resolve ({}): {}", e.kind, sanitize(&e.detail)))
-                        .remedy(format!(
-                            "Check the spelling of the server in {}. For an Azure Container Registry, `az acr show --name {} --query loginServer --output tsv` prints the right name; \
-                             if the registry uses a private endpoint, the agent's DNS must resolve `privatelink.azurecr.io` (link the private DNS zone to the agent's virtual network \
-                             or forward to 168.63.129.16).{hint}",
-                            self.spec.source,
-                            server.acr_name()
-                        ))
+                        .remedy(remedy)
                         .data("kind", e.kind);
                     return Err(self.fail(finding));
                 }
@@ -355,39 +368,12 @@ impl<'a> Chain<'a> {
             .map(|a| a.ip().to_string())
             .collect();
         self.pass("dns");
-        let private_note = |chain: &Self, severity: Severity, reachable: bool| {
-            let state = if reachable {
-                "this agent reaches it"
-            } else {
-                "and this agent cannot reach it"
-            };
-            chain
-                .finding(
-                    Code::REG004,
-                    "dns",
-                    format!(
-                        "`{api_host}` resolves to the private address {} (a private endpoint or internal network); {state}",
-                        private.join(", ")
-                    ),
-                )
-                .severity(severity)
-                .remedy(if reachable {
-                    "Nothing to do while the agent runs inside that network. Microsoft-hosted agents never reach private endpoints: \
-                     keep this pipeline on a self-hosted or scale-set agent in the registry's virtual network."
-                        .to_string()
-                } else {
-                    "Run the pipeline on an agent inside the registry's virtual network (self-hosted or scale-set agent), or peer the agent's \
-                     network with it; check that NSGs and firewalls allow TCP 443 to the private endpoint's address."
-                        .to_string()
-                })
-                .data("addresses", private.clone())
-        };
         let wait = self.remaining().min(self.ctx.http.settings().connect_timeout);
         let stream = match netprobe::connect(&addrs, wait).await {
             Ok((stream, _)) => stream,
             Err(e) => {
                 if !private.is_empty() {
-                    let note = private_note(self, Severity::Warning, false);
+                    let note = self.private_note(&api_host, &private, Severity::Warning, false);
                     self.out.findings.push(note);
                 }
                 let (what, fix) = match e.kind {
@@ -401,7 +387,7 @@ impl<'a> Chain<'a> {
                     ),
                     "refused" => (
                         "was refused: nothing listens on that port".to_string(),
-                        format!("Check the port in {} and that the registry is running and listening on {port}.", self.spec.source),
+                        format!("Check the port in {} and that the registry is running and listening on port {port}.", self.spec.source),
                     ),
                     _ => (
                         format!("failed: {}", sanitize(&e.detail)),
@@ -417,7 +403,7 @@ impl<'a> Chain<'a> {
             }
         };
         if !private.is_empty() {
-            let note = private_note(self, Severity::Note, true);
+            let note = self.private_note(&api_host, &private, Severity::Note, true);
             self.out.findings.push(note);
         }
         self.pass("tcp");
@@ -469,6 +455,25 @@ impl<'a> Chain<'a> {
                 Err(self.fail(finding))
             }
         }
+    }
+
+    /// REG004: a note while the private address is reachable, a warning when it is not.
+    fn private_note(&self, host: &str, private: &[String], severity: Severity, reachable: bool) -> Finding {
+        let state = if reachable { "this agent reaches it" } else { "and this agent cannot reach it" };
+        self.finding(
+            Code::REG004,
+            "dns",
+            format!("`{host}` resolves to the private address {} (a private endpoint or internal network); {state}", private.join(", ")),
+        )
+        .severity(severity)
+        .remedy(if reachable {
+            "Nothing to do while the agent runs inside that network. Microsoft-hosted agents never reach private endpoints: \
+             keep this pipeline on a self-hosted or scale-set agent in the registry's virtual network."
+        } else {
+            "Run the pipeline on an agent inside the registry's virtual network (self-hosted or scale-set agent), or peer the agent's \
+             network with it; check that NSGs and firewalls allow TCP 443 to the private endpoint's address."
+        })
+        .data("addresses", private.to_vec())
     }
 
     // ---- HTTP helpers ------------------------------------------------------------------
@@ -1866,6 +1871,47 @@ mod tests {
         assert_eq!(closest_tags("1.0.2", &tags)[..2], ["1.0.0".to_string(), "1.0.1".to_string()]);
         assert_eq!(closest_tags("lastest", &tags)[0], "latest");
         assert!(closest_tags("zzzzzzzzzzzz", &tags).is_empty());
+    }
+
+    fn spec(server: &str) -> TargetSpec {
+        TargetSpec {
+            name: server.into(),
+            source: "--registry".into(),
+            server_raw: server.into(),
+            origin: ServerOrigin::Line,
+            repository: Some("shop/web".into()),
+            reference: None,
+            intent: Intent::Push,
+            platform: None,
+            credential: None,
+            acr_connection: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn private_addresses_are_a_note_when_reachable_and_a_warning_when_not() {
+        let ctx = crate::check::test_context(&[]);
+        let shared = Shared::new(&ctx);
+        let spec = spec("contoso.azurecr.io");
+        let mut chain = Chain::new(&ctx, &shared, &spec, Duration::from_secs(5));
+        assert!(chain.syntax().is_ok() && chain.typo_guard().is_ok());
+        let note = chain.private_note("contoso.azurecr.io", &["10.1.2.3".into()], Severity::Note, true);
+        assert_eq!((note.code, note.severity), (Code::REG004, Severity::Note));
+        assert_eq!(note.data["addresses"], serde_json::json!(["10.1.2.3"]));
+        let warning = chain.private_note("contoso.azurecr.io", &["10.1.2.3".into()], Severity::Warning, false);
+        assert_eq!(warning.severity, Severity::Warning);
+        assert!(warning.message.contains("cannot reach") && warning.remedy.contains("virtual network"));
+        assert_eq!(chain.role_remedy("AcrPush").split("--name ").nth(1).and_then(|r| r.split(' ').next()), Some("contoso"));
+    }
+
+    #[tokio::test]
+    async fn offline_runs_only_the_static_links() {
+        let ctx = crate::check::test_context(&[("INPUT_OFFLINE", "true")]);
+        let shared = Arc::new(Shared::new(&ctx));
+        let out = check(ctx.clone(), shared.clone(), spec("contoso.azurecr.io")).await;
+        assert!(out.findings.is_empty() && out.skipped.as_deref().is_some_and(|r| r.starts_with("offline")));
+        let out = check(ctx, shared, spec("contoso.azurcr.io")).await;
+        assert_eq!(out.findings[0].code, Code::REG002);
     }
 
     #[test]

@@ -307,6 +307,40 @@ mod tests {
         assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 5000));
     }
 
+    /// A listener whose accept queue is full drops further SYNs: the connect times out.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_connect_that_gets_no_answer_times_out() {
+        use std::os::fd::FromRawFd;
+        // SAFETY: plain socket calls on a descriptor this test owns; it is wrapped (and so
+        // closed) by a TcpListener right after.
+        let listener = unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert!(fd >= 0);
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            assert_eq!(libc::bind(fd, &addr as *const libc::sockaddr_in as *const libc::sockaddr, len), 0);
+            assert_eq!(libc::listen(fd, 0), 0);
+            std::net::TcpListener::from_raw_fd(fd)
+        };
+        let addr = listener.local_addr().unwrap();
+        let mut held = Vec::new();
+        let mut timed_out = None;
+        for _ in 0..8 {
+            match connect(&[addr], Duration::from_millis(300)).await {
+                Ok((s, _)) => held.push(s),
+                Err(e) => {
+                    timed_out = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = timed_out.expect("a full accept queue leaves a connect unanswered");
+        assert_eq!(e.kind, "timeout", "{e:?}");
+    }
+
     #[tokio::test]
     async fn refused_connections_and_plain_http_on_a_tls_port_are_classified() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
