@@ -1115,6 +1115,23 @@ impl<'a> Chain<'a> {
 
     /// Entra ID token → `/oauth2/exchange` → ACR refresh token.
     async fn exchange(&mut self, realm: &Url, service: Option<&str>, conn: &ServiceConnection) -> Step<Secret> {
+        // The Entra token goes only to the login server itself, never to a realm elsewhere.
+        let same_host = self.server().base_url().is_some_and(|b| b.origin() == realm.origin());
+        let Some(url) = self.url("oauth2/exchange").filter(|_| same_host) else {
+            let f = self
+                .finding(
+                    Code::REG011,
+                    "exchange",
+                    format!(
+                        "the registry's token endpoint `{}` is not on the login server `{}`; an Entra ID token is only exchanged at the login server",
+                        sanitize(realm.as_str()),
+                        self.server().authority
+                    ),
+                )
+                .remedy("Check that the server is an Azure Container Registry login server; for other registries use a username/password connection.")
+                .data("stage", "realm");
+            return Err(self.fail(f));
+        };
         let arm = match (&conn.kind, &conn.url) {
             (ConnectionKind::AzureRm, Some(u)) if !self.ctx.endpoints.arm_overridden => u.clone(),
             _ => self.ctx.endpoints.arm.to_string(),
@@ -1145,9 +1162,6 @@ impl<'a> Chain<'a> {
             .param("TENANTID")
             .map(str::to_string)
             .or_else(|| crate::azure::jwt::claims(token.token.expose()).and_then(|c| c.get("tid")?.as_str().map(str::to_string)));
-        let mut url = realm.clone();
-        url.set_path("/oauth2/exchange");
-        url.set_query(None);
         let mut fields: Vec<(&str, &str)> = vec![("grant_type", "access_token")];
         let service_value = service.map(str::to_string).unwrap_or_else(|| self.server().host.clone());
         fields.push(("service", &service_value));
