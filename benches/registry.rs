@@ -17,7 +17,8 @@ const TARGETS: usize = 20;
 const RUNS: usize = 3;
 
 fn run(server: &str, targets: usize) -> (Duration, u8, String) {
-    let mut args = vec!["azp-preflight".to_string(), "--checks".into(), "registry".into(), "--format".into(), "json".into()];
+    let mut args =
+        vec!["azp-preflight".to_string(), "--checks".into(), "registry".into(), "--format".into(), "json".into()];
     for i in 0..targets {
         args.push("--registry".into());
         args.push(format!("{server}/team/app{i}:1.0 pull platform=linux/arm64"));

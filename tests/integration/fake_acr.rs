@@ -62,7 +62,11 @@ impl Req {
 
 #[derive(Debug, Clone)]
 pub enum Reply {
-    Respond { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Respond {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// Accept the request and never answer.
     Hang,
     /// Close the connection with a TCP reset.
@@ -81,7 +85,11 @@ impl Reply {
     }
 
     pub fn text(status: u16, content_type: &str, body: &str) -> Reply {
-        Reply::Respond { status, headers: vec![("Content-Type".into(), content_type.into())], body: body.as_bytes().to_vec() }
+        Reply::Respond {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Reply {
@@ -112,11 +120,8 @@ impl Drop for Httpd {
 impl Httpd {
     /// Serves `handler`, adding `latency` before each answer.
     pub fn start(handler: Handler, latency: Duration) -> Httpd {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("test runtime");
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("test runtime");
         let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -172,9 +177,8 @@ async fn serve_one(
     let mut parts = first.split(' ');
     let method = parts.next().unwrap_or("").to_string();
     let target = parts.next().unwrap_or("/").to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
-        .collect();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
     let length: usize = headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
@@ -222,7 +226,8 @@ async fn serve_one(
                 out.push_str(&format!("{k}: {v}\r\n"));
             }
             let is_head = req.method == "HEAD";
-            let declared = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.clone());
+            let declared =
+                headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.clone());
             if declared.is_none() {
                 out.push_str(&format!("Content-Length: {}\r\n", body.len()));
             }
@@ -375,8 +380,14 @@ impl Config {
              "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": fake_digest(b"amd64")}}
         ]});
         let mut tags = BTreeMap::new();
-        tags.insert("1.0".to_string(), Image { media_type: MEDIA_INDEX.into(), body: index.to_string().into_bytes(), attrs: tag_attrs.clone() });
-        tags.insert("single".to_string(), Image { media_type: MEDIA_MANIFEST.into(), body: single.to_string().into_bytes(), attrs: tag_attrs });
+        tags.insert(
+            "1.0".to_string(),
+            Image { media_type: MEDIA_INDEX.into(), body: index.to_string().into_bytes(), attrs: tag_attrs.clone() },
+        );
+        tags.insert(
+            "single".to_string(),
+            Image { media_type: MEDIA_MANIFEST.into(), body: single.to_string().into_bytes(), attrs: tag_attrs },
+        );
         self.repos.insert(repo.into(), Repo { attrs: repo_attrs, tags });
         self
     }
@@ -461,8 +472,11 @@ fn unauthorized(addr: SocketAddr, scope: Option<&str>, error: Option<&str>) -> R
     if let Some(e) = error {
         challenge.push_str(&format!(",error=\"{e}\""));
     }
-    Reply::json(401, errors("UNAUTHORIZED", "authentication required, visit https://aka.ms/acr/authorization for more information."))
-        .with_header("Www-Authenticate", &challenge)
+    Reply::json(
+        401,
+        errors("UNAUTHORIZED", "authentication required, visit https://aka.ms/acr/authorization for more information."),
+    )
+    .with_header("Www-Authenticate", &challenge)
 }
 
 fn fault_reply(fault: &Fault) -> Reply {
@@ -544,7 +558,11 @@ fn grant(scopes: &[&str], rights: &[String]) -> Value {
             }
         }
     }
-    Value::Array(out.into_iter().map(|(name, actions)| json!({"type": "repository", "name": name, "actions": actions})).collect())
+    Value::Array(
+        out.into_iter()
+            .map(|(name, actions)| json!({"type": "repository", "name": name, "actions": actions}))
+            .collect(),
+    )
 }
 
 fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, req: &Req) -> Reply {
@@ -564,14 +582,18 @@ fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, r
         };
     }
     if path.ends_with("/oauth2/v2.0/token") && req.method == "POST" {
-        let by_secret = req.form_value("client_secret").as_deref() == Some(config.entra_secret.as_str()) && !config.entra_secret.is_empty();
+        let by_secret = req.form_value("client_secret").as_deref() == Some(config.entra_secret.as_str())
+            && !config.entra_secret.is_empty();
         let by_assertion = req.form_value("client_assertion").as_deref() == Some(OIDC_TOKEN);
         return if by_secret || by_assertion {
             Reply::json(200, json!({"token_type": "Bearer", "expires_in": 3599, "access_token": entra_token}))
         } else {
-            Reply::json(401, json!({"error": "invalid_client",
+            Reply::json(
+                401,
+                json!({"error": "invalid_client",
                 "error_description": "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
-                "error_codes": [7000215], "trace_id": "trace-1", "correlation_id": "corr-entra"}))
+                "error_codes": [7000215], "trace_id": "trace-1", "correlation_id": "corr-entra"}),
+            )
         };
     }
     if path == "/oauth2/exchange" {
@@ -581,7 +603,9 @@ fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, r
         if let Some(f) = &config.exchange_fault {
             return f.clone();
         }
-        if req.form_value("access_token").as_deref() != Some(entra_token) || req.form_value("grant_type").as_deref() != Some("access_token") {
+        if req.form_value("access_token").as_deref() != Some(entra_token)
+            || req.form_value("grant_type").as_deref() != Some("access_token")
+        {
             return Reply::json(401, errors("UNAUTHORIZED", "The access token provided is invalid or expired."));
         }
         let refresh = format!("refresh-canary-{}", state.issued.lock().map(|i| i.len()).unwrap_or(0));
@@ -591,22 +615,30 @@ fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, r
         return Reply::json(200, json!({"refresh_token": refresh}));
     }
     if path == "/oauth2/token" {
-        let (rights, subject): (Vec<String>, String) = if req.method == "POST" {
-            let refresh = req.form_value("refresh_token").unwrap_or_default();
-            let known = refresh.starts_with("refresh-canary-") && state.issued.lock().map(|i| i.contains(&refresh)).unwrap_or(false);
-            if !known {
-                return Reply::json(401, errors("UNAUTHORIZED", "The refresh token is invalid or expired."));
-            }
-            (config.entra_actions.clone(), "entra-identity".into())
-        } else {
-            match req.basic() {
-                Some((u, p)) => match config.users.get(&u) {
-                    Some((pw, actions)) if *pw == p => (actions.clone(), u),
-                    _ => return Reply::json(401, errors("UNAUTHORIZED", "authentication required, visit https://aka.ms/acr/authorization for more information.")),
-                },
-                None => (Vec::new(), "anonymous".into()),
-            }
-        };
+        let (rights, subject): (Vec<String>, String) =
+            if req.method == "POST" {
+                let refresh = req.form_value("refresh_token").unwrap_or_default();
+                let known = refresh.starts_with("refresh-canary-")
+                    && state.issued.lock().map(|i| i.contains(&refresh)).unwrap_or(false);
+                if !known {
+                    return Reply::json(401, errors("UNAUTHORIZED", "The refresh token is invalid or expired."));
+                }
+                (config.entra_actions.clone(), "entra-identity".into())
+            } else {
+                match req.basic() {
+                    Some((u, p)) => match config.users.get(&u) {
+                        Some((pw, actions)) if *pw == p => (actions.clone(), u),
+                        _ => return Reply::json(
+                            401,
+                            errors(
+                                "UNAUTHORIZED",
+                                "authentication required, visit https://aka.ms/acr/authorization for more information.",
+                            ),
+                        ),
+                    },
+                    None => (Vec::new(), "anonymous".into()),
+                }
+            };
         let scopes: Vec<String> = if req.method == "POST" {
             req.form().into_iter().filter(|(k, _)| k == "scope").map(|(_, v)| v).collect()
         } else {
@@ -639,9 +671,15 @@ fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, r
             return Reply::json(404, errors("NAME_UNKNOWN", "repository name not known to registry"));
         };
         return match tag {
-            None => Reply::json(200, json!({"registry": addr.to_string(), "imageName": repo, "manifestCount": r.tags.len(), "tagCount": r.tags.len(), "changeableAttributes": r.attrs.json()})),
+            None => Reply::json(
+                200,
+                json!({"registry": addr.to_string(), "imageName": repo, "manifestCount": r.tags.len(), "tagCount": r.tags.len(), "changeableAttributes": r.attrs.json()}),
+            ),
             Some(t) => match r.tags.get(t) {
-                Some(img) => Reply::json(200, json!({"registry": addr.to_string(), "imageName": repo, "tag": {"name": t, "digest": fake_digest(&img.body), "changeableAttributes": img.attrs.json()}})),
+                Some(img) => Reply::json(
+                    200,
+                    json!({"registry": addr.to_string(), "imageName": repo, "tag": {"name": t, "digest": fake_digest(&img.body), "changeableAttributes": img.attrs.json()}}),
+                ),
                 None => Reply::json(404, errors("TAG_UNKNOWN", &format!("the specified tag does not exist: {t}"))),
             },
         };
@@ -649,7 +687,8 @@ fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, r
     let Some(rest) = path.strip_prefix("/v2/") else {
         return Reply::json(404, errors("NOT_FOUND", "not found"));
     };
-    let split = ["/manifests/", "/tags/list", "/blobs/uploads/", "/blobs/"].iter().find_map(|m| rest.find(m).map(|i| (i, *m)));
+    let split =
+        ["/manifests/", "/tags/list", "/blobs/uploads/", "/blobs/"].iter().find_map(|m| rest.find(m).map(|i| (i, *m)));
     let Some((at, marker)) = split else {
         return Reply::json(404, errors("NOT_FOUND", "not found"));
     };
@@ -671,10 +710,15 @@ fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, r
             match image {
                 Some(img) => Reply::Respond {
                     status: 200,
-                    headers: vec![("Content-Type".into(), img.media_type.clone()), ("Docker-Content-Digest".into(), fake_digest(&img.body))],
+                    headers: vec![
+                        ("Content-Type".into(), img.media_type.clone()),
+                        ("Docker-Content-Digest".into(), fake_digest(&img.body)),
+                    ],
                     body: img.body.clone(),
                 },
-                None => Reply::json(404, errors("MANIFEST_UNKNOWN", &format!("manifest tagged by \"{tail}\" is not found"))),
+                None => {
+                    Reply::json(404, errors("MANIFEST_UNKNOWN", &format!("manifest tagged by \"{tail}\" is not found")))
+                }
             }
         }
         "/tags/list" => match config.repos.get(repo) {
@@ -687,16 +731,31 @@ fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, r
                 if let Ok(mut u) = state.open_uploads.lock() {
                     u.insert(id.clone());
                 }
-                Reply::Respond { status: 202, headers: vec![("Location".into(), format!("/v2/{repo}/blobs/uploads/{id}?_state=x")), ("Docker-Upload-Uuid".into(), id)], body: Vec::new() }
+                Reply::Respond {
+                    status: 202,
+                    headers: vec![
+                        ("Location".into(), format!("/v2/{repo}/blobs/uploads/{id}?_state=x")),
+                        ("Docker-Upload-Uuid".into(), id),
+                    ],
+                    body: Vec::new(),
+                }
             } else if req.method == "DELETE" {
                 let removed = state.open_uploads.lock().map(|mut u| u.remove(tail)).unwrap_or(false);
-                if removed { Reply::Respond { status: 204, headers: Vec::new(), body: Vec::new() } } else { Reply::json(404, errors("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")) }
+                if removed {
+                    Reply::Respond { status: 204, headers: Vec::new(), body: Vec::new() }
+                } else {
+                    Reply::json(404, errors("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"))
+                }
             } else {
                 Reply::json(405, errors("UNSUPPORTED", "method not allowed"))
             }
         }
         _ => match config.blobs.get(tail) {
-            Some(b) => Reply::Respond { status: 200, headers: vec![("Content-Type".into(), "application/octet-stream".into())], body: b.clone() },
+            Some(b) => Reply::Respond {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+                body: b.clone(),
+            },
             None => Reply::json(404, errors("BLOB_UNKNOWN", "blob unknown to registry")),
         },
     }

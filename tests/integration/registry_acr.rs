@@ -16,9 +16,11 @@ fn acr(config: Config) -> FakeAcr {
 }
 
 fn full() -> Config {
-    Config::default()
-        .user(APP, SP_SECRET, &["pull", "push", "metadata_read"])
-        .with_app("shop/web", Attrs::open(), Attrs::open())
+    Config::default().user(APP, SP_SECRET, &["pull", "push", "metadata_read"]).with_app(
+        "shop/web",
+        Attrs::open(),
+        Attrs::open(),
+    )
 }
 
 #[test]
@@ -58,12 +60,20 @@ fn connection_alone_is_checked_at_registry_level() {
     assert_eq!(out.code, 0, "{}", out.dump());
     let name = format!("{} (connection {CONN})", fake.httpd.addr);
     assert_eq!(out.status(&name), "pass");
-    assert!(out.proven(&name).iter().any(|p| p.starts_with("credential accepted (service connection")), "{}", out.dump());
+    assert!(
+        out.proven(&name).iter().any(|p| p.starts_with("credential accepted (service connection")),
+        "{}",
+        out.dump()
+    );
 }
 
 #[test]
 fn pull_only_identity_asked_to_push_gets_reg012_with_the_registry_words() {
-    let fake = acr(Config::default().user(APP, SP_SECRET, &["pull", "metadata_read"]).with_app("shop/web", Attrs::open(), Attrs::open()));
+    let fake = acr(Config::default().user(APP, SP_SECRET, &["pull", "metadata_read"]).with_app(
+        "shop/web",
+        Attrs::open(),
+        Attrs::open(),
+    ));
     let s = fake.server();
     let out = Run::pipeline(&format!("{s}/shop/web push")).acr_sp_connection(CONN, &s, APP, SP_SECRET).exec();
     assert_eq!(out.code, 1);
@@ -71,7 +81,10 @@ fn pull_only_identity_asked_to_push_gets_reg012_with_the_registry_words() {
     assert_eq!(f["data"]["requested"], serde_json::json!(["pull", "push"]));
     assert_eq!(f["data"]["granted"], serde_json::json!(["pull"]));
     let message = text(&f["message"]);
-    assert!(message.contains("insufficient_scope") && message.contains("x-ms-correlation-request-id: corr-"), "{message}");
+    assert!(
+        message.contains("insufficient_scope") && message.contains("x-ms-correlation-request-id: corr-"),
+        "{message}"
+    );
     let remedy = text(&f["remedy"]);
     assert!(remedy.contains(&format!("az role assignment create --assignee {APP} --role AcrPush")), "{remedy}");
     assert_eq!(fake.open_uploads(), 0);
@@ -79,7 +92,11 @@ fn pull_only_identity_asked_to_push_gets_reg012_with_the_registry_words() {
 
 #[test]
 fn opaque_tokens_are_judged_by_probes_that_leave_nothing_behind() {
-    let mut denied = Config::default().user("reader", "reader-pass-canary", &["pull"]).with_app("shop/web", Attrs::open(), Attrs::open());
+    let mut denied = Config::default().user("reader", "reader-pass-canary", &["pull"]).with_app(
+        "shop/web",
+        Attrs::open(),
+        Attrs::open(),
+    );
     denied.opaque_tokens = true;
     let fake = acr(denied);
     let s = fake.server();
@@ -90,11 +107,17 @@ fn opaque_tokens_are_judged_by_probes_that_leave_nothing_behind() {
     assert_eq!(f["data"]["granted"], serde_json::json!(["pull"]));
     assert!(text(&f["message"]).contains("POST /v2/shop/web/blobs/uploads/"));
 
-    let mut writer = Config::default().user("writer", "writer-pass-canary", &["pull", "push"]).with_app("shop/web", Attrs::open(), Attrs::open());
+    let mut writer = Config::default().user("writer", "writer-pass-canary", &["pull", "push"]).with_app(
+        "shop/web",
+        Attrs::open(),
+        Attrs::open(),
+    );
     writer.opaque_tokens = true;
     let fake = acr(writer);
     let s = fake.server();
-    let out = Run::pipeline(&format!("{s}/shop/web push")).generic_connection(CONN, &s, "writer", "writer-pass-canary").exec();
+    let out = Run::pipeline(&format!("{s}/shop/web push"))
+        .generic_connection(CONN, &s, "writer", "writer-pass-canary")
+        .exec();
     assert_eq!(out.code, 0, "{}", out.dump());
     assert!(out.proven("shop/web (push)").iter().any(|p| p == "push allowed (upload session opened and cancelled)"));
     let seen = fake.httpd.seen();
@@ -106,7 +129,11 @@ fn opaque_tokens_are_judged_by_probes_that_leave_nothing_behind() {
 
 #[test]
 fn entra_identity_is_exchanged_for_an_acr_token() {
-    let fake = acr(Config::default().entra(SP_SECRET, &["pull", "push", "metadata_read"]).with_app("shop/web", Attrs::open(), Attrs::open()));
+    let fake = acr(Config::default().entra(SP_SECRET, &["pull", "push", "metadata_read"]).with_app(
+        "shop/web",
+        Attrs::open(),
+        Attrs::open(),
+    ));
     let s = fake.server();
     let out = Run::pipeline(&format!("{s}/shop/web:1.0 pull platform=linux/amd64"))
         .azure_sp(AZURE, APP, SP_SECRET)
@@ -132,7 +159,11 @@ fn entra_identity_is_exchanged_for_an_acr_token() {
 
 #[test]
 fn workload_identity_acr_connection_uses_the_pipeline_oidc_token() {
-    let fake = acr(Config::default().entra("unused-secret", &["pull", "metadata_read"]).with_app("shop/web", Attrs::open(), Attrs::open()));
+    let fake = acr(Config::default().entra("unused-secret", &["pull", "metadata_read"]).with_app(
+        "shop/web",
+        Attrs::open(),
+        Attrs::open(),
+    ));
     let s = fake.server();
     let job_token = "job-access-token-canary-31";
     let mut run = Run::pipeline(&format!("{s}/shop/web:1.0"))
@@ -163,15 +194,22 @@ fn rejected_exchange_and_failing_entra_token_are_reg011() {
     config.exchange_fault = Some(Reply::text(403, "application/json", ""));
     let fake = acr(config);
     let s = fake.server();
-    let out = Run::pipeline(&format!("{s}/shop/web:1.0")).azure_sp(AZURE, APP, SP_SECRET).env("AZURE_AUTHORITY_HOST", &s).exec();
+    let out = Run::pipeline(&format!("{s}/shop/web:1.0"))
+        .azure_sp(AZURE, APP, SP_SECRET)
+        .env("AZURE_AUTHORITY_HOST", &s)
+        .exec();
     let f = out.expect_error("shop/web:1.0", "REG011");
     assert!(text(&f["message"]).contains("HTTP 403 (empty body)"), "{f}");
     assert!(text(&f["remedy"]).contains("--role AcrPull"));
     assert!(f["data"]["correlationId"].as_str().is_some_and(|c| c.starts_with("corr-")));
 
-    let fake = acr(Config::default().entra("the-right-secret", &["pull"]).with_app("shop/web", Attrs::open(), Attrs::open()));
+    let fake =
+        acr(Config::default().entra("the-right-secret", &["pull"]).with_app("shop/web", Attrs::open(), Attrs::open()));
     let s = fake.server();
-    let out = Run::pipeline(&format!("{s}/shop/web:1.0")).azure_sp(AZURE, APP, "a-wrong-secret-canary").env("AZURE_AUTHORITY_HOST", &s).exec();
+    let out = Run::pipeline(&format!("{s}/shop/web:1.0"))
+        .azure_sp(AZURE, APP, "a-wrong-secret-canary")
+        .env("AZURE_AUTHORITY_HOST", &s)
+        .exec();
     let f = out.expect_error("shop/web:1.0", "REG011");
     assert!(text(&f["message"]).contains("AADSTS7000215"), "{f}");
     assert!(!fake.httpd.seen().iter().any(|(_, p)| p == "/oauth2/exchange"), "nothing to exchange after Entra refused");
@@ -181,7 +219,8 @@ fn rejected_exchange_and_failing_entra_token_are_reg011() {
 fn wrong_service_principal_secret_is_reg010_with_the_reset_command() {
     let fake = acr(full());
     let s = fake.server();
-    let out = Run::pipeline(&format!("{s}/shop/web:1.0")).acr_sp_connection(CONN, &s, APP, "stale-secret-canary").exec();
+    let out =
+        Run::pipeline(&format!("{s}/shop/web:1.0")).acr_sp_connection(CONN, &s, APP, "stale-secret-canary").exec();
     let f = out.expect_error("shop/web:1.0", "REG010");
     assert!(text(&f["message"]).contains("UNAUTHORIZED: authentication required"), "{f}");
     assert!(text(&f["remedy"]).contains(&format!("az ad app credential reset --id {APP} --append")));
@@ -192,18 +231,22 @@ fn wrong_service_principal_secret_is_reg010_with_the_reset_command() {
 fn locks_block_the_intent_they_lock() {
     let locked_repo = Attrs { write_enabled: false, read_enabled: true };
     let locked_tag = Attrs { write_enabled: false, read_enabled: false };
-    let fake = acr(
-        Config::default()
-            .user(APP, SP_SECRET, &["pull", "push", "metadata_read"])
-            .with_app("frozen/repo", locked_repo, Attrs::open())
-            .with_app("shop/web", Attrs::open(), locked_tag),
-    );
+    let fake = acr(Config::default()
+        .user(APP, SP_SECRET, &["pull", "push", "metadata_read"])
+        .with_app("frozen/repo", locked_repo, Attrs::open())
+        .with_app("shop/web", Attrs::open(), locked_tag));
     let s = fake.server();
-    let out = Run::pipeline(&format!("{s}/frozen/repo:1.0 push\n{s}/shop/web:1.0 push\n{s}/shop/web:single pull\n{s}/frozen/repo:1.0 pull"))
-        .acr_sp_connection(CONN, &s, APP, SP_SECRET)
-        .exec();
+    let out = Run::pipeline(&format!(
+        "{s}/frozen/repo:1.0 push\n{s}/shop/web:1.0 push\n{s}/shop/web:single pull\n{s}/frozen/repo:1.0 pull"
+    ))
+    .acr_sp_connection(CONN, &s, APP, SP_SECRET)
+    .exec();
     let f = out.expect_error("frozen/repo:1.0 (push)", "REG013");
-    assert!(text(&f["remedy"]).contains("az acr repository update --name <registry-name> --repository frozen/repo --write-enabled true"), "{f}");
+    assert!(
+        text(&f["remedy"])
+            .contains("az acr repository update --name <registry-name> --repository frozen/repo --write-enabled true"),
+        "{f}"
+    );
     assert_eq!(f["data"]["attribute"], "writeEnabled");
     let f = out.expect_error("shop/web:1.0 (push)", "REG013");
     assert!(text(&f["remedy"]).contains("--image shop/web:1.0 --write-enabled true"), "{f}");
@@ -225,7 +268,11 @@ fn missing_tag_repository_and_platform() {
     .exec();
     let f = out.expect_error("shop/web:1.1 (pull)", "REG014");
     let message = text(&f["message"]);
-    assert!(message.contains("MANIFEST_UNKNOWN: manifest tagged by \\\"1.1\\\" is not found") || message.contains("manifest tagged by \"1.1\" is not found"), "{message}");
+    assert!(
+        message.contains("MANIFEST_UNKNOWN: manifest tagged by \\\"1.1\\\" is not found")
+            || message.contains("manifest tagged by \"1.1\" is not found"),
+        "{message}"
+    );
     assert!(message.contains("`1.0`"), "closest tag suggested: {message}");
     assert!(text(&f["remedy"]).contains("az acr repository show-tags --name <registry-name> --repository shop/web"));
     let f = out.expect_error("shop/gone", "REG014");
@@ -268,7 +315,14 @@ fn throttling_after_bounded_retries_is_a_warning() {
 fn remote_faults_each_yield_a_specific_finding_in_time() {
     type Case = (&'static str, Fault, &'static str);
     let cases: Vec<Case> = vec![
-        ("/v2/", Fault::Reply(Reply::json(503, serde_json::json!({"errors": [{"code": "UNAVAILABLE", "message": "service unavailable"}]}))), "server-error"),
+        (
+            "/v2/",
+            Fault::Reply(Reply::json(
+                503,
+                serde_json::json!({"errors": [{"code": "UNAVAILABLE", "message": "service unavailable"}]}),
+            )),
+            "server-error",
+        ),
         ("/v2/", Fault::Html(200), "html"),
         ("/v2/", Fault::Html(403), "html"),
         ("/v2/", Fault::Huge, "too-large"),
@@ -287,7 +341,11 @@ fn remote_faults_each_yield_a_specific_finding_in_time() {
             .exec();
         assert!(started.elapsed() < Duration::from_secs(8), "{path} {kind}: took {:?}", started.elapsed());
         let codes = out.codes("shop/web");
-        assert!(!codes.contains(&"RUN001".to_string()), "{kind}: the chain must name the link, not the deadline: {}", out.dump());
+        assert!(
+            !codes.contains(&"RUN001".to_string()),
+            "{kind}: the chain must name the link, not the deadline: {}",
+            out.dump()
+        );
         if kind == "status" {
             // A manifest that is not JSON is caught when the platform is read.
             let f = out.expect_error("shop/web", "REG007");
@@ -315,7 +373,9 @@ fn anonymous_without_rights_and_empty_username_are_reg009() {
     // The AzureIoTEdge@2 2.241.x case: a connection whose username is empty.
     let fake = acr(full());
     let s = fake.server();
-    let out = Run::pipeline(&format!("{s}/modules/filter push")).generic_connection(CONN, &s, "", "edge-password-canary").exec();
+    let out = Run::pipeline(&format!("{s}/modules/filter push"))
+        .generic_connection(CONN, &s, "", "edge-password-canary")
+        .exec();
     let f = out.expect_error("modules/filter", "REG009");
     assert_eq!(f["data"]["fields"], serde_json::json!(["username"]));
     assert!(text(&f["remedy"]).contains("https://dev.azure.com/fabrikam/Shop/_settings/adminservices?resourceId="));

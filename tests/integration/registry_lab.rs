@@ -25,7 +25,9 @@ pub const ISSUER: &str = "lab-issuer";
 /// Fails the test, loudly, when the registry binary is missing: these tests must not pass
 /// by skipping.
 pub fn registry_binary() -> PathBuf {
-    let path = std::env::var_os("AZP_PREFLIGHT_TEST_REGISTRY").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(REGISTRY_BIN));
+    let path = std::env::var_os("AZP_PREFLIGHT_TEST_REGISTRY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(REGISTRY_BIN));
     assert!(
         path.is_file(),
         "the registry tests need Debian's docker-registry (CNCF distribution 2.8) at {}: install it with `apt-get install -y docker-registry`",
@@ -35,7 +37,10 @@ pub fn registry_binary() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +77,8 @@ impl Lab {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
         let port = free_port();
-        let mut storage = format!("  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n", d.join("data").display());
+        let mut storage =
+            format!("  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n", d.join("data").display());
         let mut http = format!("  addr: 127.0.0.1:{port}\n  secret: lab-http-secret\n");
         let mut auth = String::new();
         let mut issuer = None;
@@ -80,7 +86,8 @@ impl Lab {
         match mode {
             Mode::Htpasswd | Mode::ReadOnly => {
                 write_htpasswd(&d.join("htpasswd"), &[ALICE]);
-                auth = format!("auth:\n  htpasswd:\n    realm: lab-realm\n    path: {}\n", d.join("htpasswd").display());
+                auth =
+                    format!("auth:\n  htpasswd:\n    realm: lab-realm\n    path: {}\n", d.join("htpasswd").display());
                 if mode == Mode::ReadOnly {
                     storage.push_str("  maintenance:\n    readonly:\n      enabled: true\n");
                 }
@@ -98,7 +105,11 @@ impl Lab {
                 let (ca, cert, key) = tls_material();
                 std::fs::write(d.join("tls.crt"), cert).expect("write cert");
                 std::fs::write(d.join("tls.key"), key).expect("write key");
-                http.push_str(&format!("  tls:\n    certificate: {}\n    key: {}\n", d.join("tls.crt").display(), d.join("tls.key").display()));
+                http.push_str(&format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    d.join("tls.crt").display(),
+                    d.join("tls.key").display()
+                ));
                 ca_pem = Some(ca);
             }
         }
@@ -204,8 +215,16 @@ impl Lab {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    async fn image_manifest(&self, repo: &str, auth: &str, os: &str, arch: &str, variant: Option<&str>) -> (String, String) {
-        let mut config = json!({"architecture": arch, "os": os, "rootfs": {"type": "layers", "diff_ids": []}, "config": {}});
+    async fn image_manifest(
+        &self,
+        repo: &str,
+        auth: &str,
+        os: &str,
+        arch: &str,
+        variant: Option<&str>,
+    ) -> (String, String) {
+        let mut config =
+            json!({"architecture": arch, "os": os, "rootfs": {"type": "layers", "diff_ids": []}, "config": {}});
         if let Some(v) = variant {
             config["variant"] = json!(v);
         }
@@ -229,7 +248,8 @@ impl Lab {
             .await
             .expect("start upload");
         assert_eq!(resp.status().as_u16(), 202, "start upload: {:?}", resp.text().await);
-        let location = resp.headers().get("location").and_then(|l| l.to_str().ok()).expect("upload location").to_string();
+        let location =
+            resp.headers().get("location").and_then(|l| l.to_str().ok()).expect("upload location").to_string();
         let mut url = reqwest::Url::parse(&self.base()).and_then(|b| b.join(&location)).expect("upload url");
         url.query_pairs_mut().append_pair("digest", &digest);
         let resp = client
@@ -254,7 +274,8 @@ impl Lab {
             .await
             .expect("put manifest");
         let status = resp.status().as_u16();
-        let digest = resp.headers().get("docker-content-digest").and_then(|d| d.to_str().ok()).unwrap_or("").to_string();
+        let digest =
+            resp.headers().get("docker-content-digest").and_then(|d| d.to_str().ok()).unwrap_or("").to_string();
         assert_eq!(status, 201, "put manifest {repo}:{reference}: {:?}", resp.text().await);
         digest
     }
@@ -273,7 +294,10 @@ impl Lab {
                 .await
                 .expect("catalog");
             let v: Value = resp.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
-            v["repositories"].as_array().map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect()).unwrap_or_default()
+            v["repositories"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+                .unwrap_or_default()
         })
     }
 }
@@ -294,9 +318,10 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
 fn write_htpasswd(path: &Path, users: &[(&str, &str)]) {
     let mut lines = String::new();
     for (user, pass) in users {
-        let out = Command::new("htpasswd").args(["-nbB", "-C", "5", user, pass]).output().unwrap_or_else(|e| {
-            panic!("the registry tests need `htpasswd` (Debian package apache2-utils): {e}")
-        });
+        let out = Command::new("htpasswd")
+            .args(["-nbB", "-C", "5", user, pass])
+            .output()
+            .unwrap_or_else(|e| panic!("the registry tests need `htpasswd` (Debian package apache2-utils): {e}"));
         assert!(out.status.success(), "htpasswd failed: {}", String::from_utf8_lossy(&out.stderr));
         lines.push_str(String::from_utf8_lossy(&out.stdout).trim());
         lines.push('\n');
@@ -313,7 +338,8 @@ pub fn tls_material() -> (String, String, String) {
     ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("ca cert");
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("server key");
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("server params");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("server params");
     params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
     let cert = params.signed_by(&key, &ca).expect("server cert");
     (ca.pem(), cert.pem(), key.serialize_pem())
@@ -356,7 +382,10 @@ impl Issuer {
     }
 
     pub fn mint(&self, subject: &str, access: &[(&str, &[&str])]) -> String {
-        let access: Vec<Value> = access.iter().map(|(name, actions)| json!({"type": "repository", "name": name, "actions": actions})).collect();
+        let access: Vec<Value> = access
+            .iter()
+            .map(|(name, actions)| json!({"type": "repository", "name": name, "actions": actions}))
+            .collect();
         sign(&self.key, &self.cert_der, subject, Value::Array(access))
     }
 
@@ -370,7 +399,8 @@ fn sign(key: &ring::signature::EcdsaKeyPair, cert_der: &[u8], subject: &str, acc
     let header = json!({"alg": "ES256", "typ": "JWT", "x5c": [STANDARD.encode(cert_der)]});
     let claims = json!({"iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + 300, "nbf": now - 10, "iat": now,
         "jti": format!("jti-{now}-{subject}"), "access": access});
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let sig = key.sign(&ring::rand::SystemRandom::new(), input.as_bytes()).expect("sign");
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
 }
@@ -383,7 +413,12 @@ fn issue(key: &ring::signature::EcdsaKeyPair, cert_der: &[u8], req: &Req) -> Rep
     let (subject, rights): (String, &[&str]) = match req.basic() {
         Some((u, p)) => match users.get(u.as_str()) {
             Some((pw, rights)) if *pw == p => (u, rights),
-            _ => return Reply::json(401, json!({"errors": [{"code": "UNAUTHORIZED", "message": "invalid username or password"}]})),
+            _ => {
+                return Reply::json(
+                    401,
+                    json!({"errors": [{"code": "UNAUTHORIZED", "message": "invalid username or password"}]}),
+                )
+            }
         },
         None => ("anonymous".into(), &[]),
     };

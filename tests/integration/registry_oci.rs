@@ -35,7 +35,11 @@ fn basic_auth_registry_tags_platforms_and_push_probe() {
     assert!(text(&f["remedy"]).contains(&format!("skopeo list-tags docker://127.0.0.1:{}/team/app", lab.port)));
     for push in ["team/app (push)", "team/brand-new:1.0 (push)"] {
         assert_eq!(out.status(push), "pass", "{}", out.dump());
-        assert!(out.proven(push).iter().any(|p| p == "push allowed (upload session opened and cancelled)"), "{:?}", out.proven(push));
+        assert!(
+            out.proven(push).iter().any(|p| p == "push allowed (upload session opened and cancelled)"),
+            "{:?}",
+            out.proven(push)
+        );
     }
     // The push probe wrote nothing: no new repository appeared.
     let mut catalog = lab.catalog();
@@ -48,7 +52,8 @@ fn basic_auth_registry_tags_platforms_and_push_probe() {
 fn basic_auth_wrong_password_and_missing_credential() {
     let lab = Lab::start(Mode::Htpasswd);
     let s = lab.server();
-    let out = Run::pipeline(&format!("{s}/team/app")).generic_connection(CONN, &s, ALICE.0, "not-the-password-canary").exec();
+    let out =
+        Run::pipeline(&format!("{s}/team/app")).generic_connection(CONN, &s, ALICE.0, "not-the-password-canary").exec();
     let f = out.expect_error("team/app", "REG010");
     assert!(text(&f["message"]).contains("UNAUTHORIZED: authentication required"), "{f}");
     let out = Run::pipeline(&format!("{s}/team/app")).exec();
@@ -82,7 +87,8 @@ fn token_auth_pull_only_user_gets_the_registry_insufficient_scope() {
     assert!(proven.iter().any(|p| p == "push allowed (token grants pull,push)"), "{proven:?}");
     assert!(proven.iter().any(|p| p == "push allowed (upload session opened and cancelled)"), "{proven:?}");
 
-    let out = Run::pipeline(&format!("{s}/team/app")).generic_connection(CONN, &s, "bob", "wrong-token-pass-canary").exec();
+    let out =
+        Run::pipeline(&format!("{s}/team/app")).generic_connection(CONN, &s, "bob", "wrong-token-pass-canary").exec();
     let f = out.expect_error("team/app", "REG010");
     assert!(text(&f["message"]).contains("invalid username or password"), "{f}");
 
@@ -109,7 +115,11 @@ fn tls_trust_comes_from_ssl_cert_file() {
 
     let out = Run::local(&["--registry", &server]).exec();
     let f = out.expect_error(&server, "REG006");
-    assert_eq!((f["data"]["kind"].as_str(), f["data"]["reason"].as_str()), (Some("certificate"), Some("unknown-issuer")), "{f}");
+    assert_eq!(
+        (f["data"]["kind"].as_str(), f["data"]["reason"].as_str()),
+        (Some("certificate"), Some("unknown-issuer")),
+        "{f}"
+    );
     assert!(text(&f["remedy"]).contains("SSL_CERT_FILE"));
 
     // Trusting some other CA does not help.
@@ -120,7 +130,9 @@ fn tls_trust_comes_from_ssl_cert_file() {
     out.expect_error(&server, "REG006");
 
     // Plain http to the TLS port: the handshake link says so.
-    let out = Run::local(&["--registry", &format!("https://127.0.0.1:{}", lab.port)]).env("SSL_CERT_FILE", &ca.to_string_lossy()).exec();
+    let out = Run::local(&["--registry", &format!("https://127.0.0.1:{}", lab.port)])
+        .env("SSL_CERT_FILE", &ca.to_string_lossy())
+        .exec();
     assert_eq!(out.status("127.0.0.1"), "pass", "{}", out.dump());
     let out = Run::local(&["--registry", &format!("http://127.0.0.1:{}", lab.port)]).exec();
     let f = out.expect_error("127.0.0.1", "REG007");
@@ -131,7 +143,9 @@ fn tls_trust_comes_from_ssl_cert_file() {
 fn read_only_registry_refuses_pushes() {
     let lab = Lab::start(Mode::ReadOnly);
     let s = lab.server();
-    let out = Run::pipeline(&format!("{s}/team/app push\n{s}/team/app")).generic_connection(CONN, &s, ALICE.0, ALICE.1).exec();
+    let out = Run::pipeline(&format!("{s}/team/app push\n{s}/team/app"))
+        .generic_connection(CONN, &s, ALICE.0, ALICE.1)
+        .exec();
     let f = out.expect_error("team/app (push)", "REG013");
     assert_eq!(f["data"]["kind"], "read-only");
     assert!(text(&f["message"]).contains("405") && text(&f["message"]).contains("Method not allowed"), "{f}");
@@ -151,7 +165,11 @@ fn docker_config_auths_and_credential_helpers_supply_local_credentials() {
     let docker = run.dir().join("docker");
     std::fs::create_dir_all(&docker).expect("mkdir");
     let auth = base64_encode(&format!("{}:{}", ALICE.0, ALICE.1));
-    std::fs::write(docker.join("config.json"), serde_json::json!({"auths": {authority.clone(): {"auth": auth}}}).to_string()).expect("write");
+    std::fs::write(
+        docker.join("config.json"),
+        serde_json::json!({"auths": {authority.clone(): {"auth": auth}}}).to_string(),
+    )
+    .expect("write");
     let out = run.env("DOCKER_CONFIG", &docker.to_string_lossy()).canary(ALICE.1).canary(&auth).exec();
     assert_eq!(out.code, 0, "{}", out.dump());
     assert!(text(&out.target("team/app")["credential"]).starts_with("Docker config"), "{}", out.dump());
@@ -170,7 +188,11 @@ fn docker_config_auths_and_credential_helpers_supply_local_credentials() {
     set_executable(&helper);
     let docker = dir.join("docker");
     std::fs::create_dir_all(&docker).expect("mkdir");
-    std::fs::write(docker.join("config.json"), serde_json::json!({"credHelpers": {authority.clone(): "labtest"}}).to_string()).expect("write");
+    std::fs::write(
+        docker.join("config.json"),
+        serde_json::json!({"credHelpers": {authority.clone(): "labtest"}}).to_string(),
+    )
+    .expect("write");
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let out = run.env("DOCKER_CONFIG", &docker.to_string_lossy()).env("PATH", &path).canary(ALICE.1).exec();
     assert_eq!(out.code, 0, "{}", out.dump());

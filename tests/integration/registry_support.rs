@@ -58,9 +58,18 @@ impl Run {
     pub fn local(args: &[&str]) -> Run {
         let dir = tempfile::tempdir().expect("temp dir");
         let report = dir.path().join("report.json").to_string_lossy().to_string();
-        let mut all: Vec<String> = vec!["--checks".into(), "registry".into(), "--format".into(), "json".into(), "--report".into(), report];
+        let mut all: Vec<String> =
+            vec!["--checks".into(), "registry".into(), "--format".into(), "json".into(), "--report".into(), report];
         all.extend(args.iter().map(|s| s.to_string()));
-        Run { env: Vec::new(), args: all, canaries: Vec::new(), dir, pipeline: false, registry_ids: Vec::new(), azure_ids: Vec::new() }
+        Run {
+            env: Vec::new(),
+            args: all,
+            canaries: Vec::new(),
+            dir,
+            pipeline: false,
+            registry_ids: Vec::new(),
+            azure_ids: Vec::new(),
+        }
     }
 
     pub fn dir(&self) -> PathBuf {
@@ -109,9 +118,14 @@ impl Run {
 
     /// A generic `dockerregistry` connection (scheme UsernamePassword).
     pub fn generic_connection(self, id: &str, registry: &str, username: &str, password: &str) -> Run {
-        self.endpoint(id, "UsernamePassword", &[("REGISTRY", registry), ("USERNAME", username), ("PASSWORD", password)], &[("REGISTRYTYPE", "Others")])
-            .canary(password)
-            .add_registry_id(id)
+        self.endpoint(
+            id,
+            "UsernamePassword",
+            &[("REGISTRY", registry), ("USERNAME", username), ("PASSWORD", password)],
+            &[("REGISTRYTYPE", "Others")],
+        )
+        .canary(password)
+        .add_registry_id(id)
     }
 
     /// An ACR connection with a service principal.
@@ -119,7 +133,12 @@ impl Run {
         self.endpoint(
             id,
             "ServicePrincipal",
-            &[("LOGINSERVER", login_server), ("SERVICEPRINCIPALID", app), ("SERVICEPRINCIPALKEY", secret), ("TENANTID", "tenant-1")],
+            &[
+                ("LOGINSERVER", login_server),
+                ("SERVICEPRINCIPALID", app),
+                ("SERVICEPRINCIPALKEY", secret),
+                ("TENANTID", "tenant-1"),
+            ],
             &[("REGISTRYTYPE", "ACR")],
         )
         .canary(secret)
@@ -131,7 +150,12 @@ impl Run {
         self = self.endpoint(
             id,
             "ServicePrincipal",
-            &[("SERVICEPRINCIPALID", app), ("SERVICEPRINCIPALKEY", secret), ("TENANTID", "tenant-1"), ("AUTHENTICATIONTYPE", "spnKey")],
+            &[
+                ("SERVICEPRINCIPALID", app),
+                ("SERVICEPRINCIPALKEY", secret),
+                ("TENANTID", "tenant-1"),
+                ("AUTHENTICATIONTYPE", "spnKey"),
+            ],
             &[("SUBSCRIPTIONNAME", "Contoso Prod"), ("CREATIONMODE", "Manual")],
         );
         self = self.env(&format!("ENDPOINT_URL_{id}"), "https://management.azure.com/");
@@ -170,14 +194,22 @@ impl Outcome {
         let stdout: String =
             self.stdout.lines().filter(|l| !l.starts_with("##vso[task.setsecret]")).collect::<Vec<_>>().join("\n");
         for canary in canaries.iter().filter(|c| c.len() >= 4) {
-            for (name, text) in [("stdout", stdout.as_str()), ("stderr", &self.stderr), ("report", report_text), ("summary", &self.summary)] {
+            for (name, text) in [
+                ("stdout", stdout.as_str()),
+                ("stderr", &self.stderr),
+                ("report", report_text),
+                ("summary", &self.summary),
+            ] {
                 assert!(!text.contains(canary.as_str()), "secret `{canary}` leaked into {name}:\n{text}");
             }
         }
     }
 
     pub fn registry_entries(&self) -> Vec<&Value> {
-        self.report["checks"].as_array().map(|a| a.iter().filter(|c| c["check"] == "registry").collect()).unwrap_or_default()
+        self.report["checks"]
+            .as_array()
+            .map(|a| a.iter().filter(|c| c["check"] == "registry").collect())
+            .unwrap_or_default()
     }
 
     /// The report entry whose target contains `needle`.
@@ -185,7 +217,9 @@ impl Outcome {
         self.registry_entries()
             .into_iter()
             .find(|c| c["target"].as_str().is_some_and(|t| t.contains(needle)))
-            .unwrap_or_else(|| panic!("no registry target containing `{needle}`:\n{}\nstderr: {}", self.dump(), self.stderr))
+            .unwrap_or_else(|| {
+                panic!("no registry target containing `{needle}`:\n{}\nstderr: {}", self.dump(), self.stderr)
+            })
     }
 
     pub fn codes(&self, needle: &str) -> Vec<String> {

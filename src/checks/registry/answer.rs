@@ -105,12 +105,7 @@ pub fn parse_challenges(value: &str) -> Vec<Challenge> {
 
 /// Every challenge in a response, across repeated `WWW-Authenticate` headers.
 pub fn challenges(resp: &Response) -> Vec<Challenge> {
-    resp.headers
-        .get_all("www-authenticate")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(parse_challenges)
-        .collect()
+    resp.headers.get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).flat_map(parse_challenges).collect()
 }
 
 /// The `error="..."` of a Bearer challenge (`insufficient_scope`, `invalid_token`).
@@ -149,7 +144,8 @@ fn is_html(resp: &Response) -> bool {
     if ct.contains("html") {
         return true;
     }
-    let head: String = String::from_utf8_lossy(&resp.body[..resp.body.len().min(512)]).trim_start().to_ascii_lowercase();
+    let head: String =
+        String::from_utf8_lossy(&resp.body[..resp.body.len().min(512)]).trim_start().to_ascii_lowercase();
     head.starts_with("<!doctype html") || head.starts_with("<html")
 }
 
@@ -281,7 +277,11 @@ mod tests {
         assert_eq!(correlation_suffix(&r), " [x-ms-correlation-request-id: c0ffee]");
         assert_eq!(denied_client_ip(&r.text()).as_deref(), Some("203.0.113.7"));
         assert_eq!(denied_client_ip(r"client with IP \u00272001:db8::1\u0027 is not").as_deref(), Some("2001:db8::1"));
-        let page = response(200, &[("content-type", "text/html")], "<html><head><title>Proxy ##vso[x] login</title></head></html>");
+        let page = response(
+            200,
+            &[("content-type", "text/html")],
+            "<html><head><title>Proxy ##vso[x] login</title></head></html>",
+        );
         let q = quote(&page);
         assert!(q.contains("HTML page titled \"Proxy # #vso[x] login\""), "{q}");
         assert_eq!(quote(&response(405, &[], "Method not allowed\n")), "\"Method not allowed\"");

@@ -75,7 +75,12 @@ impl Shared {
         self.tls.get_or_init(|| netprobe::client_config(ctx.http.settings().extra_roots_pem.as_deref())).clone()
     }
 
-    async fn entra_token(&self, ctx: &Context, conn: &ServiceConnection, scope: &str) -> Result<AccessToken, TokenError> {
+    async fn entra_token(
+        &self,
+        ctx: &Context,
+        conn: &ServiceConnection,
+        scope: &str,
+    ) -> Result<AccessToken, TokenError> {
         let cell = {
             let mut map = self.entra.lock().await;
             map.entry(format!("{}\n{scope}", conn.id)).or_default().clone()
@@ -261,7 +266,9 @@ impl<'a> Chain<'a> {
                 let finding = self
                     .finding(Code::REG001, "syntax", format!("{} ({where_})", m.explanation))
                     .remedy(match &m.suggestion {
-                        Some(s) => format!("Write the repository as `{s}` in {where_}; Docker refuses upper-case repository names."),
+                        Some(s) => format!(
+                            "Write the repository as `{s}` in {where_}; Docker refuses upper-case repository names."
+                        ),
                         None => format!("Correct the repository name in {where_}."),
                     })
                     .data("problem", m.problem);
@@ -314,7 +321,11 @@ impl<'a> Chain<'a> {
     async fn transport(&mut self) -> Step<()> {
         let server = self.server().clone();
         let Some(base) = server.base_url() else {
-            return Err(self.fail(self.finding(Code::REG001, "syntax", format!("`{}` does not form a URL", server.authority))));
+            return Err(self.fail(self.finding(
+                Code::REG001,
+                "syntax",
+                format!("`{}` does not form a URL", server.authority),
+            )));
         };
         let proxy = &self.ctx.http.settings().proxy;
         if let (Some(proxy_url), false) = (&proxy.url, proxy.bypasses(&base)) {
@@ -355,7 +366,11 @@ impl<'a> Chain<'a> {
                         remedy.push_str(" The resolver itself did not answer: check the agent's DNS servers.");
                     }
                     let finding = self
-                        .finding(Code::REG003, "dns", format!("`{api_host}` does not resolve ({}): {}", e.kind, sanitize(&e.detail)))
+                        .finding(
+                            Code::REG003,
+                            "dns",
+                            format!("`{api_host}` does not resolve ({}): {}", e.kind, sanitize(&e.detail)),
+                        )
                         .remedy(remedy)
                         .data("kind", e.kind);
                     return Err(self.fail(finding));
@@ -448,7 +463,11 @@ impl<'a> Chain<'a> {
                         .to_string(),
                 };
                 let finding = self
-                    .finding(Code::REG006, "tls", format!("TLS {} failure with `{api_host}`: {}", e.kind, sanitize(&e.detail)))
+                    .finding(
+                        Code::REG006,
+                        "tls",
+                        format!("TLS {} failure with `{api_host}`: {}", e.kind, sanitize(&e.detail)),
+                    )
                     .remedy(fix)
                     .data("kind", e.kind)
                     .data("reason", e.reason);
@@ -502,7 +521,10 @@ impl<'a> Chain<'a> {
 
     fn transport_fault(&self, link: &'static str, what: &str, e: &HttpError) -> Finding {
         let (kind, said) = match e.kind {
-            HttpErrorKind::Timeout => ("timeout", "did not answer in time (the server accepted the connection but sent no complete answer)".to_string()),
+            HttpErrorKind::Timeout => (
+                "timeout",
+                "did not answer in time (the server accepted the connection but sent no complete answer)".to_string(),
+            ),
             HttpErrorKind::ConnectTimeout => ("timeout", "could not be connected to in time".to_string()),
             HttpErrorKind::ConnectionReset => ("reset", "reset the connection".to_string()),
             HttpErrorKind::ConnectionRefused => ("refused", "refused the connection".to_string()),
@@ -510,7 +532,9 @@ impl<'a> Chain<'a> {
             HttpErrorKind::Body => ("truncated", "sent an answer that ended early or could not be read".to_string()),
             HttpErrorKind::Tls => ("tls", "failed TLS".to_string()),
             HttpErrorKind::Dns => ("dns", "could not be resolved".to_string()),
-            HttpErrorKind::Refused => ("insecure", "was not contacted: plain http is only allowed to loopback".to_string()),
+            HttpErrorKind::Refused => {
+                ("insecure", "was not contacted: plain http is only allowed to loopback".to_string())
+            }
             HttpErrorKind::Other => ("other", "failed".to_string()),
         };
         self.finding(Code::REG007, link, format!("{what} {said}: {}", sanitize(&e.detail)))
@@ -730,7 +754,11 @@ impl<'a> Chain<'a> {
         }
         if let Err(e) = crate::net::ensure_secure_url(&realm) {
             let f = self
-                .finding(Code::REG007, "challenge", format!("the token endpoint `{}` cannot be used: {e}", sanitize(realm.as_str())))
+                .finding(
+                    Code::REG007,
+                    "challenge",
+                    format!("the token endpoint `{}` cannot be used: {e}", sanitize(realm.as_str())),
+                )
                 .remedy("Configure the registry's token realm with an https URL.")
                 .data("kind", "insecure-realm");
             return Err(self.fail(f));
@@ -785,7 +813,10 @@ impl<'a> Chain<'a> {
                         .finding(
                             Code::REG009,
                             "credential",
-                            format!("`{}` requires a username and password (Basic), and no credential for it was found", self.server().authority),
+                            format!(
+                                "`{}` requires a username and password (Basic), and no credential for it was found",
+                                self.server().authority
+                            ),
                         )
                         .remedy(self.missing_credential_remedy())
                         .data("source", "none");
@@ -897,7 +928,14 @@ impl<'a> Chain<'a> {
             Gate::Basic => {
                 let Credential::Basic { username, password } = sourced.credential else {
                     let f = self
-                        .finding(Code::REG010, "authenticate", format!("`{}` only accepts a username and password (Basic), but {source} holds a token", self.server().authority))
+                        .finding(
+                            Code::REG010,
+                            "authenticate",
+                            format!(
+                                "`{}` only accepts a username and password (Basic), but {source} holds a token",
+                                self.server().authority
+                            ),
+                        )
                         .remedy("Use a username/password credential for this registry.");
                     return Err(self.fail(f));
                 };
@@ -956,7 +994,13 @@ impl<'a> Chain<'a> {
         scopes
     }
 
-    async fn bearer_token(&mut self, realm: &Url, service: Option<&str>, scopes: &[String], sourced: Sourced) -> Step<Secret> {
+    async fn bearer_token(
+        &mut self,
+        realm: &Url,
+        service: Option<&str>,
+        scopes: &[String],
+        sourced: Sourced,
+    ) -> Step<Secret> {
         let source = sourced.source.clone();
         let (request, how, username) = match sourced.credential {
             Credential::Basic { username, password } => {
@@ -987,7 +1031,9 @@ impl<'a> Chain<'a> {
                 }
                 (Request::get(url), "anonymous", None)
             }
-            Credential::RefreshToken { token } => (self.refresh_request(realm, service, scopes, &token), "refresh", None),
+            Credential::RefreshToken { token } => {
+                (self.refresh_request(realm, service, scopes, &token), "refresh", None)
+            }
             Credential::Entra { connection } => {
                 let refresh = self.exchange(realm, service, &connection).await?;
                 (self.refresh_request(realm, service, scopes, &refresh), "entra", None)
@@ -1004,7 +1050,11 @@ impl<'a> Chain<'a> {
             if let Some(rt) = body.get("refresh_token").and_then(|v| v.as_str()) {
                 self.ctx.redactor.register(rt);
             }
-            let token = body.get("access_token").or_else(|| body.get("token")).and_then(|v| v.as_str()).filter(|t| !t.is_empty());
+            let token = body
+                .get("access_token")
+                .or_else(|| body.get("token"))
+                .and_then(|v| v.as_str())
+                .filter(|t| !t.is_empty());
             return match token {
                 Some(t) => {
                     let token = self.ctx.redactor.secret(t);
@@ -1030,7 +1080,13 @@ impl<'a> Chain<'a> {
                     .finding(
                         Code::REG009,
                         "credential",
-                        format!("no credential for `{}` was found, and {what} refuses anonymous access: HTTP {} {}{}", self.server().authority, resp.status, answer::quote(&resp), answer::correlation_suffix(&resp)),
+                        format!(
+                            "no credential for `{}` was found, and {what} refuses anonymous access: HTTP {} {}{}",
+                            self.server().authority,
+                            resp.status,
+                            answer::quote(&resp),
+                            answer::correlation_suffix(&resp)
+                        ),
                     )
                     .remedy(self.missing_credential_remedy())
                     .data("status", resp.status),
@@ -1038,7 +1094,12 @@ impl<'a> Chain<'a> {
                     .finding(
                         Code::REG011,
                         "authenticate",
-                        format!("the ACR refresh token from the exchange was refused by {what}: HTTP {} {}{}", resp.status, answer::quote(&resp), answer::correlation_suffix(&resp)),
+                        format!(
+                            "the ACR refresh token from the exchange was refused by {what}: HTTP {} {}{}",
+                            resp.status,
+                            answer::quote(&resp),
+                            answer::correlation_suffix(&resp)
+                        ),
                     )
                     .remedy(self.role_remedy(if self.spec.intent == Intent::Push { "AcrPush" } else { "AcrPull" }))
                     .data("status", resp.status),
@@ -1142,7 +1203,15 @@ impl<'a> Chain<'a> {
             Err(TokenError::Config { parameter, problem }) => {
                 let settings = conn.settings_page(&self.ctx.env).map(|s| format!(": {s}")).unwrap_or_default();
                 let f = self
-                    .finding(Code::REG009, "credential", format!("the Azure identity {} cannot be used: parameter `{parameter}` {}", conn.label(), sanitize(&problem)))
+                    .finding(
+                        Code::REG009,
+                        "credential",
+                        format!(
+                            "the Azure identity {} cannot be used: parameter `{parameter}` {}",
+                            conn.label(),
+                            sanitize(&problem)
+                        ),
+                    )
                     .remedy(format!("Complete the service connection's settings{settings}."))
                     .data("parameter", parameter);
                 return Err(self.fail(f));
@@ -1158,10 +1227,9 @@ impl<'a> Chain<'a> {
                 return Err(self.fail(f));
             }
         };
-        let tenant = conn
-            .param("TENANTID")
-            .map(str::to_string)
-            .or_else(|| crate::azure::jwt::claims(token.token.expose()).and_then(|c| c.get("tid")?.as_str().map(str::to_string)));
+        let tenant = conn.param("TENANTID").map(str::to_string).or_else(|| {
+            crate::azure::jwt::claims(token.token.expose()).and_then(|c| c.get("tid")?.as_str().map(str::to_string))
+        });
         let mut fields: Vec<(&str, &str)> = vec![("grant_type", "access_token")];
         let service_value = service.map(str::to_string).unwrap_or_else(|| self.server().host.clone());
         fields.push(("service", &service_value));
@@ -1226,12 +1294,18 @@ impl<'a> Chain<'a> {
         let assignee = match &self.identity {
             Some(c) => match c.param("SERVICEPRINCIPALID") {
                 Some(id) => id.to_string(),
-                None if c.scheme.eq_ignore_ascii_case("ManagedServiceIdentity") => "<managed-identity-principal-id>".into(),
+                None if c.scheme.eq_ignore_ascii_case("ManagedServiceIdentity") => {
+                    "<managed-identity-principal-id>".into()
+                }
                 None => "<appId>".into(),
             },
             None => "<appId>".into(),
         };
-        let abac_role = if role == "AcrPush" { "Container Registry Repository Writer" } else { "Container Registry Repository Reader" };
+        let abac_role = if role == "AcrPush" {
+            "Container Registry Repository Writer"
+        } else {
+            "Container Registry Repository Reader"
+        };
         format!(
             "Grant the identity {role} on the registry: `az role assignment create --assignee {assignee} --role {role} --scope $(az acr show \
              --name {} --query id --output tsv)`. If the registry uses repository permissions (ABAC), assign `{abac_role}` instead; AcrPull/AcrPush \
@@ -1327,11 +1401,13 @@ impl<'a> Chain<'a> {
     fn scope_finding(&self, needed: &[&str], granted: &BTreeSet<String>, evidence: &str) -> Finding {
         let requested: Vec<String> = needed.iter().map(|s| s.to_string()).collect();
         // Only the actions an intent is about; metadata_read and the like are not the question.
-        let granted_list: Vec<String> = ordered(granted).into_iter().filter(|a| a == PULL || a == PUSH || a == "*").collect();
+        let granted_list: Vec<String> =
+            ordered(granted).into_iter().filter(|a| a == PULL || a == PUSH || a == "*").collect();
         let shown_granted = if granted_list.is_empty() { "nothing".to_string() } else { granted_list.join(",") };
         let repo = self.spec.repository.clone().unwrap_or_default();
         let source = self.credential_source.clone().unwrap_or_default();
-        let registry_said = if evidence.is_empty() { String::new() } else { format!("; the registry answered: {evidence}") };
+        let registry_said =
+            if evidence.is_empty() { String::new() } else { format!("; the registry answered: {evidence}") };
         if self.anonymous {
             return self
                 .finding(
@@ -1395,7 +1471,11 @@ impl<'a> Chain<'a> {
             200 => {
                 let tags = serde_json::from_slice::<Value>(&resp.body)
                     .ok()
-                    .and_then(|v| v.get("tags").and_then(|t| t.as_array()).map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()))
+                    .and_then(|v| {
+                        v.get("tags")
+                            .and_then(|t| t.as_array())
+                            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+                    })
                     .unwrap_or_default();
                 Ok(Probe { allowed: true, evidence, tags: Some(tags), repo_missing: false })
             }
@@ -1462,16 +1542,28 @@ impl<'a> Chain<'a> {
 
     async fn cancel_upload(&mut self, auth: &Auth, post_url: &Url, resp: &Response) {
         let Some(location) = resp.header("location").and_then(|l| post_url.join(l).ok()) else {
-            self.unverified.push("the upload session opened by the push probe had no Location to cancel; the registry expires it".into());
+            self.unverified.push(
+                "the upload session opened by the push probe had no Location to cancel; the registry expires it".into(),
+            );
             return;
         };
         // Credentials go only back to the registry's own origin.
         let same_origin = location.origin() == post_url.origin();
-        let request = if same_origin { auth.apply(Request::new(reqwest::Method::DELETE, location)) } else { Request::new(reqwest::Method::DELETE, location) };
+        let request = if same_origin {
+            auth.apply(Request::new(reqwest::Method::DELETE, location))
+        } else {
+            Request::new(reqwest::Method::DELETE, location)
+        };
         match self.try_send(request).await {
             Ok(r) if r.is_success() => {}
-            Ok(r) => self.unverified.push(format!("cancelling the probe's upload session answered HTTP {}; the registry expires it", r.status)),
-            Err(e) => self.unverified.push(format!("cancelling the probe's upload session failed ({}); the registry expires it", sanitize(&e.detail))),
+            Ok(r) => self.unverified.push(format!(
+                "cancelling the probe's upload session answered HTTP {}; the registry expires it",
+                r.status
+            )),
+            Err(e) => self.unverified.push(format!(
+                "cancelling the probe's upload session failed ({}); the registry expires it",
+                sanitize(&e.detail)
+            )),
         }
     }
 
@@ -1500,12 +1592,16 @@ impl<'a> Chain<'a> {
         let intent = self.spec.intent;
         match resp.status {
             200 => {
-                let attrs = serde_json::from_slice::<Value>(&resp.body).ok().and_then(|v| v.get("changeableAttributes").cloned());
+                let attrs = serde_json::from_slice::<Value>(&resp.body)
+                    .ok()
+                    .and_then(|v| v.get("changeableAttributes").cloned());
                 let Some(attrs) = attrs else {
                     let f = self.unexpected("locks", &what, &resp);
                     return Err(self.fail(f));
                 };
-                if let Some(f) = self.lock_finding(&attrs, &format!("repository `{repo}`"), &format!("--repository {repo}"), &resp) {
+                if let Some(f) =
+                    self.lock_finding(&attrs, &format!("repository `{repo}`"), &format!("--repository {repo}"), &resp)
+                {
                     return Err(self.fail(f));
                 }
                 self.out.proven.push("repository unlocked".into());
@@ -1527,8 +1623,15 @@ impl<'a> Chain<'a> {
             }
         }
         let (path, label, image_arg, key) = match &self.spec.reference {
-            Some(Reference::Tag(t)) => (format!("acr/v1/{repo}/_tags/{t}"), format!("tag `{repo}:{t}`"), format!("--image {repo}:{t}"), "tag"),
-            Some(Reference::Digest(d)) => (format!("acr/v1/{repo}/_manifests/{d}"), format!("manifest `{repo}@{d}`"), format!("--image {repo}@{d}"), "manifest"),
+            Some(Reference::Tag(t)) => {
+                (format!("acr/v1/{repo}/_tags/{t}"), format!("tag `{repo}:{t}`"), format!("--image {repo}:{t}"), "tag")
+            }
+            Some(Reference::Digest(d)) => (
+                format!("acr/v1/{repo}/_manifests/{d}"),
+                format!("manifest `{repo}@{d}`"),
+                format!("--image {repo}@{d}"),
+                "manifest",
+            ),
             None => {
                 self.pass("locks");
                 return Ok(());
@@ -1542,7 +1645,9 @@ impl<'a> Chain<'a> {
         }
         match resp.status {
             200 => {
-                let attrs = serde_json::from_slice::<Value>(&resp.body).ok().and_then(|v| v.get(key)?.get("changeableAttributes").cloned());
+                let attrs = serde_json::from_slice::<Value>(&resp.body)
+                    .ok()
+                    .and_then(|v| v.get(key)?.get("changeableAttributes").cloned());
                 match attrs {
                     Some(attrs) => {
                         if let Some(f) = self.lock_finding(&attrs, &label, &image_arg, &resp) {
@@ -1662,39 +1767,76 @@ impl<'a> Chain<'a> {
         }
         if probe.repo_missing {
             let f = self
-                .finding(Code::REG014, "manifest", format!("the repository `{repo}` does not exist in `{}`: {}", self.server().authority, probe.evidence))
+                .finding(
+                    Code::REG014,
+                    "manifest",
+                    format!(
+                        "the repository `{repo}` does not exist in `{}`: {}",
+                        self.server().authority,
+                        probe.evidence
+                    ),
+                )
                 .remedy(self.tag_list_remedy(repo, &[]))
                 .data("kind", "repository");
             return Err(self.fail(f));
         }
         let n = probe.tags.as_ref().map(Vec::len).unwrap_or(0);
-        self.out.proven.push(format!("repository readable ({n}{} tag{})", if n >= 100 { "+" } else { "" }, if n == 1 { "" } else { "s" }));
+        self.out.proven.push(format!(
+            "repository readable ({n}{} tag{})",
+            if n >= 100 { "+" } else { "" },
+            if n == 1 { "" } else { "s" }
+        ));
         self.pass("manifest");
         Ok(())
     }
 
-    async fn missing_manifest(&mut self, auth: &Auth, repo: &str, reference: &str, shown_ref: &str, url: &Url) -> Step<Finding> {
+    async fn missing_manifest(
+        &mut self,
+        auth: &Auth,
+        repo: &str,
+        reference: &str,
+        shown_ref: &str,
+        url: &Url,
+    ) -> Step<Finding> {
         // HEAD carries no body: ask again with GET for the registry's own words.
         let what = format!("GET {}", url.path());
-        let get = self.send("manifest", &what, auth.apply(Request::get(url.clone()).header("accept", platform::MANIFEST_ACCEPT))).await?;
-        let evidence = if get.status == 404 { self.evidence(&what, &get) } else { format!("{what} → HTTP {}", get.status) };
+        let get = self
+            .send("manifest", &what, auth.apply(Request::get(url.clone()).header("accept", platform::MANIFEST_ACCEPT)))
+            .await?;
+        let evidence =
+            if get.status == 404 { self.evidence(&what, &get) } else { format!("{what} → HTTP {}", get.status) };
         let probe = self.pull_probe(auth, repo).await?;
         if probe.repo_missing || answer::has_error_code(&get, "NAME_UNKNOWN") {
             return Ok(self
-                .finding(Code::REG014, "manifest", format!("`{shown_ref}` cannot be pulled: the repository `{repo}` does not exist in `{}` ({evidence})", self.server().authority))
+                .finding(
+                    Code::REG014,
+                    "manifest",
+                    format!(
+                        "`{shown_ref}` cannot be pulled: the repository `{repo}` does not exist in `{}` ({evidence})",
+                        self.server().authority
+                    ),
+                )
                 .remedy(self.tag_list_remedy(repo, &[]))
                 .data("kind", "repository"));
         }
         let tags = probe.tags.unwrap_or_default();
         let near = closest_tags(reference, &tags);
         let listed = if near.is_empty() {
-            if tags.is_empty() { " The repository has no tags.".to_string() } else { String::new() }
+            if tags.is_empty() {
+                " The repository has no tags.".to_string()
+            } else {
+                String::new()
+            }
         } else {
             format!(" Tags that exist: {}.", near.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "))
         };
         let kind = if reference.contains(':') { "digest" } else { "tag" };
         Ok(self
-            .finding(Code::REG014, "manifest", format!("`{shown_ref}` is not in `{}`: {evidence}.{listed}", self.server().authority))
+            .finding(
+                Code::REG014,
+                "manifest",
+                format!("`{shown_ref}` is not in `{}`: {evidence}.{listed}", self.server().authority),
+            )
             .remedy(self.tag_list_remedy(repo, &near))
             .data("kind", kind)
             .data("closest", near))
@@ -1705,22 +1847,31 @@ impl<'a> Chain<'a> {
         let list = if self.acr_like {
             format!("`az acr repository show-tags --name {} --repository {repo} --orderby time_desc --top 20 --output table`", server.acr_name())
         } else {
-            format!("`skopeo list-tags docker://{}/{repo}` (or `crane ls {}/{repo}`)", server.authority, server.authority)
+            format!(
+                "`skopeo list-tags docker://{}/{repo}` (or `crane ls {}/{repo}`)",
+                server.authority, server.authority
+            )
         };
-        let pick = if near.is_empty() {
-            String::new()
-        } else {
-            format!(" — perhaps `{}` is meant", near[0])
-        };
+        let pick = if near.is_empty() { String::new() } else { format!(" — perhaps `{}` is meant", near[0]) };
         format!(
             "List what exists with {list}{pick}, then correct {}, or make sure the build that pushes this image runs (and succeeds) before this pipeline pulls it.",
             self.spec.source
         )
     }
 
-    async fn platform(&mut self, auth: &Auth, repo: &str, url: &Url, media: &str, wanted: &Platform, shown_ref: &str) -> Step<()> {
+    async fn platform(
+        &mut self,
+        auth: &Auth,
+        repo: &str,
+        url: &Url,
+        media: &str,
+        wanted: &Platform,
+        shown_ref: &str,
+    ) -> Step<()> {
         let what = format!("GET {}", url.path());
-        let resp = self.send("platform", &what, auth.apply(Request::get(url.clone()).header("accept", platform::MANIFEST_ACCEPT))).await?;
+        let resp = self
+            .send("platform", &what, auth.apply(Request::get(url.clone()).header("accept", platform::MANIFEST_ACCEPT)))
+            .await?;
         if let Some(f) = self.common("platform", &what, &resp) {
             return Err(self.fail(f));
         }
@@ -1730,24 +1881,29 @@ impl<'a> Chain<'a> {
         }
         let Ok(doc) = serde_json::from_slice::<Value>(&resp.body) else {
             let f = self
-                .finding(Code::REG007, "platform", format!("{what} answered with a manifest that is not JSON: {}", answer::quote(&resp)))
+                .finding(
+                    Code::REG007,
+                    "platform",
+                    format!("{what} answered with a manifest that is not JSON: {}", answer::quote(&resp)),
+                )
                 .remedy("A proxy altered the answer, or the registry stores a corrupt manifest; push the image again.")
                 .data("kind", "not-json");
             return Err(self.fail(f));
         };
         let media = resp.header("content-type").map(str::to_string).unwrap_or_else(|| media.to_string());
         let doc_media = doc.get("mediaType").and_then(|m| m.as_str()).unwrap_or("");
-        let available: Vec<(String, String, Option<String>)> = if platform::is_index(&media) || platform::is_index(doc_media) || doc.get("manifests").is_some() {
-            platform::index_platforms(&doc)
-        } else {
-            match self.config_platform(auth, repo, &doc).await? {
-                Some(p) => vec![p],
-                None => {
-                    self.unverified.push("platform: the image configuration could not be read".into());
-                    return Ok(());
+        let available: Vec<(String, String, Option<String>)> =
+            if platform::is_index(&media) || platform::is_index(doc_media) || doc.get("manifests").is_some() {
+                platform::index_platforms(&doc)
+            } else {
+                match self.config_platform(auth, repo, &doc).await? {
+                    Some(p) => vec![p],
+                    None => {
+                        self.unverified.push("platform: the image configuration could not be read".into());
+                        return Ok(());
+                    }
                 }
-            }
-        };
+            };
         if available.iter().any(|(os, arch, variant)| platform::satisfies(wanted, os, arch, variant.as_deref())) {
             self.out.proven.push(format!("{wanted} present"));
             self.pass("platform");
@@ -1775,8 +1931,15 @@ impl<'a> Chain<'a> {
     }
 
     /// The platform of a single-platform image, from its configuration blob.
-    async fn config_platform(&mut self, auth: &Auth, repo: &str, manifest: &Value) -> Step<Option<(String, String, Option<String>)>> {
-        let Some(digest) = manifest.get("config").and_then(|c| c.get("digest")).and_then(|d| d.as_str()) else { return Ok(None) };
+    async fn config_platform(
+        &mut self,
+        auth: &Auth,
+        repo: &str,
+        manifest: &Value,
+    ) -> Step<Option<(String, String, Option<String>)>> {
+        let Some(digest) = manifest.get("config").and_then(|c| c.get("digest")).and_then(|d| d.as_str()) else {
+            return Ok(None);
+        };
         let Some(url) = self.url(&format!("v2/{repo}/blobs/{digest}")) else { return Ok(None) };
         let what = format!("GET {}", url.path());
         let resp = self.send("platform", &what, auth.apply(Request::get(url))).await?;
@@ -1834,7 +1997,11 @@ fn ordered(granted: &BTreeSet<String>) -> Vec<String> {
 
 fn shown_actions(granted: &BTreeSet<String>) -> String {
     let main: Vec<String> = ordered(granted).into_iter().filter(|a| a == PULL || a == PUSH || a == "*").collect();
-    if main.is_empty() { "nothing".into() } else { main.join(",") }
+    if main.is_empty() {
+        "nothing".into()
+    } else {
+        main.join(",")
+    }
 }
 
 fn short_digest(digest: &str) -> String {
@@ -1858,7 +2025,11 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn jwt(payload: &Value) -> String {
-        format!("{}.{}.sig", URL_SAFE_NO_PAD.encode(b"{\"alg\":\"ES256\"}"), URL_SAFE_NO_PAD.encode(payload.to_string()))
+        format!(
+            "{}.{}.sig",
+            URL_SAFE_NO_PAD.encode(b"{\"alg\":\"ES256\"}"),
+            URL_SAFE_NO_PAD.encode(payload.to_string())
+        )
     }
 
     #[test]
@@ -1873,7 +2044,11 @@ mod tests {
         assert_eq!(shown_actions(&g), "pull");
         let none = granted_actions(&jwt(&serde_json::json!({"access": []})), "team/app").unwrap();
         assert!(none.is_empty());
-        let star = granted_actions(&jwt(&serde_json::json!({"access": [{"type": "repository", "name": "a", "actions": ["*"]}]})), "a").unwrap();
+        let star = granted_actions(
+            &jwt(&serde_json::json!({"access": [{"type": "repository", "name": "a", "actions": ["*"]}]})),
+            "a",
+        )
+        .unwrap();
         assert!(grants(&star, "push"));
         assert_eq!(granted_actions("opaque-token-value", "a"), None);
         assert_eq!(granted_actions(&jwt(&serde_json::json!({"sub": "x"})), "a"), None);
@@ -1915,7 +2090,10 @@ mod tests {
         let warning = chain.private_note("contoso.azurecr.io", &["10.1.2.3".into()], Severity::Warning, false);
         assert_eq!(warning.severity, Severity::Warning);
         assert!(warning.message.contains("cannot reach") && warning.remedy.contains("virtual network"));
-        assert_eq!(chain.role_remedy("AcrPush").split("--name ").nth(1).and_then(|r| r.split(' ').next()), Some("contoso"));
+        assert_eq!(
+            chain.role_remedy("AcrPush").split("--name ").nth(1).and_then(|r| r.split(' ').next()),
+            Some("contoso")
+        );
     }
 
     #[tokio::test]

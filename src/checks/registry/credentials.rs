@@ -27,16 +27,27 @@ pub const HELPER_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Credential {
     Anonymous,
     /// Username and password (admin user, service principal, repository token, Docker login).
-    Basic { username: String, password: Secret },
+    Basic {
+        username: String,
+        password: Secret,
+    },
     /// A refresh/identity token for the token endpoint (`az acr login --expose-token`, a
     /// Docker identity token).
-    RefreshToken { token: Secret },
+    RefreshToken {
+        token: Secret,
+    },
     /// An Azure identity to exchange for an ACR refresh token.
-    Entra { connection: Box<ServiceConnection> },
+    Entra {
+        connection: Box<ServiceConnection>,
+    },
     /// The source exists but a value in it is empty: nothing may be sent (REG009).
-    Empty { fields: Vec<&'static str> },
+    Empty {
+        fields: Vec<&'static str>,
+    },
     /// The source exists but could not be read (a failing credential helper).
-    Unreadable { detail: String },
+    Unreadable {
+        detail: String,
+    },
 }
 
 /// A credential and a description of where it came from (never its value).
@@ -82,7 +93,11 @@ pub fn from_connection(conn: &ServiceConnection) -> Sourced {
             "workloadidentityfederation" | "managedserviceidentity" => {
                 Credential::Entra { connection: Box::new(conn.clone()) }
             }
-            _ => basic_or_empty(conn.param("SERVICEPRINCIPALID"), conn.secret("SERVICEPRINCIPALKEY"), ("serviceprincipalid", "serviceprincipalkey")),
+            _ => basic_or_empty(
+                conn.param("SERVICEPRINCIPALID"),
+                conn.secret("SERVICEPRINCIPALKEY"),
+                ("serviceprincipalid", "serviceprincipalkey"),
+            ),
         }
     } else {
         basic_or_empty(conn.param("USERNAME"), conn.secret("PASSWORD"), ("username", "password"))
@@ -99,7 +114,9 @@ fn basic_or_empty(user: Option<&str>, password: Option<&Secret>, names: (&'stati
         fields.push(names.1);
     }
     match (user, password) {
-        (Some(u), Some(p)) if fields.is_empty() => Credential::Basic { username: u.trim().to_string(), password: p.clone() },
+        (Some(u), Some(p)) if fields.is_empty() => {
+            Credential::Basic { username: u.trim().to_string(), password: p.clone() }
+        }
         _ => Credential::Empty { fields },
     }
 }
@@ -111,7 +128,8 @@ pub fn from_variables(env: &AgentEnv, redactor: &Redactor) -> Option<Sourced> {
     if user.is_none() && pass.is_none() {
         return None;
     }
-    let credential = basic_or_empty(user, pass.as_ref(), ("AZP_PREFLIGHT_REGISTRY_USERNAME", "AZP_PREFLIGHT_REGISTRY_PASSWORD"));
+    let credential =
+        basic_or_empty(user, pass.as_ref(), ("AZP_PREFLIGHT_REGISTRY_USERNAME", "AZP_PREFLIGHT_REGISTRY_PASSWORD"));
     Some(Sourced {
         credential,
         source: "AZP_PREFLIGHT_REGISTRY_USERNAME/AZP_PREFLIGHT_REGISTRY_PASSWORD".into(),
@@ -152,7 +170,9 @@ impl DockerConfig {
         let helper_env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return DockerConfig { helper_env, ..Default::default() },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return DockerConfig { helper_env, ..Default::default() }
+            }
             Err(e) => {
                 return DockerConfig {
                     error: Some(format!("cannot read {} ({e})", path.display())),
@@ -170,7 +190,8 @@ impl DockerConfig {
                 return config;
             }
         };
-        config.creds_store = value.get("credsStore").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
+        config.creds_store =
+            value.get("credsStore").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
         if let Some(helpers) = value.get("credHelpers").and_then(|v| v.as_object()) {
             for (server, helper) in helpers {
                 if let Some(h) = helper.as_str().filter(|h| !h.is_empty()) {
@@ -330,7 +351,12 @@ mod tests {
     use super::*;
     use crate::connections::{ConnectionKind, Origin};
 
-    fn conn(scheme: &str, params: &[(&str, &str)], secrets: &[(&str, &str)], data: &[(&str, &str)]) -> ServiceConnection {
+    fn conn(
+        scheme: &str,
+        params: &[(&str, &str)],
+        secrets: &[(&str, &str)],
+        data: &[(&str, &str)],
+    ) -> ServiceConnection {
         ServiceConnection {
             id: "c1".into(),
             kind: ConnectionKind::DockerRegistry,
@@ -345,7 +371,12 @@ mod tests {
 
     #[test]
     fn connection_credentials_and_empty_fields() {
-        let generic = conn("UsernamePassword", &[("REGISTRY", "https://index.docker.io/v1/"), ("USERNAME", "")], &[("PASSWORD", "pw-canary")], &[]);
+        let generic = conn(
+            "UsernamePassword",
+            &[("REGISTRY", "https://index.docker.io/v1/"), ("USERNAME", "")],
+            &[("PASSWORD", "pw-canary")],
+            &[],
+        );
         assert_eq!(connection_server(&generic), ("https://index.docker.io/v1/".into(), ServerOrigin::RegistryUrl));
         match from_connection(&generic).credential {
             Credential::Empty { fields } => assert_eq!(fields, ["username"]),
@@ -358,8 +389,15 @@ mod tests {
             &[("REGISTRYTYPE", "ACR")],
         );
         assert_eq!(connection_server(&acr).1, ServerOrigin::LoginServer);
-        assert!(matches!(from_connection(&acr).credential, Credential::Basic { ref username, .. } if username == "app-1"));
-        let wif = conn("WorkloadIdentityFederation", &[("LOGINSERVER", "contoso.azurecr.io")], &[], &[("REGISTRYTYPE", "acr")]);
+        assert!(
+            matches!(from_connection(&acr).credential, Credential::Basic { ref username, .. } if username == "app-1")
+        );
+        let wif = conn(
+            "WorkloadIdentityFederation",
+            &[("LOGINSERVER", "contoso.azurecr.io")],
+            &[],
+            &[("REGISTRYTYPE", "acr")],
+        );
         assert!(matches!(from_connection(&wif).credential, Credential::Entra { .. }));
     }
 
@@ -382,7 +420,9 @@ mod tests {
         assert_eq!(redactor.redact("docker-canary refresh-canary"), "*** ***");
         let hub = parse_server("docker.io", ServerOrigin::Line).unwrap();
         match docker.lookup(&hub, &redactor).await.unwrap().credential {
-            Credential::Basic { username, password } => assert_eq!((username.as_str(), password.expose()), ("alice", "docker-canary")),
+            Credential::Basic { username, password } => {
+                assert_eq!((username.as_str(), password.expose()), ("alice", "docker-canary"))
+            }
             other => panic!("{other:?}"),
         }
         let acr = parse_server("contoso.azurecr.io", ServerOrigin::Line).unwrap();
@@ -391,7 +431,9 @@ mod tests {
         assert!(docker.lookup(&stored, &redactor).await.is_none());
         let helped = parse_server("helped.example.com", ServerOrigin::Line).unwrap();
         match docker.lookup(&helped, &redactor).await.unwrap().credential {
-            Credential::Unreadable { detail } => assert!(detail.contains("docker-credential-nonexistent-helper-for-test"), "{detail}"),
+            Credential::Unreadable { detail } => {
+                assert!(detail.contains("docker-credential-nonexistent-helper-for-test"), "{detail}")
+            }
             other => panic!("{other:?}"),
         }
         let other = parse_server("other.example.com", ServerOrigin::Line).unwrap();

@@ -21,10 +21,7 @@ pub struct DnsFailure {
 /// RFC 6761 asks resolvers to do, without a query.
 pub async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, DnsFailure> {
     if host == "invalid" || host.ends_with(".invalid") {
-        return Err(DnsFailure {
-            kind: "nxdomain",
-            detail: "names under `.invalid` never resolve (RFC 6761)".into(),
-        });
+        return Err(DnsFailure { kind: "nxdomain", detail: "names under `.invalid` never resolve (RFC 6761)".into() });
     }
     match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
         Err(_) => Err(DnsFailure {

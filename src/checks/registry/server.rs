@@ -30,7 +30,8 @@ pub struct Server {
 }
 
 pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
-const DOCKER_HUB_ALIASES: &[&str] = &["docker.io", "index.docker.io", "registry.hub.docker.com", "registry-1.docker.io"];
+const DOCKER_HUB_ALIASES: &[&str] =
+    &["docker.io", "index.docker.io", "registry.hub.docker.com", "registry-1.docker.io"];
 
 /// ACR's login-server suffixes per cloud (public, China, US Government).
 const ACR_SUFFIXES: &[&str] = &["azurecr.io", "azurecr.cn", "azurecr.us"];
@@ -382,8 +383,8 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -428,16 +429,19 @@ mod tests {
 
     #[test]
     fn docker_hub_urls_in_a_registry_parameter_are_understood() {
-        for raw in ["https://index.docker.io/v1/", "https://index.docker.io/v1", "docker.io", "https://registry-1.docker.io/v2/"] {
+        for raw in [
+            "https://index.docker.io/v1/",
+            "https://index.docker.io/v1",
+            "docker.io",
+            "https://registry-1.docker.io/v2/",
+        ] {
             let s = ok(raw, ServerOrigin::RegistryUrl);
             assert!(s.is_docker_hub(), "{raw}");
             assert_eq!(s.base_url().unwrap().as_str(), "https://registry-1.docker.io/");
             assert_eq!(s.api_repository("nginx"), "library/nginx");
         }
-        assert!(ok("https://registry.example.com/v2/", ServerOrigin::RegistryUrl).same_registry(&ok(
-            "registry.example.com",
-            ServerOrigin::Line
-        )));
+        assert!(ok("https://registry.example.com/v2/", ServerOrigin::RegistryUrl)
+            .same_registry(&ok("registry.example.com", ServerOrigin::Line)));
         assert!(ok("index.docker.io", ServerOrigin::Line).same_registry(&ok("docker.io", ServerOrigin::Line)));
     }
 
