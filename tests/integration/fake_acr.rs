@@ -405,7 +405,7 @@ pub fn fake_digest(data: &[u8]) -> String {
 #[derive(Default)]
 pub struct State {
     /// Every token the fake handed out (refresh and access), for canary checks.
-    pub issued: Mutex<Vec<String>>,
+    pub issued: Arc<Mutex<Vec<String>>>,
     /// Upload sessions opened and not yet cancelled.
     pub open_uploads: Mutex<BTreeSet<String>>,
     pub counter: Mutex<u64>,
@@ -449,6 +449,11 @@ impl FakeAcr {
 
     pub fn server(&self) -> String {
         format!("http://{}", self.httpd.addr)
+    }
+
+    /// The live list of issued tokens, for canary checks after a run.
+    pub fn tokens(&self) -> Arc<Mutex<Vec<String>>> {
+        self.state.issued.clone()
     }
 
     pub fn issued(&self) -> Vec<String> {

@@ -31,8 +31,7 @@ fn service_principal_can_push_and_pull_with_platforms_proven() {
         "{s}/shop/web:1.0 push\n{s}/shop/web:1.0 pull platform=linux/arm64\n{s}/shop/web:single pull platform=linux/amd64\n{s}/shop/web"
     ))
     .acr_sp_connection(CONN, &s, APP, SP_SECRET)
-    .canaries(fake.issued())
-    .exec();
+    .watch(fake.tokens()).exec();
     assert_eq!(out.code, 0, "{}\n{}", out.dump(), out.stdout);
     let push = out.proven(":1.0 (push)");
     for expected in ["push allowed (token grants pull,push)", "repository unlocked", "tag unlocked"] {
@@ -56,7 +55,7 @@ fn service_principal_can_push_and_pull_with_platforms_proven() {
 #[test]
 fn connection_alone_is_checked_at_registry_level() {
     let fake = acr(full());
-    let out = Run::pipeline("").acr_sp_connection(CONN, &fake.server(), APP, SP_SECRET).exec();
+    let out = Run::pipeline("").acr_sp_connection(CONN, &fake.server(), APP, SP_SECRET).watch(fake.tokens()).exec();
     assert_eq!(out.code, 0, "{}", out.dump());
     let name = format!("{} (connection {CONN})", fake.httpd.addr);
     assert_eq!(out.status(&name), "pass");
@@ -75,7 +74,10 @@ fn pull_only_identity_asked_to_push_gets_reg012_with_the_registry_words() {
         Attrs::open(),
     ));
     let s = fake.server();
-    let out = Run::pipeline(&format!("{s}/shop/web push")).acr_sp_connection(CONN, &s, APP, SP_SECRET).exec();
+    let out = Run::pipeline(&format!("{s}/shop/web push"))
+        .acr_sp_connection(CONN, &s, APP, SP_SECRET)
+        .watch(fake.tokens())
+        .exec();
     assert_eq!(out.code, 1);
     let f = out.expect_error("shop/web (push)", "REG012");
     assert_eq!(f["data"]["requested"], serde_json::json!(["pull", "push"]));
@@ -102,6 +104,7 @@ fn opaque_tokens_are_judged_by_probes_that_leave_nothing_behind() {
     let s = fake.server();
     let out = Run::pipeline(&format!("{s}/shop/web push"))
         .generic_connection(CONN, &s, "reader", "reader-pass-canary")
+        .watch(fake.tokens())
         .exec();
     let f = out.expect_error("shop/web (push)", "REG012");
     assert_eq!(f["data"]["granted"], serde_json::json!(["pull"]));
@@ -117,6 +120,7 @@ fn opaque_tokens_are_judged_by_probes_that_leave_nothing_behind() {
     let s = fake.server();
     let out = Run::pipeline(&format!("{s}/shop/web push"))
         .generic_connection(CONN, &s, "writer", "writer-pass-canary")
+        .watch(fake.tokens())
         .exec();
     assert_eq!(out.code, 0, "{}", out.dump());
     assert!(out.proven("shop/web (push)").iter().any(|p| p == "push allowed (upload session opened and cancelled)"));
@@ -139,7 +143,7 @@ fn entra_identity_is_exchanged_for_an_acr_token() {
         .azure_sp(AZURE, APP, SP_SECRET)
         .env("AZURE_AUTHORITY_HOST", &s)
         .canary(&fake.entra_token)
-        .canaries(fake.issued())
+        .watch(fake.tokens())
         .exec();
     assert_eq!(out.code, 0, "{}", out.dump());
     let proven = out.proven("shop/web:1.0");
@@ -183,7 +187,7 @@ fn workload_identity_acr_connection_uses_the_pipeline_oidc_token() {
     ] {
         run = run.env(&k, &v);
     }
-    let out = run.canaries(fake.issued()).exec();
+    let out = run.watch(fake.tokens()).exec();
     assert_eq!(out.code, 0, "{}", out.dump());
     assert!(out.proven("shop/web:1.0").iter().any(|p| p.starts_with("`shop/web:1.0` present")));
 }
@@ -197,6 +201,7 @@ fn rejected_exchange_and_failing_entra_token_are_reg011() {
     let out = Run::pipeline(&format!("{s}/shop/web:1.0"))
         .azure_sp(AZURE, APP, SP_SECRET)
         .env("AZURE_AUTHORITY_HOST", &s)
+        .watch(fake.tokens())
         .exec();
     let f = out.expect_error("shop/web:1.0", "REG011");
     assert!(text(&f["message"]).contains("HTTP 403 (empty body)"), "{f}");
@@ -209,6 +214,7 @@ fn rejected_exchange_and_failing_entra_token_are_reg011() {
     let out = Run::pipeline(&format!("{s}/shop/web:1.0"))
         .azure_sp(AZURE, APP, "a-wrong-secret-canary")
         .env("AZURE_AUTHORITY_HOST", &s)
+        .watch(fake.tokens())
         .exec();
     let f = out.expect_error("shop/web:1.0", "REG011");
     assert!(text(&f["message"]).contains("AADSTS7000215"), "{f}");
@@ -219,8 +225,10 @@ fn rejected_exchange_and_failing_entra_token_are_reg011() {
 fn wrong_service_principal_secret_is_reg010_with_the_reset_command() {
     let fake = acr(full());
     let s = fake.server();
-    let out =
-        Run::pipeline(&format!("{s}/shop/web:1.0")).acr_sp_connection(CONN, &s, APP, "stale-secret-canary").exec();
+    let out = Run::pipeline(&format!("{s}/shop/web:1.0"))
+        .acr_sp_connection(CONN, &s, APP, "stale-secret-canary")
+        .watch(fake.tokens())
+        .exec();
     let f = out.expect_error("shop/web:1.0", "REG010");
     assert!(text(&f["message"]).contains("UNAUTHORIZED: authentication required"), "{f}");
     assert!(text(&f["remedy"]).contains(&format!("az ad app credential reset --id {APP} --append")));
@@ -240,6 +248,7 @@ fn locks_block_the_intent_they_lock() {
         "{s}/frozen/repo:1.0 push\n{s}/shop/web:1.0 push\n{s}/shop/web:single pull\n{s}/frozen/repo:1.0 pull"
     ))
     .acr_sp_connection(CONN, &s, APP, SP_SECRET)
+    .watch(fake.tokens())
     .exec();
     let f = out.expect_error("frozen/repo:1.0 (push)", "REG013");
     assert!(
@@ -265,6 +274,7 @@ fn missing_tag_repository_and_platform() {
         "{s}/shop/web:1.1\n{s}/shop/gone:1.0\n{s}/shop/web:1.0 platform=linux/s390x\n{s}/shop/web:1.1 push"
     ))
     .acr_sp_connection(CONN, &s, APP, SP_SECRET)
+    .watch(fake.tokens())
     .exec();
     let f = out.expect_error("shop/web:1.1 (pull)", "REG014");
     let message = text(&f["message"]);
@@ -288,7 +298,8 @@ fn missing_tag_repository_and_platform() {
 fn firewall_denial_names_the_client_ip() {
     let fake = acr(full().fault("/", Fault::DeniedIp("203.0.113.7".into())));
     let s = fake.server();
-    let out = Run::pipeline(&format!("{s}/shop/web")).acr_sp_connection(CONN, &s, APP, SP_SECRET).exec();
+    let out =
+        Run::pipeline(&format!("{s}/shop/web")).acr_sp_connection(CONN, &s, APP, SP_SECRET).watch(fake.tokens()).exec();
     let f = out.expect_error("shop/web", "REG008");
     assert_eq!(f["data"]["clientIp"], "203.0.113.7");
     assert!(text(&f["message"]).contains("DENIED: client with IP '203.0.113.7' is not allowed access"));
@@ -300,7 +311,8 @@ fn firewall_denial_names_the_client_ip() {
 fn throttling_after_bounded_retries_is_a_warning() {
     let fake = acr(full().fault("/oauth2/token", Fault::Throttle(1)));
     let s = fake.server();
-    let out = Run::pipeline(&format!("{s}/shop/web")).acr_sp_connection(CONN, &s, APP, SP_SECRET).exec();
+    let out =
+        Run::pipeline(&format!("{s}/shop/web")).acr_sp_connection(CONN, &s, APP, SP_SECRET).watch(fake.tokens()).exec();
     assert_eq!(out.code, 0, "a warning does not fail the default threshold: {}", out.dump());
     let f = out.finding("shop/web", "REG016");
     assert_eq!(f["severity"], "warning");
@@ -338,6 +350,7 @@ fn remote_faults_each_yield_a_specific_finding_in_time() {
         let out = Run::pipeline(&format!("{s}/shop/web:1.0 platform=linux/amd64"))
             .acr_sp_connection(CONN, &s, APP, SP_SECRET)
             .env("INPUT_TIMEOUTSECONDS", "4")
+            .watch(fake.tokens())
             .exec();
         assert!(started.elapsed() < Duration::from_secs(8), "{path} {kind}: took {:?}", started.elapsed());
         let codes = out.codes("shop/web");
@@ -366,7 +379,7 @@ fn remote_faults_each_yield_a_specific_finding_in_time() {
 fn anonymous_without_rights_and_empty_username_are_reg009() {
     let fake = acr(full());
     let s = fake.server();
-    let out = Run::pipeline(&format!("{s}/shop/web:1.0")).exec();
+    let out = Run::pipeline(&format!("{s}/shop/web:1.0")).watch(fake.tokens()).exec();
     let f = out.expect_error("shop/web", "REG009");
     assert_eq!(f["data"]["granted"], serde_json::json!([]));
 
@@ -375,6 +388,7 @@ fn anonymous_without_rights_and_empty_username_are_reg009() {
     let s = fake.server();
     let out = Run::pipeline(&format!("{s}/modules/filter push"))
         .generic_connection(CONN, &s, "", "edge-password-canary")
+        .watch(fake.tokens())
         .exec();
     let f = out.expect_error("modules/filter", "REG009");
     assert_eq!(f["data"]["fields"], serde_json::json!(["username"]));

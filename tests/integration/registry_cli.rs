@@ -40,7 +40,7 @@ fn unusable_servers_are_reg001_while_the_other_targets_are_checked() {
     .env("AZP_PREFLIGHT_REGISTRY_USERNAME", "ci")
     .env("AZP_PREFLIGHT_REGISTRY_PASSWORD", "ci-pass-canary")
     .canary("ci-pass-canary")
-    .canaries(fake.issued())
+    .watch(fake.tokens())
     .exec();
     assert_eq!(out.code, 1);
     let f = out.expect_error("http://contoso.azurecr.io/app", "REG001");

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -158,6 +158,11 @@ impl Lab {
             Mode::Tls => format!("localhost:{}", self.port),
             _ => format!("http://127.0.0.1:{}", self.port),
         }
+    }
+
+    /// Tokens the lab's issuer handed out (empty for the other modes).
+    pub fn tokens(&self) -> Arc<Mutex<Vec<String>>> {
+        self.issuer.as_ref().map(|i| i.issued.clone()).unwrap_or_default()
     }
 
     pub fn write_ca(&self) -> PathBuf {
@@ -349,6 +354,8 @@ pub fn tls_material() -> (String, String, String) {
 /// JWTs with an `x5c` header, granting the intersection of what is asked and allowed.
 pub struct Issuer {
     pub httpd: Httpd,
+    /// Every token handed to a client, for canary checks.
+    pub issued: Arc<Mutex<Vec<String>>>,
     key: Arc<ring::signature::EcdsaKeyPair>,
     cert_der: Vec<u8>,
 }
@@ -377,8 +384,10 @@ impl Issuer {
         let key = Arc::new(signing);
         let cert_der = cert.der().to_vec();
         let (k, c) = (key.clone(), cert_der.clone());
-        let handler = Arc::new(move |req: &Req| issue(&k, &c, req));
-        Issuer { httpd: Httpd::start(handler, Duration::ZERO), key, cert_der }
+        let issued = Arc::new(Mutex::new(Vec::new()));
+        let log = issued.clone();
+        let handler = Arc::new(move |req: &Req| issue(&k, &c, req, &log));
+        Issuer { httpd: Httpd::start(handler, Duration::ZERO), issued, key, cert_der }
     }
 
     pub fn mint(&self, subject: &str, access: &[(&str, &[&str])]) -> String {
@@ -405,7 +414,7 @@ fn sign(key: &ring::signature::EcdsaKeyPair, cert_der: &[u8], subject: &str, acc
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
 }
 
-fn issue(key: &ring::signature::EcdsaKeyPair, cert_der: &[u8], req: &Req) -> Reply {
+fn issue(key: &ring::signature::EcdsaKeyPair, cert_der: &[u8], req: &Req, log: &Mutex<Vec<String>>) -> Reply {
     if req.path != "/token" {
         return Reply::json(404, json!({"errors": [{"code": "NOT_FOUND", "message": "no such endpoint"}]}));
     }
@@ -431,5 +440,8 @@ fn issue(key: &ring::signature::EcdsaKeyPair, cert_der: &[u8], req: &Req) -> Rep
         }
     }
     let token = sign(key, cert_der, &subject, Value::Array(access));
+    if let Ok(mut l) = log.lock() {
+        l.push(token.clone());
+    }
     Reply::json(200, json!({"token": token, "access_token": token, "expires_in": 300}))
 }

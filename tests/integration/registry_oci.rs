@@ -72,6 +72,7 @@ fn token_auth_pull_only_user_gets_the_registry_insufficient_scope() {
 
     let out = Run::pipeline(&format!("{s}/team/app push\n{s}/team/app:1.0 platform=linux/amd64"))
         .generic_connection(CONN, &s, "bob", bob_pw)
+        .watch(lab.tokens())
         .exec();
     let f = out.expect_error("team/app (push)", "REG012");
     assert_eq!(f["data"]["requested"], serde_json::json!(["pull", "push"]));
@@ -81,24 +82,29 @@ fn token_auth_pull_only_user_gets_the_registry_insufficient_scope() {
     assert_eq!(out.status("team/app:1.0"), "pass", "{}", out.dump());
     assert!(out.proven("team/app:1.0").iter().any(|p| p == "pull allowed (token grants pull)"));
 
-    let out = Run::pipeline(&format!("{s}/team/app push")).generic_connection(CONN, &s, "alice", alice_pw).exec();
+    let out = Run::pipeline(&format!("{s}/team/app push"))
+        .generic_connection(CONN, &s, "alice", alice_pw)
+        .watch(lab.tokens())
+        .exec();
     assert_eq!(out.code, 0, "{}\n{}", out.dump(), lab.log());
     let proven = out.proven("team/app (push)");
     assert!(proven.iter().any(|p| p == "push allowed (token grants pull,push)"), "{proven:?}");
     assert!(proven.iter().any(|p| p == "push allowed (upload session opened and cancelled)"), "{proven:?}");
 
-    let out =
-        Run::pipeline(&format!("{s}/team/app")).generic_connection(CONN, &s, "bob", "wrong-token-pass-canary").exec();
+    let out = Run::pipeline(&format!("{s}/team/app"))
+        .generic_connection(CONN, &s, "bob", "wrong-token-pass-canary")
+        .watch(lab.tokens())
+        .exec();
     let f = out.expect_error("team/app", "REG010");
     assert!(text(&f["message"]).contains("invalid username or password"), "{f}");
 
     // No credential: the token service hands out an empty anonymous token.
-    let out = Run::pipeline(&format!("{s}/team/app:1.0")).exec();
+    let out = Run::pipeline(&format!("{s}/team/app:1.0")).watch(lab.tokens()).exec();
     let f = out.expect_error("team/app:1.0", "REG009");
     assert_eq!(f["data"]["granted"], serde_json::json!([]));
 
     // Registry level only: the credential is accepted, the token works on /v2/.
-    let out = Run::pipeline("").generic_connection(CONN, &s, "bob", bob_pw).exec();
+    let out = Run::pipeline("").generic_connection(CONN, &s, "bob", bob_pw).watch(lab.tokens()).exec();
     assert_eq!(out.code, 0, "{}", out.dump());
     assert!(out.proven("(connection").iter().any(|p| p.starts_with("credential accepted")));
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -17,6 +18,8 @@ pub struct Run {
     pipeline: bool,
     registry_ids: Vec<String>,
     azure_ids: Vec<String>,
+    /// Token lists a fake fills while the run goes on; checked as canaries afterwards.
+    watched: Vec<Arc<Mutex<Vec<String>>>>,
 }
 
 pub struct Outcome {
@@ -40,6 +43,7 @@ impl Run {
             pipeline: true,
             registry_ids: Vec::new(),
             azure_ids: Vec::new(),
+            watched: Vec::new(),
         };
         run = run
             .env("TF_BUILD", "True")
@@ -69,6 +73,7 @@ impl Run {
             pipeline: false,
             registry_ids: Vec::new(),
             azure_ids: Vec::new(),
+            watched: Vec::new(),
         }
     }
 
@@ -90,6 +95,12 @@ impl Run {
     /// A value that must appear in no output (outside `task.setsecret`).
     pub fn canary(mut self, value: &str) -> Run {
         self.canaries.push(value.to_string());
+        self
+    }
+
+    /// Every token that appears in `tokens` by the end of the run is a canary too.
+    pub fn watch(mut self, tokens: Arc<Mutex<Vec<String>>>) -> Run {
+        self.watched.push(tokens);
         self
     }
 
@@ -183,7 +194,11 @@ impl Run {
         let summary = summary_path.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
         let report: Value = serde_json::from_str(&report_text).unwrap_or(Value::Null);
         let outcome = Outcome { code: output.status.code().unwrap_or(-1), stdout, stderr, report, summary };
-        outcome.assert_no_canary(&self.canaries, &report_text);
+        let mut canaries = self.canaries.clone();
+        for list in &self.watched {
+            canaries.extend(list.lock().map(|l| l.clone()).unwrap_or_default());
+        }
+        outcome.assert_no_canary(&canaries, &report_text);
         outcome
     }
 }

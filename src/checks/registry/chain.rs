@@ -626,7 +626,13 @@ impl<'a> Chain<'a> {
             .finding(
                 Code::REG007,
                 link,
-                format!("{what} answered HTTP {}: {}{}", resp.status, answer::quote(resp), answer::correlation_suffix(resp)),
+                format!(
+                    "{what} answered HTTP {}{}: {}{}",
+                    resp.status,
+                    api_version_note(resp),
+                    answer::quote(resp),
+                    answer::correlation_suffix(resp)
+                ),
             )
             .remedy(if kind == "html" {
                 "An HTML page came back where the registry API should answer: a proxy, captive portal or web firewall intercepts the \
@@ -1956,6 +1962,15 @@ impl<'a> Chain<'a> {
             return Ok(None);
         }
         Ok(Some((os.to_string(), arch.to_string(), config.get("variant").and_then(|v| v.as_str()).map(str::to_string))))
+    }
+}
+
+/// Whether the answer came from a registry at all: registries mark every answer with
+/// `Docker-Distribution-Api-Version`.
+fn api_version_note(resp: &Response) -> String {
+    match resp.header("docker-distribution-api-version") {
+        Some(v) => format!(" (Docker-Distribution-Api-Version: {})", sanitize(v)),
+        None => " without a Docker-Distribution-Api-Version header (not a registry's answer)".to_string(),
     }
 }
 
