@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod identity;
+pub mod registry;
 
 use crate::check::Check;
 use crate::settings::{CheckId, Settings};
@@ -12,8 +13,9 @@ pub fn enabled(settings: &Settings) -> Vec<Box<dyn Check>> {
     for id in &settings.checks {
         match id {
             CheckId::Agent => checks.push(Box::new(agent::AgentCheck)),
+            CheckId::Registry => checks.push(Box::new(registry::RegistryCheck)),
             CheckId::Identity => checks.push(Box::new(identity::IdentityCheck)),
-            CheckId::Registry | CheckId::Tasks => checks.push(Box::new(Unavailable(*id))),
+            CheckId::Tasks => checks.push(Box::new(Unavailable(*id))),
         }
     }
     checks

@@ -1,10 +1,16 @@
 //! End-to-end tests of the `azp-preflight` binary: one test binary, one module per area,
-//! driving the binary as a process against in-repo fakes on loopback.
+//! driving the binary as a process against in-repo fakes and a real registry on loopback.
 
 mod common;
 
 mod cli;
+mod fake_acr;
 mod fake_entra;
 mod identity;
 mod identity_canary;
 mod pipeline_output;
+mod registry_acr;
+mod registry_cli;
+mod registry_lab;
+mod registry_oci;
+mod registry_support;

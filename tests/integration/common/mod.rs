@@ -37,3 +37,13 @@ pub fn stderr_of(output: &std::process::Output) -> String {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Like `preflight`, for tests that need no folder of their own: one private HOME shared by
+/// the whole test binary (kept until the process ends).
+pub fn preflight_shared_home() -> assert_cmd::Command {
+    static HOME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let home = HOME.get_or_init(|| {
+        tempfile::Builder::new().prefix("azp-preflight-home-").tempdir().map(|d| d.keep()).unwrap_or_else(|_| std::env::temp_dir())
+    });
+    preflight(home)
+}

@@ -1,0 +1,118 @@
+//! The registry check (DESIGN §5): proves, for every `containerRegistry` connection and every
+//! `registries` target, that the credential works for what the pipeline intends, and names
+//! the first link of the chain that breaks (REG001–REG016).
+//!
+//! Targets: each `registries` line (its credential is the connection for its server if one
+//! is given, else the Azure identity for an ACR, else the variables or Docker config, else
+//! anonymous), and each connection that no line uses (checked at registry level).
+
+pub mod answer;
+pub mod chain;
+pub mod credentials;
+pub mod netprobe;
+pub mod platform;
+pub mod server;
+
+use std::sync::Arc;
+
+use crate::check::{Check, Context, TargetJob, TargetOutcome};
+use crate::settings::CheckId;
+use chain::{Shared, TargetSpec};
+use server::{parse_server, ServerOrigin};
+
+pub struct RegistryCheck;
+
+impl Check for RegistryCheck {
+    fn id(&self) -> CheckId {
+        CheckId::Registry
+    }
+
+    fn plan(&self, ctx: &Arc<Context>) -> Vec<TargetJob> {
+        let specs = targets(ctx);
+        if specs.is_empty() {
+            return vec![TargetJob::ready(
+                "(no registry targets)",
+                TargetOutcome::skip(
+                    "no `containerRegistry` connection and no `registries` line (or --registry) to check",
+                ),
+            )];
+        }
+        let shared = Arc::new(Shared::new(ctx));
+        specs
+            .into_iter()
+            .map(|spec| {
+                let name = spec.name.clone();
+                TargetJob::new(name, chain::check(ctx.clone(), shared.clone(), spec))
+            })
+            .collect()
+    }
+}
+
+/// Every target of the run, in input order: `registries` lines first, then connections no
+/// line covers.
+pub fn targets(ctx: &Context) -> Vec<TargetSpec> {
+    let settings = &ctx.settings;
+    let connections: Vec<_> = settings
+        .registry_connections
+        .iter()
+        .map(|c| {
+            let (raw, origin) = credentials::connection_server(c);
+            (c, raw.clone(), origin, parse_server(&raw, origin).ok())
+        })
+        .collect();
+    let mut used = vec![false; connections.len()];
+    let mut specs = Vec::new();
+    for sourced in &settings.registries {
+        let t = &sourced.target;
+        let line_server = parse_server(&t.server, ServerOrigin::Line).ok();
+        let connection = line_server.as_ref().and_then(|ls| {
+            connections.iter().position(|(_, _, _, cs)| cs.as_ref().is_some_and(|cs| cs.same_registry(ls)))
+        });
+        let (credential, acr_connection) = match connection {
+            Some(i) => {
+                used[i] = true;
+                let conn = connections[i].0;
+                (Some(credentials::from_connection(conn)), credentials::is_acr_connection(conn))
+            }
+            None => (None, false),
+        };
+        let mut name = t.display_name();
+        if let Some(p) = &t.platform {
+            // Two lines may differ only in platform: keep their names apart.
+            name = format!("{}, {p})", name.trim_end_matches(')'));
+        }
+        specs.push(TargetSpec {
+            name,
+            source: sourced.source.clone(),
+            server_raw: t.server.clone(),
+            origin: ServerOrigin::Line,
+            repository: t.repository.clone(),
+            reference: t.reference.clone(),
+            intent: t.intent,
+            platform: t.platform.clone(),
+            credential,
+            acr_connection,
+        });
+    }
+    for (i, (conn, raw, origin, parsed)) in connections.iter().enumerate() {
+        if used[i] {
+            continue;
+        }
+        let shown = parsed.as_ref().map(|s| s.authority.clone()).unwrap_or_else(|| raw.trim().to_string());
+        let shown =
+            if shown.is_empty() { "(no server)".to_string() } else { crate::report::sanitize::sanitize(&shown) };
+        specs.push(TargetSpec {
+            name: format!("{shown} (connection {})", conn.id),
+            source: format!("service connection {}", conn.label()),
+            server_raw: raw.clone(),
+            origin: *origin,
+            repository: None,
+            reference: None,
+            intent: crate::registry_target::Intent::Pull,
+            platform: None,
+            credential: Some(credentials::from_connection(conn)),
+            acr_connection: credentials::is_acr_connection(conn),
+        });
+    }
+    specs
+}
