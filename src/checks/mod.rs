@@ -1,6 +1,7 @@
 //! The check families, in report order. Each module turns settings into jobs.
 
 pub mod agent;
+pub mod deploy;
 
 use crate::check::Check;
 use crate::settings::{CheckId, Settings};
@@ -11,8 +12,13 @@ pub fn enabled(settings: &Settings) -> Vec<Box<dyn Check>> {
     for id in &settings.checks {
         match id {
             CheckId::Agent => checks.push(Box::new(agent::AgentCheck)),
+            CheckId::Deploy => checks.push(Box::new(deploy::DeployCheck)),
             CheckId::Registry | CheckId::Identity | CheckId::Tasks => checks.push(Box::new(Unavailable(*id))),
         }
+    }
+    // Deploy targets left out by `checks` still appear in the report, as skipped.
+    if !settings.runs(CheckId::Deploy) && !settings.deploy_targets.is_empty() {
+        checks.push(Box::new(deploy::DeployCheck));
     }
     checks
 }
