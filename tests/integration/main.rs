@@ -3,4 +3,6 @@
 mod common;
 
 mod cli;
+mod deploy;
+mod fake_arm;
 mod pipeline_output;

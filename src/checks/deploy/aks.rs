@@ -37,7 +37,6 @@ pub async fn check(
     arm: &ArmClient<'_>,
     conn: &ServiceConnection,
     target: &DeployTarget,
-    name: &str,
     acr: bool,
 ) -> TargetOutcome {
     let id = target.resource.to_path();
@@ -53,7 +52,7 @@ pub async fn check(
     let cluster = match cluster {
         Ok(c) => c,
         Err(e) => {
-            out.findings.push(unreadable(name, "AKS cluster", &id, conn, &e));
+            out.findings.push(unreadable("AKS cluster", &id, conn, &e));
             return out;
         }
     };
@@ -74,7 +73,7 @@ pub async fn check(
     let registry = match lookup {
         Some(Ok(r)) => Some(r),
         Some(Err(missing)) => {
-            out.findings.push(registry_not_found(name, &target.image.host(), missing));
+            out.findings.push(registry_not_found(&target.image.host(), missing));
             None
         }
         None => None,
@@ -102,10 +101,8 @@ pub async fn check(
         out.findings.push(
             Finding::new(
                 Code::DEP005,
-                format!(
-                    "{name}: the cluster reports neither a kubelet identity (identityProfile.kubeletidentity) nor a service principal \
-                     (servicePrincipalProfile.clientId), so its nodes have nothing to authenticate to a registry with"
-                ),
+                "the cluster reports neither a kubelet identity (identityProfile.kubeletidentity) nor a service principal \
+                 (servicePrincipalProfile.clientId), so its nodes have nothing to authenticate to a registry with",
             )
             .remedy(format!("Give the cluster a managed identity: `az aks update -n {cluster_name} -g {rg} --subscription {sub} --enable-managed-identity`"))
             .data("resourceId", id.clone()),
@@ -127,19 +124,17 @@ pub async fn check(
         is_webapp: false,
     };
 
-    let image_part = image::resolve_image(ctx, &target.image, &wanted, name);
+    let image_part = image::resolve_image(ctx, &target.image, &wanted);
     let expiry_part = async {
         match &identity {
-            Some(Identity::ServicePrincipal { client_id }) => {
-                expiry::cluster_sp_expiry(ctx, conn, client_id, name).await
-            }
+            Some(Identity::ServicePrincipal { client_id }) => expiry::cluster_sp_expiry(ctx, conn, client_id).await,
             _ => TargetOutcome::default(),
         }
     };
     let permission_part = async {
         match (&registry, &identity) {
             (Some(reg), Some(who)) => {
-                permission(ctx, arm, conn, reg, who, &target.image.repository, name, (&cluster_name, &rg, &sub)).await
+                permission(ctx, arm, conn, reg, who, &target.image.repository, (&cluster_name, &rg, &sub)).await
             }
             _ => TargetOutcome::default(),
         }
@@ -147,14 +142,14 @@ pub async fn check(
     let scale_set_part = async {
         match (&identity, &node_rg) {
             (Some(Identity::Kubelet { resource_id: Some(kubelet), .. }), Some(node_rg)) => {
-                scale_sets(arm, &sub, node_rg, kubelet, &pools, name).await
+                scale_sets(arm, &sub, node_rg, kubelet, &pools).await
             }
             _ => TargetOutcome::default(),
         }
     };
     let network_part = async {
         match &registry {
-            Some(reg) => reach::check(arm, reg, &reach, name).await,
+            Some(reg) => reach::check(arm, reg, &reach).await,
             None => TargetOutcome::default(),
         }
     };
@@ -218,7 +213,6 @@ async fn permission(
     registry: &Registry,
     who: &Identity,
     repository: &str,
-    name: &str,
     (cluster, rg, sub): (&str, &str, &str),
 ) -> TargetOutcome {
     let aks = Some((cluster.to_string(), rg.to_string(), sub.to_string()));
@@ -241,7 +235,7 @@ async fn permission(
                 out.findings.push(
                     Finding::new(
                         Code::DEP005,
-                        format!("{name}: the cluster pulls with the service principal {client_id}, which no longer exists in the tenant"),
+                        format!("the cluster pulls with the service principal {client_id}, which no longer exists in the tenant"),
                     )
                     .remedy(format!(
                         "Move the cluster to a managed identity: `az aks update -n {cluster} -g {rg} --subscription {sub} --enable-managed-identity`, \
@@ -255,8 +249,7 @@ async fn permission(
             SpLookup::Unknown(why) => {
                 let mut out = TargetOutcome::default();
                 out.findings.push(not_verified(
-                    name,
-                    "pullPermission",
+"pullPermission",
                     format!("the cluster pulls with the service principal {client_id}, whose object id is needed to read its role assignments: {why}"),
                     format!(
                         "Grant the connection's identity Microsoft Graph Application.Read.All, or check by hand: \
@@ -270,7 +263,7 @@ async fn permission(
         },
     };
     let perm = registry::pull_permission(arm, registry, &puller.object_id, repository).await;
-    permission_outcome(name, registry, &puller, repository, perm)
+    permission_outcome(registry, &puller, repository, perm)
 }
 
 enum SpLookup {
@@ -323,14 +316,7 @@ async fn service_principal_object_id(ctx: &Context, conn: &ServiceConnection, cl
 
 /// DEP007: each VM scale set of a node pool must carry the kubelet identity, or its nodes
 /// get no token to pull with.
-async fn scale_sets(
-    arm: &ArmClient<'_>,
-    sub: &str,
-    node_rg: &str,
-    kubelet: &str,
-    pools: &[Value],
-    name: &str,
-) -> TargetOutcome {
+async fn scale_sets(arm: &ArmClient<'_>, sub: &str, node_rg: &str, kubelet: &str, pools: &[Value]) -> TargetOutcome {
     let mut out = TargetOutcome::default();
     let path =
         format!("/subscriptions/{sub}/resourceGroups/{node_rg}/providers/Microsoft.Compute/virtualMachineScaleSets");
@@ -338,8 +324,7 @@ async fn scale_sets(
         Ok(s) => s,
         Err(e) => {
             out.findings.push(not_verified(
-                name,
-                "scaleSetIdentity",
+"scaleSetIdentity",
                 format!("the node pools' scale sets in {} cannot be read, so whether they carry the kubelet identity is not proven: {e}", sanitize(node_rg)),
                 format!("Let the connection's identity read the node resource group: Reader on /subscriptions/{sub}/resourceGroups/{node_rg}"),
                 false,
@@ -383,7 +368,7 @@ async fn scale_sets(
             Finding::new(
                 Code::DEP007,
                 format!(
-                    "{name}: the kubelet identity {} is not assigned to the node pool scale set(s) {}, so kubelet there gets no token \
+                    "the kubelet identity {} is not assigned to the node pool scale set(s) {}, so kubelet there gets no token \
                      and pulls fail with `unauthorized` even with AcrPull in place",
                     sanitize(kubelet),
                     missing.iter().map(|s| sanitize(s)).collect::<Vec<_>>().join(", ")

@@ -13,15 +13,9 @@ use super::not_verified;
 ///
 /// The Graph expiry logic lives in the identity check; until it is connected here this says
 /// so instead of passing.
-pub async fn cluster_sp_expiry(
-    _ctx: &Context,
-    _conn: &ServiceConnection,
-    client_id: &str,
-    target: &str,
-) -> TargetOutcome {
+pub async fn cluster_sp_expiry(_ctx: &Context, _conn: &ServiceConnection, client_id: &str) -> TargetOutcome {
     let finding = not_verified(
-        target,
-        "servicePrincipalExpiry",
+"servicePrincipalExpiry",
         format!(
             "the cluster pulls with the service principal {client_id}; the expiry of its secret is read by the identity check, not here"
         ),

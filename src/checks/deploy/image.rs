@@ -55,7 +55,7 @@ pub fn classify_host(host: &str) -> RegistryHost {
     }
     let registry = labels[0];
     let suggestion = format!("{registry}.azurecr.io");
-    if labels.iter().any(|l| *l == "azurecr") {
+    if labels.contains(&"azurecr") {
         // `contoso.azurecr.com`, `contoso.azurecr.io.evil.com`: ACR's label, a foreign domain.
         return RegistryHost::NearMiss { suggestion };
     }
@@ -71,16 +71,23 @@ pub fn classify_host(host: &str) -> RegistryHost {
 
 /// The static problems of an image reference, reported before any request is made. The
 /// flag says whether the registry is an ACR the deploy check can look up.
-pub fn validate(image: &ImageRef, target: &str) -> (Vec<Finding>, bool) {
+pub fn validate(image: &ImageRef) -> (Vec<Finding>, bool) {
     let written = sanitize(&image.to_string());
     let mut findings = Vec::new();
     if image.server.contains("://") {
         findings.push(
             Finding::new(
                 Code::REG001,
-                format!("{target}: the image `{written}` has a URL scheme; a runtime pulls `<registry>/<repository>`, never a URL"),
+                format!(
+                    "the image `{written}` has a URL scheme; a runtime pulls `<registry>/<repository>`, never a URL"
+                ),
             )
-            .remedy(format!("Write the image without the scheme: `image={}/{}{}`", image.host(), image.repository, image.tag_or_digest()))
+            .remedy(format!(
+                "Write the image without the scheme: `image={}/{}{}`",
+                image.host(),
+                image.repository,
+                image.tag_or_digest()
+            ))
             .data("image", written.clone()),
         );
     }
@@ -89,7 +96,7 @@ pub fn validate(image: &ImageRef, target: &str) -> (Vec<Finding>, bool) {
         findings.push(
             Finding::new(
                 Code::REG001,
-                format!("{target}: the image `{written}` has uppercase letters; registries and repositories are lower-case, and runtimes refuse it with `invalid reference format: repository name must be lowercase`"),
+                format!("the image `{written}` has uppercase letters; registries and repositories are lower-case, and runtimes refuse it with `invalid reference format: repository name must be lowercase`"),
             )
             .remedy(format!(
                 "Write the image in lower case: `image={}/{}{}`",
@@ -108,7 +115,7 @@ pub fn validate(image: &ImageRef, target: &str) -> (Vec<Finding>, bool) {
             findings.push(
                 Finding::new(
                     Code::REG002,
-                    format!("{target}: the image registry `{safe_host}` is not an Azure Container Registry domain but looks like a typo of one; the target would pull from (and send credentials to) whoever owns `{safe_host}`"),
+                    format!("the image registry `{safe_host}` is not an Azure Container Registry domain but looks like a typo of one; the target would pull from (and send credentials to) whoever owns `{safe_host}`"),
                 )
                 .remedy(format!(
                     "Use the registry's login server, e.g. `image={}/{}{}`; `az acr show --name <registry> --query loginServer -o tsv` prints it",
@@ -125,7 +132,7 @@ pub fn validate(image: &ImageRef, target: &str) -> (Vec<Finding>, bool) {
             findings.push(
                 Finding::new(
                     Code::REG002,
-                    format!("{target}: `{safe_host}` in the image `{written}` has no domain, so a runtime reads it as the Docker Hub repository `docker.io/{safe_host}/{}`", image.repository),
+                    format!("`{safe_host}` in the image `{written}` has no domain, so a runtime reads it as the Docker Hub repository `docker.io/{safe_host}/{}`", image.repository),
                 )
                 .remedy(format!(
                     "Write the registry's full login server, e.g. `image={}/{}{}`",
@@ -140,8 +147,7 @@ pub fn validate(image: &ImageRef, target: &str) -> (Vec<Finding>, bool) {
         }
         RegistryHost::Other => {
             findings.push(not_verified(
-                target,
-                "registry",
+"registry",
                 format!(
                     "the image registry `{safe_host}` is not an Azure Container Registry, so its pull permission and network rules \
                      are not checked; the target pulls it with its own pull secret or anonymously"
@@ -162,23 +168,26 @@ pub fn validate(image: &ImageRef, target: &str) -> (Vec<Finding>, bool) {
 ///
 /// Image resolution belongs to the registry check; until it is connected here this says so
 /// instead of passing.
-pub async fn resolve_image(_ctx: &Context, image: &ImageRef, wanted: &[WantedPlatform], target: &str) -> TargetOutcome {
+pub async fn resolve_image(_ctx: &Context, image: &ImageRef, wanted: &[WantedPlatform]) -> TargetOutcome {
     let platforms = wanted.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("; ");
-    let first = wanted.first().map(|w| format!(" platform={}/{}", w.os, w.architecture)).unwrap_or_default();
+    let reference = format!("{}/{}{}", image.host(), image.repository, image.tag_or_digest());
+    let lines = if wanted.is_empty() {
+        format!("`{reference} pull`")
+    } else {
+        wanted
+            .iter()
+            .map(|w| format!("`{reference} pull platform={}/{}`", w.os, w.architecture))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let finding = not_verified(
-        target,
         "image",
         format!(
-            "whether `{}` exists and offers {} is checked by the registry check, not here",
+            "whether `{}` exists and offers the target's platform ({}) is checked by the registry check, not here",
             sanitize(&image.to_string()),
-            if platforms.is_empty() { "the target's platform".to_string() } else { platforms }
+            if platforms.is_empty() { "unknown".to_string() } else { platforms }
         ),
-        format!(
-            "Add `{}/{}{} pull{first}` to `registries` (task) or `--registry` (CLI) so the registry check proves the tag and platform.",
-            image.host(),
-            image.repository,
-            image.tag_or_digest()
-        ),
+        format!("Add {lines} to `registries` (task) or `--registry` (CLI) so the registry check proves the tag and platform."),
         false,
     )
     .data("wantedPlatforms", serde_json::to_value(wanted).unwrap_or_default());
@@ -222,14 +231,14 @@ mod tests {
 
     #[test]
     fn validation_findings() {
-        let (f, acr) = validate(&image("contoso.azurecr.io", "shop/web"), "t");
+        let (f, acr) = validate(&image("contoso.azurecr.io", "shop/web"));
         assert!(f.is_empty() && acr);
-        let (f, acr) = validate(&image("contoso.azureacr.io", "shop/web"), "t");
+        let (f, acr) = validate(&image("contoso.azureacr.io", "shop/web"));
         assert_eq!((f.len(), f[0].code, acr), (1, Code::REG002, false));
         assert!(f[0].remedy.contains("image=contoso.azurecr.io/shop/web"), "{}", f[0].remedy);
-        let (f, _) = validate(&image("https://Contoso.azurecr.io", "Shop"), "t");
+        let (f, _) = validate(&image("https://Contoso.azurecr.io", "Shop"));
         assert_eq!(f.iter().map(|f| f.code).collect::<Vec<_>>(), [Code::REG001, Code::REG001]);
-        let (f, acr) = validate(&image("mcr.microsoft.com", "dotnet/aspnet"), "t");
+        let (f, acr) = validate(&image("mcr.microsoft.com", "dotnet/aspnet"));
         assert_eq!((f[0].code, f[0].severity, acr), (Code::DEP011, Severity::Note, false));
     }
 }

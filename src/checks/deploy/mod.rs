@@ -56,7 +56,7 @@ fn plan_one(ctx: &Arc<Context>, sourced: &SourcedDeployTarget) -> TargetJob {
         return TargetJob::ready(name, TargetOutcome::skip(format!("`checks` is `{list}`, which leaves out deploy")));
     }
     // The image is checked before anything is sent anywhere.
-    let (findings, acr) = image::validate(&target.image, &name);
+    let (findings, acr) = image::validate(&target.image);
     let mut outcome = TargetOutcome { findings, ..Default::default() };
     outcome.extra.insert("deployTarget".into(), describe(&target));
     if outcome.findings.iter().any(|f| f.severity == Severity::Error) {
@@ -74,12 +74,12 @@ fn plan_one(ctx: &Arc<Context>, sourced: &SourcedDeployTarget) -> TargetJob {
     TargetJob::new(name.clone(), async move {
         let part = match ArmClient::connect(&ctx, &conn).await {
             Err(e) => TargetOutcome {
-                findings: vec![unreadable(&name, kind_noun(target.kind), &target.resource.to_path(), &conn, &e)],
+                findings: vec![unreadable(kind_noun(target.kind), &target.resource.to_path(), &conn, &e)],
                 ..Default::default()
             },
             Ok(arm) => match target.kind {
-                TargetKind::Aks => aks::check(&ctx, &arm, &conn, &target, &name, acr).await,
-                TargetKind::WebApp => webapp::check(&ctx, &arm, &conn, &target, &name, acr).await,
+                TargetKind::Aks => aks::check(&ctx, &arm, &conn, &target, acr).await,
+                TargetKind::WebApp => webapp::check(&ctx, &arm, &conn, &target, acr).await,
             },
         };
         merge(&mut outcome, part);
@@ -144,8 +144,8 @@ pub(crate) fn facts(pairs: Vec<(&str, Value)>) -> TargetOutcome {
 
 /// DEP011: something this check could not establish, and why. A warning when what is
 /// missing is the pull permission or the network path itself.
-pub(crate) fn not_verified(target: &str, step: &str, what: String, remedy: String, warn: bool) -> Finding {
-    let finding = Finding::new(Code::DEP011, format!("{target}: {what}")).remedy(remedy).data("step", step.to_string());
+pub(crate) fn not_verified(step: &str, what: String, remedy: String, warn: bool) -> Finding {
+    let finding = Finding::new(Code::DEP011, what).remedy(remedy).data("step", step.to_string());
     if warn {
         finding.severity(Severity::Warning)
     } else {
@@ -154,7 +154,7 @@ pub(crate) fn not_verified(target: &str, step: &str, what: String, remedy: Strin
 }
 
 /// DEP001: the target itself cannot be read.
-pub(crate) fn unreadable(target: &str, noun: &str, id: &str, conn: &ServiceConnection, e: &ArmError) -> Finding {
+pub(crate) fn unreadable(noun: &str, id: &str, conn: &ServiceConnection, e: &ArmError) -> Finding {
     let assignee = conn.param("SERVICEPRINCIPALID").unwrap_or("<the connection's client id>");
     let (kind, remedy) = match e {
         ArmError::Token(_) => (
@@ -182,7 +182,7 @@ pub(crate) fn unreadable(target: &str, noun: &str, id: &str, conn: &ServiceConne
     };
     let mut finding = Finding::new(
         Code::DEP001,
-        format!("{target}: the {noun} {id} cannot be read with the identity of connection {}: {e}", conn.label()),
+        format!("the {noun} {id} cannot be read with the identity of connection {}: {e}", conn.label()),
     )
     .remedy(remedy)
     .data("kind", kind)
@@ -210,7 +210,6 @@ pub(crate) struct Puller {
 
 /// DEP003/DEP004 from the permission read, or what was proven.
 pub(crate) fn permission_outcome(
-    target: &str,
     registry: &Registry,
     who: &Puller,
     repository: &str,
@@ -224,8 +223,7 @@ pub(crate) fn permission_outcome(
             out.proven.push(format!("{} may pull from {reg}{mode}: {}", who.label, roles.join("; ")));
             if !registry.mode_known {
                 out.findings.push(not_verified(
-                    target,
-                    "roleAssignmentMode",
+"roleAssignmentMode",
                     format!("registry {reg}'s role assignment mode is not reported by this cloud's API; the grant assumes the RBAC mode"),
                     format!("See the mode with `az acr show --name {reg} --query roleAssignmentMode`; in `AbacRepositoryPermissions` mode use the Container Registry Repository roles."),
                     false,
@@ -249,7 +247,7 @@ pub(crate) fn permission_outcome(
                 Finding::new(
                     Code::DEP004,
                     format!(
-                        "{target}: registry {reg} uses ABAC repository permissions (roleAssignmentMode AbacRepositoryPermissions) and {} \
+                        "registry {reg} uses ABAC repository permissions (roleAssignmentMode AbacRepositoryPermissions) and {} \
                          cannot pull: {why}",
                         who.label
                     ),
@@ -287,7 +285,7 @@ pub(crate) fn permission_outcome(
                 Finding::new(
                     Code::DEP003,
                     format!(
-                        "{target}: {} has no role on registry {reg} (or its resource group, subscription or management group) that \
+                        "{} has no role on registry {reg} (or its resource group, subscription or management group) that \
                          grants Microsoft.ContainerRegistry/registries/pull/read; pulls fail with `unauthorized` / ImagePullBackOff",
                         who.label
                     ),
@@ -301,7 +299,6 @@ pub(crate) fn permission_outcome(
             );
         }
         Permission::Unknown(why) => out.findings.push(not_verified(
-            target,
             "pullPermission",
             format!("whether {} may pull from {reg} is not proven: {why}", who.label),
             format!(
@@ -316,24 +313,23 @@ pub(crate) fn permission_outcome(
 }
 
 /// DEP002 from a registry lookup that found nothing.
-pub(crate) fn registry_not_found(target: &str, host: &str, missing: registry::Missing) -> Finding {
+pub(crate) fn registry_not_found(host: &str, missing: registry::Missing) -> Finding {
     let host = sanitize(host);
     match missing {
-        registry::Missing::Named { id, problem } => Finding::new(
-            Code::DEP002,
-            format!("{target}: `registry={}` does not serve the image: {problem}", sanitize(&id)),
-        )
-        .remedy(format!(
-            "Name the registry whose login server is `{host}`, or give the connection's identity Reader on it."
-        ))
-        .data("server", host)
-        .data("registry", sanitize(&id)),
+        registry::Missing::Named { id, problem } => {
+            Finding::new(Code::DEP002, format!("`registry={}` does not serve the image: {problem}", sanitize(&id)))
+                .remedy(format!(
+                    "Name the registry whose login server is `{host}`, or give the connection's identity Reader on it."
+                ))
+                .data("server", host)
+                .data("registry", sanitize(&id))
+        }
         registry::Missing::NotFound { searched, failures } => {
             let failed = if failures.is_empty() { String::new() } else { format!(" ({})", failures.join("; ")) };
             Finding::new(
                 Code::DEP002,
                 format!(
-                    "{target}: no registry with login server `{host}` is visible to the connection's identity in subscription(s) {}{failed}; \
+                    "no registry with login server `{host}` is visible to the connection's identity in subscription(s) {}{failed}; \
                      whether the target may pull from it is not proven",
                     searched.join(", ")
                 ),

@@ -73,7 +73,7 @@ async fn public_addresses(arm: &ArmClient<'_>, egress: &Egress) -> Result<Vec<Ip
     }
 }
 
-pub async fn check(arm: &ArmClient<'_>, registry: &Registry, reach: &Reach, target: &str) -> TargetOutcome {
+pub async fn check(arm: &ArmClient<'_>, registry: &Registry, reach: &Reach) -> TargetOutcome {
     let mut outcome = TargetOutcome::default();
     let reg = sanitize(&registry.name);
     if !registry.restricted() {
@@ -184,11 +184,10 @@ pub async fn check(arm: &ArmClient<'_>, registry: &Registry, reach: &Reach, targ
             outcome.proven.push(format!("registry {reg} firewall allows the outbound addresses {}", ips.join(", ")));
         }
         (Some(false), Some(false)) => {
-            outcome.findings.push(failure(registry, reach, target, &approved, &pending, &unlinked, zone.as_deref(), &missing))
+            outcome.findings.push(failure(registry, reach, &approved, &pending, &unlinked, zone.as_deref(), &missing))
         }
         _ => outcome.findings.push(not_verified(
-            target,
-            "network",
+"network",
             format!("registry {reg} restricts network access and the target's path to it is not proven: {}", unknown.join("; ")),
             format!(
                 "Check from a node or the app: `nslookup {}` must give the private endpoint's address (or the public one \
@@ -205,7 +204,6 @@ pub async fn check(arm: &ArmClient<'_>, registry: &Registry, reach: &Reach, targ
 fn failure(
     registry: &Registry,
     reach: &Reach,
-    target: &str,
     approved: &[registry::EndpointConnection],
     pending: &[registry::EndpointConnection],
     unlinked: &[String],
@@ -241,7 +239,7 @@ fn failure(
         return Finding::new(
             Code::DEP010,
             format!(
-                "{target}: registry {reg} has the approved private endpoint {} but the {zone_name} zone{} is not linked to \
+                "registry {reg} has the approved private endpoint {} but the {zone_name} zone{} is not linked to \
                  virtual network {}, so pulls there resolve the public address, and {closed_public}: pulls fail with 403 or an i/o timeout",
                 approved.iter().map(|c| sanitize(&c.name)).collect::<Vec<_>>().join(", "),
                 zone.map(|z| format!(" ({})", sanitize(z))).unwrap_or_default(),
@@ -302,7 +300,7 @@ fn failure(
         };
         return Finding::new(
             Code::DEP008,
-            format!("{target}: registry {reg} has public network access disabled and {path}{pending_text}"),
+            format!("registry {reg} has public network access disabled and {path}{pending_text}"),
         )
         .remedy(remedy)
         .data("registry", registry.id.clone())
@@ -316,7 +314,7 @@ fn failure(
     Finding::new(
         Code::DEP009,
         format!(
-            "{target}: registry {reg} allows only selected networks and its IP rules do not include the target's outbound \
+            "registry {reg} allows only selected networks and its IP rules do not include the target's outbound \
              address(es) {}; pulls fail with `client with IP ... is not allowed access`",
             missing.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
         ),

@@ -52,7 +52,6 @@ pub async fn check(
     arm: &ArmClient<'_>,
     conn: &ServiceConnection,
     target: &DeployTarget,
-    name: &str,
     acr: bool,
 ) -> TargetOutcome {
     let id = target.resource.to_path();
@@ -71,14 +70,14 @@ pub async fn check(
     let site = match site {
         Ok(s) => s,
         Err(e) => {
-            out.findings.push(unreadable(name, "web app", &id, conn, &e));
+            out.findings.push(unreadable("web app", &id, conn, &e));
             return out;
         }
     };
     let config = match config {
         Ok(c) => c,
         Err(e) => {
-            out.findings.push(unreadable(name, "web app configuration", &format!("{id}/config/web"), conn, &e));
+            out.findings.push(unreadable("web app configuration", &format!("{id}/config/web"), conn, &e));
             return out;
         }
     };
@@ -88,7 +87,7 @@ pub async fn check(
     let registry = match lookup {
         Some(Ok(r)) => Some(r),
         Some(Err(missing)) => {
-            out.findings.push(registry_not_found(name, &target.image.host(), missing));
+            out.findings.push(registry_not_found(&target.image.host(), missing));
             None
         }
         None => None,
@@ -98,7 +97,7 @@ pub async fn check(
     let slot = target.resource.segments.get(1).map(|(_, s)| s.clone());
     let names = Names { rg: target.resource.resource_group.clone(), app, slot, id: id.clone() };
 
-    let (puller, pulling_fact) = pulling_identity(&site, cfg, &names, name, &mut out);
+    let (puller, pulling_fact) = pulling_identity(&site, cfg, &names, &mut out);
     merge(
         &mut out,
         facts(vec![
@@ -139,21 +138,21 @@ pub async fn check(
         is_webapp: true,
     };
 
-    let image_part = image::resolve_image(ctx, &target.image, &wanted, name);
+    let image_part = image::resolve_image(ctx, &target.image, &wanted);
     let access_part = async {
         let Some(reg) = &registry else { return TargetOutcome::default() };
         match &puller {
             Some(who) => {
                 let perm = registry::pull_permission(arm, reg, &who.object_id, &target.image.repository).await;
-                permission_outcome(name, reg, who, &target.image.repository, perm)
+                permission_outcome(reg, who, &target.image.repository, perm)
             }
             None if cfg["acrUseManagedIdentityCreds"].as_bool() == Some(true) => TargetOutcome::default(),
-            None => credentials(ctx, arm, reg, settings.as_ref(), app_settings.as_ref().err(), &names, name).await,
+            None => credentials(ctx, arm, reg, settings.as_ref(), app_settings.as_ref().err(), &names).await,
         }
     };
     let network_part = async {
         match &registry {
-            Some(reg) => reach::check(arm, reg, &reach, name).await,
+            Some(reg) => reach::check(arm, reg, &reach).await,
             None => TargetOutcome::default(),
         }
     };
@@ -181,13 +180,7 @@ impl Names {
 
 /// The managed identity the app pulls with (when `acrUseManagedIdentityCreds` is set);
 /// DEP005 when that identity is not there.
-fn pulling_identity(
-    site: &Value,
-    cfg: &Value,
-    names: &Names,
-    name: &str,
-    out: &mut TargetOutcome,
-) -> (Option<Puller>, Value) {
+fn pulling_identity(site: &Value, cfg: &Value, names: &Names, out: &mut TargetOutcome) -> (Option<Puller>, Value) {
     if cfg["acrUseManagedIdentityCreds"].as_bool() != Some(true) {
         return (None, json!({"type": "appSettingsCredentials"}));
     }
@@ -219,7 +212,7 @@ fn pulling_identity(
                         Finding::new(
                             Code::DEP005,
                             format!(
-                                "{name}: acrUserManagedIdentityID names the client id {}, but no user-assigned identity with that client id \
+                                "acrUserManagedIdentityID names the client id {}, but no user-assigned identity with that client id \
                                  is assigned to the app, so image pulls get no token",
                                 sanitize(client_id)
                             ),
@@ -253,10 +246,8 @@ fn pulling_identity(
                     out.findings.push(
                         Finding::new(
                             Code::DEP005,
-                            format!(
-                                "{name}: acrUseManagedIdentityCreds is true but the app has no system-assigned identity (and \
-                                 acrUserManagedIdentityID names no user-assigned one), so image pulls get no token"
-                            ),
+                            "acrUseManagedIdentityCreds is true but the app has no system-assigned identity (and \
+                             acrUserManagedIdentityID names no user-assigned one), so image pulls get no token",
                         )
                         .remedy(format!(
                             "Turn on the system-assigned identity and let it pull: `az webapp identity assign {}`, then \
@@ -282,7 +273,6 @@ async fn credentials(
     settings: Option<&RegistrySettings>,
     settings_error: Option<&crate::azure::arm::ArmError>,
     names: &Names,
-    name: &str,
 ) -> TargetOutcome {
     let mut out = TargetOutcome::default();
     let reg = sanitize(&registry.name);
@@ -296,8 +286,7 @@ async fn credentials(
     let Some(settings) = settings else {
         let why = settings_error.map(|e| e.to_string()).unwrap_or_default();
         out.findings.push(not_verified(
-            name,
-            "registryCredentials",
+"registryCredentials",
             format!(
                 "the app does not pull with a managed identity, and its app settings (which hold the registry credentials) cannot \
                  be read: {why}"
@@ -316,7 +305,7 @@ async fn credentials(
             Finding::new(
                 Code::DEP005,
                 format!(
-                    "{name}: the app's registry credentials are for `{}` (DOCKER_REGISTRY_SERVER_URL), not for {}, and it does not pull \
+                    "the app's registry credentials are for `{}` (DOCKER_REGISTRY_SERVER_URL), not for {}, and it does not pull \
                      with a managed identity: pulls from {reg} are anonymous and fail with `unauthorized`",
                     sanitize(&other),
                     sanitize(&registry.login_server)
@@ -330,7 +319,7 @@ async fn credentials(
                     Finding::new(
                         Code::DEP006,
                         format!(
-                            "{name}: the app pulls from {reg} with the admin user `{}`, but the registry's admin user is disabled \
+                            "the app pulls from {reg} with the admin user `{}`, but the registry's admin user is disabled \
                              (adminUserEnabled false): pulls fail with `unauthorized`",
                             sanitize(user)
                         ),
@@ -358,7 +347,7 @@ async fn credentials(
                             Finding::new(
                                 Code::DEP006,
                                 format!(
-                                    "{name}: the admin password in the app's DOCKER_REGISTRY_SERVER_PASSWORD is neither of {reg}'s current \
+                                    "the admin password in the app's DOCKER_REGISTRY_SERVER_PASSWORD is neither of {reg}'s current \
                                      admin passwords (it was regenerated): pulls fail with `unauthorized`"
                                 ),
                             )
@@ -373,8 +362,7 @@ async fn credentials(
                     }
                 }
                 Err(e) => out.findings.push(not_verified(
-                    name,
-                    "registryCredentials",
+"registryCredentials",
                     format!("the app pulls with {reg}'s admin user, whose current passwords cannot be read to compare: {e}"),
                     format!(
                         "Comparing needs Microsoft.ContainerRegistry/registries/listCredentials/action (Contributor on {}); or: {use_identity}",
@@ -385,8 +373,7 @@ async fn credentials(
             }
         }
         (Some(user), Some(_), None) => out.findings.push(not_verified(
-            name,
-            "registryCredentials",
+"registryCredentials",
             format!(
                 "the app pulls from {reg} with the credentials of `{}` (a service principal or token), which Azure Resource Manager \
                  cannot verify",
@@ -400,10 +387,8 @@ async fn credentials(
         (Some(_), None, None) | (None, Some(_), None) => out.findings.push(
             Finding::new(
                 Code::DEP005,
-                format!(
-                    "{name}: the app has only one of DOCKER_REGISTRY_SERVER_USERNAME and DOCKER_REGISTRY_SERVER_PASSWORD and does not pull \
-                     with a managed identity"
-                ),
+                "the app has only one of DOCKER_REGISTRY_SERVER_USERNAME and DOCKER_REGISTRY_SERVER_PASSWORD and does not pull \
+                 with a managed identity",
             )
             .remedy(use_identity),
         ),
@@ -414,7 +399,7 @@ async fn credentials(
             Finding::new(
                 Code::DEP005,
                 format!(
-                    "{name}: the app neither pulls with a managed identity (acrUseManagedIdentityCreds is not true) nor has registry \
+                    "the app neither pulls with a managed identity (acrUseManagedIdentityCreds is not true) nor has registry \
                      credentials in its app settings, and {reg} does not allow anonymous pull: pulls fail with `unauthorized`"
                 ),
             )
