@@ -745,6 +745,55 @@ fn dep011_reports_what_could_not_be_read_instead_of_passing() {
     let r = run(dir.path(), &arm, &[aks_line()], &[("INPUT_FAILON", "warning")]);
     assert_eq!(r.code, 1);
 
+    // Reads the web app's credentials need are refused: not proven, with the permission named.
+    let web = FakeArm::start();
+    webapp_world(&web);
+    web.put(&format!("{SITE}/config/web"), site_config(SITE, "DOCKER|x", false, None));
+    web.put_post(
+        &format!("{SITE}/config/appsettings/list"),
+        403,
+        json!({"error": {"code": "AuthorizationFailed", "message": "does not have authorization to perform action 'Microsoft.Web/sites/config/list/action'"}}),
+    );
+    let r = run(dir.path(), &web, &[webapp_line()], &[]);
+    assert_eq!(step_notes(r.entry()), ["registryCredentials:warning", "image:note"]);
+    assert!(r.finding("DEP011")["remedy"].as_str().unwrap().contains("Microsoft.Web/sites/config/list/action"));
+
+    // A network path that configuration cannot decide: user-defined routing behind a firewall,
+    // and an AKS-managed network in front of a private endpoint.
+    let net = FakeArm::start();
+    aks_world(&net);
+    put_cluster(
+        &net,
+        true,
+        "msi",
+        json!({"networkPlugin": "azure", "outboundType": "userDefinedRouting"}),
+        &pools(Some(SUBNET)),
+    );
+    private_registry(&net, "Enabled", "Deny", json!([{"action": "Allow", "value": "20.61.7.8"}]));
+    let r = run(dir.path(), &net, &[aks_line()], &[]);
+    assert_eq!(step_notes(r.entry()), ["network:warning", "image:note"]);
+    assert!(r.finding("DEP011")["message"].as_str().unwrap().contains("outbound type is `userDefinedRouting`"));
+    put_cluster(&net, true, "msi", lb_network(), &pools(None));
+    private_registry(&net, "Disabled", "Deny", json!([]));
+    net.add_to_list(
+        &format!("{REGISTRY}/privateEndpointConnections"),
+        endpoint_connection(REGISTRY, "pe-hub", PE, "Approved"),
+    );
+    let r = run(dir.path(), &net, &[aks_line()], &[]);
+    assert_eq!(step_notes(r.entry()), ["network:warning", "image:note"]);
+    assert!(r.finding("DEP011")["message"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("AKS-managed virtual network in {NODE_RG}")));
+
+    // A cloud without the newest registry api-version: read with the older one, mode unknown.
+    let old = FakeArm::start();
+    aks_world(&old);
+    old.refuse_api_version("2025-11-01");
+    let r = run(dir.path(), &old, &[aks_line()], &[]);
+    assert_eq!(r.entry()["status"], "pass", "{}", r.stdout);
+    assert_eq!(step_notes(r.entry()), ["roleAssignmentMode:note", "image:note"]);
+
     // An image on another registry: nothing to look up, said so.
     let arm = FakeArm::start();
     aks_world(&arm);
@@ -775,6 +824,17 @@ fn a_service_principal_cluster_is_looked_up_in_graph() {
     assert_eq!(step_notes(r.entry()), ["servicePrincipalExpiry:note", "image:note"]);
     let graph = arm.requests().into_iter().find(|s| s.path.starts_with("/v1.0/")).unwrap();
     assert_eq!(graph.query["$select"], "id,appId,displayName");
+
+    // Graph refuses to read other service principals: the permission is not proven.
+    arm.fail(
+        &format!("/v1.0/servicePrincipals(appId='{CLUSTER_SP}')"),
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    );
+    let r = run(dir.path(), &arm, &[aks_line()], &[]);
+    assert_eq!(step_notes(r.entry()), ["pullPermission:warning", "servicePrincipalExpiry:note", "image:note"]);
+    assert!(r.finding("DEP011")["message"].as_str().unwrap().contains("HTTP 403 Authorization_RequestDenied"));
 
     // Deleted from the tenant: nothing to pull with.
     arm.remove(&format!("/v1.0/servicePrincipals(appId='{CLUSTER_SP}')"));

@@ -35,6 +35,8 @@ pub struct Seen {
 struct World {
     /// `GET` answers (resources, lists, Graph objects) by lower-cased path.
     get: BTreeMap<String, (u16, Value)>,
+    /// Api-versions this "cloud" does not offer yet.
+    refused_versions: Vec<String>,
     /// `POST` action answers by lower-cased path.
     post: BTreeMap<String, (u16, Value)>,
     role_assignments: Vec<Value>,
@@ -113,6 +115,11 @@ impl FakeArm {
         self.world.lock().unwrap().post.insert(lower(path), (status, value));
     }
 
+    /// Answers requests with this api-version as a cloud without it does.
+    pub fn refuse_api_version(&self, version: &str) {
+        self.world.lock().unwrap().refused_versions.push(version.to_string());
+    }
+
     pub fn add_role_assignment(&self, value: Value) {
         self.world.lock().unwrap().role_assignments.push(value);
     }
@@ -182,6 +189,12 @@ impl FakeArm {
             }
         }
         let world = self.world.lock().unwrap();
+        if let Some(v) = req.query.get("api-version").filter(|v| world.refused_versions.contains(v)) {
+            return (
+                400,
+                json!({"error": {"code": "NoRegisteredProviderFound", "message": format!("No registered resource provider found for API version '{v}'.")}}),
+            );
+        }
         if req.method == "POST" {
             return world.post.get(&req.path).cloned().unwrap_or_else(|| not_found(&req.path));
         }

@@ -15,6 +15,7 @@ use crate::finding::Finding;
 use crate::net::http::Request;
 use crate::report::sanitize::sanitize;
 
+use super::clean_id;
 use super::network::same_id;
 use super::reach::{self, Egress, Reach};
 use super::registry::{self, is_guid, Registry};
@@ -109,9 +110,9 @@ pub async fn check(
         );
     }
 
-    let node_rg = props["nodeResourceGroup"].as_str().map(str::to_string);
+    let node_rg = props["nodeResourceGroup"].as_str().map(sanitize);
     let subnets: Vec<String> =
-        pools.iter().filter_map(|p| pool_props(p)["vnetSubnetID"].as_str().map(str::to_string)).collect();
+        pools.iter().filter_map(|p| pool_props(p)["vnetSubnetID"].as_str().map(clean_id)).collect();
     let managed = pools.iter().any(|p| pool_props(p)["vnetSubnetID"].as_str().is_none_or(|s| s.is_empty()));
     let reach = Reach {
         vnets: reach::vnets_of(&subnets),
@@ -175,14 +176,14 @@ fn identity_of(props: &Value) -> Option<Identity> {
         .as_str()
         .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("msi"));
     if let Some(client_id) = sp {
-        return Some(Identity::ServicePrincipal { client_id: client_id.to_string() });
+        return Some(Identity::ServicePrincipal { client_id: sanitize(client_id) });
     }
     let kubelet = &props["identityProfile"]["kubeletidentity"];
     let object_id = kubelet["objectId"].as_str()?;
     Some(Identity::Kubelet {
-        object_id: object_id.to_string(),
-        client_id: kubelet["clientId"].as_str().unwrap_or_default().to_string(),
-        resource_id: kubelet["resourceId"].as_str().map(str::to_string),
+        object_id: sanitize(object_id),
+        client_id: sanitize(kubelet["clientId"].as_str().unwrap_or_default()),
+        resource_id: kubelet["resourceId"].as_str().map(clean_id),
     })
 }
 
@@ -198,9 +199,9 @@ fn egress_of(network: &Value) -> Egress {
     match outbound.to_ascii_lowercase().as_str() {
         "loadbalancer" => Egress::PublicIps(ids(&network["loadBalancerProfile"])),
         "managednatgateway" => Egress::PublicIps(ids(&network["natGatewayProfile"])),
-        other => Egress::Unknown(format!(
+        _ => Egress::Unknown(format!(
             "the cluster's outbound type is `{}`: its egress address belongs to a NAT gateway or firewall the cluster does not name",
-            sanitize(other)
+            sanitize(outbound)
         )),
     }
 }
@@ -343,7 +344,7 @@ async fn scale_sets(arm: &ArmClient<'_>, sub: &str, node_rg: &str, kubelet: &str
         let Some(set) = sets.iter().find(|s| s["tags"]["aks-managed-poolName"].as_str() == Some(pool_name)) else {
             continue;
         };
-        let set_name = set["name"].as_str().unwrap_or("(unnamed)").to_string();
+        let set_name = sanitize(set["name"].as_str().unwrap_or("(unnamed)"));
         let has = set["identity"]["userAssignedIdentities"]
             .as_object()
             .is_some_and(|ids| ids.keys().any(|k| same_id(k, kubelet)));

@@ -114,6 +114,12 @@ fn kind_noun(kind: TargetKind) -> &'static str {
     }
 }
 
+/// A resource id from ARM made safe for logs (no control characters, no logging commands)
+/// but never shortened, since ids are also request paths.
+pub(crate) fn clean_id(id: &str) -> String {
+    crate::report::sanitize::neutralize_commands(&crate::report::sanitize::strip_controls(id)).replace(['\n', '\t'], "")
+}
+
 /// Adds a part's results; `extra` objects are merged key by key.
 pub(crate) fn merge(into: &mut TargetOutcome, part: TargetOutcome) {
     into.findings.extend(part.findings);

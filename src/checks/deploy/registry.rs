@@ -10,6 +10,7 @@ use crate::connections::ServiceConnection;
 use crate::deploy_target::DeployTarget;
 use crate::report::sanitize::sanitize;
 
+use super::clean_id;
 use super::network::same_id;
 use super::rbac::{self, ConditionVerdict, RoleDefinition};
 
@@ -44,29 +45,28 @@ impl Registry {
         let id = ResourceId::parse(id_text)?;
         let props = &v["properties"];
         let rules = &props["networkRuleSet"];
+        // Everything here reaches messages and remedies: sanitized once, on reading.
+        let text = |v: &Value, default: &str| sanitize(v.as_str().unwrap_or(default));
         Some(Registry {
-            id: id_text.to_string(),
-            name: v["name"].as_str().unwrap_or(id.name()).to_string(),
+            id: clean_id(id_text),
+            name: text(&v["name"], id.name()),
             resource_group: id.resource_group.clone(),
             subscription: id.subscription.clone(),
-            login_server: props["loginServer"].as_str().unwrap_or_default().to_ascii_lowercase(),
+            login_server: text(&props["loginServer"], "").to_ascii_lowercase(),
             admin_user_enabled: props["adminUserEnabled"].as_bool().unwrap_or(false),
             anonymous_pull_enabled: props["anonymousPullEnabled"].as_bool().unwrap_or(false),
-            public_network_access: props["publicNetworkAccess"].as_str().unwrap_or("Enabled").to_string(),
-            default_action: rules["defaultAction"].as_str().unwrap_or("Allow").to_string(),
+            public_network_access: text(&props["publicNetworkAccess"], "Enabled"),
+            default_action: text(&rules["defaultAction"], "Allow"),
             ip_rules: rules["ipRules"]
                 .as_array()
                 .map(|a| {
                     a.iter()
                         .filter(|r| r["action"].as_str().is_none_or(|x| x.eq_ignore_ascii_case("allow")))
-                        .filter_map(|r| r["value"].as_str().map(str::to_string))
+                        .filter_map(|r| r["value"].as_str().map(sanitize))
                         .collect()
                 })
                 .unwrap_or_default(),
-            role_assignment_mode: props["roleAssignmentMode"]
-                .as_str()
-                .unwrap_or("LegacyRegistryPermissions")
-                .to_string(),
+            role_assignment_mode: text(&props["roleAssignmentMode"], "LegacyRegistryPermissions"),
             mode_known,
         })
     }
@@ -315,10 +315,10 @@ pub async fn private_endpoints(arm: &ArmClient<'_>, registry: &Registry) -> Resu
         .map(|c| {
             let p = &c["properties"];
             EndpointConnection {
-                id: c["id"].as_str().unwrap_or_default().to_string(),
-                name: c["name"].as_str().unwrap_or("(unnamed)").to_string(),
-                endpoint_id: p["privateEndpoint"]["id"].as_str().map(str::to_string),
-                status: p["privateLinkServiceConnectionState"]["status"].as_str().unwrap_or("Unknown").to_string(),
+                id: clean_id(c["id"].as_str().unwrap_or_default()),
+                name: sanitize(c["name"].as_str().unwrap_or("(unnamed)")),
+                endpoint_id: p["privateEndpoint"]["id"].as_str().map(clean_id),
+                status: sanitize(p["privateLinkServiceConnectionState"]["status"].as_str().unwrap_or("Unknown")),
             }
         })
         .collect())
@@ -369,7 +369,7 @@ pub async fn private_dns(
                     for config in configs {
                         if let Some(zone) = config["properties"]["privateDnsZoneId"].as_str() {
                             if is_zone(zone, zone_name) && !dns.zones.iter().any(|z| same_id(z, zone)) {
-                                dns.zones.push(zone.to_string());
+                                dns.zones.push(clean_id(zone));
                             }
                         }
                     }
@@ -390,7 +390,7 @@ pub async fn private_dns(
                     for z in zones {
                         if let Some(id) = z["id"].as_str() {
                             if is_zone(id, zone_name) && !dns.zones.iter().any(|known| same_id(known, id)) {
-                                dns.zones.push(id.to_string());
+                                dns.zones.push(clean_id(id));
                             }
                         }
                     }
@@ -412,7 +412,7 @@ pub async fn private_dns(
                     let done =
                         p["virtualNetworkLinkState"].as_str().is_none_or(|s| s.eq_ignore_ascii_case("Completed"));
                     if let (Some(vnet), true) = (p["virtualNetwork"]["id"].as_str(), done) {
-                        dns.linked.push(vnet.to_string());
+                        dns.linked.push(clean_id(vnet));
                     }
                 }
             }

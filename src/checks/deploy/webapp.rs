@@ -17,7 +17,9 @@ use crate::report::sanitize::sanitize;
 use super::network::{parse_address_list, vnet_of_subnet};
 use super::reach::{self, Egress, Reach};
 use super::registry::{self, Registry, REGISTRY_API};
-use super::{facts, image, merge, not_verified, permission_outcome, platform, registry_not_found, unreadable, Puller};
+use super::{
+    clean_id, facts, image, merge, not_verified, permission_outcome, platform, registry_not_found, unreadable, Puller,
+};
 
 pub const WEB_API: &str = "2023-12-01";
 
@@ -107,7 +109,7 @@ pub async fn check(
         ]),
     );
 
-    let app_vnet = props["virtualNetworkSubnetId"].as_str().and_then(vnet_of_subnet);
+    let app_vnet = props["virtualNetworkSubnetId"].as_str().map(clean_id).as_deref().and_then(vnet_of_subnet);
     let pulls_over_vnet = app_vnet.is_some()
         && (props["vnetImagePullEnabled"].as_bool() == Some(true)
             || props["outboundVnetRouting"]["imagePullTraffic"].as_bool() == Some(true)
@@ -194,7 +196,7 @@ fn pulling_identity(site: &Value, cfg: &Value, names: &Names, out: &mut TargetOu
             let found = identity["userAssignedIdentities"].as_object().and_then(|ids| {
                 ids.iter().find(|(_, v)| v["clientId"].as_str().is_some_and(|c| c.eq_ignore_ascii_case(client_id)))
             });
-            match found.and_then(|(rid, v)| v["principalId"].as_str().map(|p| (rid.clone(), p.to_string()))) {
+            match found.and_then(|(rid, v)| v["principalId"].as_str().map(|p| (clean_id(rid), sanitize(p)))) {
                 Some((rid, principal)) => (
                     Some(Puller {
                         object_id: principal.clone(),
@@ -232,7 +234,7 @@ fn pulling_identity(site: &Value, cfg: &Value, names: &Names, out: &mut TargetOu
         }
         None => {
             let system = identity["type"].as_str().is_some_and(|t| t.to_ascii_lowercase().contains("systemassigned"));
-            match identity["principalId"].as_str().filter(|_| system) {
+            match identity["principalId"].as_str().filter(|_| system).map(sanitize) {
                 Some(principal) => (
                     Some(Puller {
                         object_id: principal.to_string(),
