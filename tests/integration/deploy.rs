@@ -717,6 +717,21 @@ fn dep010_when_the_private_zone_is_not_linked_to_the_cluster_network() {
     assert_eq!(r.code, 0);
     assert_eq!(step_notes(r.entry()), ["network:warning", "image:note"]);
 
+    // Without a DNS zone group on the endpoint, the zone is found in the subscription.
+    let listed = FakeArm::start();
+    aks_world(&listed);
+    private_registry(&listed, "Disabled", "Deny", json!([]));
+    listed.add_to_list(
+        &format!("{REGISTRY}/privateEndpointConnections"),
+        endpoint_connection(REGISTRY, "pe-hub", PE, "Approved"),
+    );
+    listed.empty_list(&format!("{PE}/privateDnsZoneGroups"));
+    listed
+        .add_to_list(&format!("/subscriptions/{SUB}/providers/Microsoft.Network/privateDnsZones"), private_zone(ZONE));
+    listed.add_to_list(&format!("{ZONE}/virtualNetworkLinks"), vnet_link(ZONE, "spoke-link", VNET, "Completed"));
+    let r = run(dir.path(), &listed, &[aks_line()], &[]);
+    assert_eq!(r.entry()["status"], "pass", "{}", r.stdout);
+
     // Linked: the private path is proven.
     arm.add_to_list(&format!("{ZONE}/virtualNetworkLinks"), vnet_link(ZONE, "spoke-link", VNET, "Completed"));
     let r = run(dir.path(), &arm, &[aks_line()], &[]);

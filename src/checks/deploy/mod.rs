@@ -350,3 +350,72 @@ pub(crate) fn registry_not_found(host: &str, missing: registry::Missing) -> Find
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::test_context;
+
+    const AKS: &str = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks1";
+
+    fn local(pairs: &[(&str, &str)]) -> Arc<Context> {
+        let mut all = vec![("AZURE_CLIENT_ID", "app"), ("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_SECRET", "s3cret")];
+        all.extend_from_slice(pairs);
+        test_context(&all)
+    }
+
+    #[tokio::test]
+    async fn typos_are_reported_without_a_job_that_could_send_anything() {
+        let line = format!("aks:{AKS} image=contoso.azurecr.com/web:1");
+        let ctx = local(&[("INPUT_DEPLOYTARGETS", &line)]);
+        let mut jobs = DeployCheck.plan(&ctx);
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].target, "aks:rg/aks1 image=contoso.azurecr.com/web:1");
+        let outcome = jobs.remove(0).work.await;
+        assert_eq!(outcome.findings.iter().map(|f| f.code).collect::<Vec<_>>(), [Code::REG002]);
+        assert_eq!(outcome.extra["deployTarget"]["kind"], "aks");
+    }
+
+    #[tokio::test]
+    async fn no_targets_and_left_out_targets_are_skips() {
+        let ctx = local(&[("INPUT_CHECKS", "deploy")]);
+        let jobs = DeployCheck.plan(&ctx);
+        assert_eq!(jobs[0].target, "(no deploy targets)");
+        let line = format!("aks:{AKS} image=contoso.azurecr.io/web:1");
+        let ctx = local(&[("INPUT_DEPLOYTARGETS", &line), ("INPUT_OFFLINE", "true")]);
+        let outcome = DeployCheck.plan(&ctx).remove(0).work.await;
+        assert!(outcome.findings.is_empty());
+        assert_eq!(outcome.skipped.as_deref(), Some("offline: the target is read through Azure Resource Manager"));
+    }
+
+    #[test]
+    fn unreadable_classifies_arm_errors() {
+        let ctx = local(&[]);
+        let conn = &ctx.settings.azure_connections[0];
+        let status =
+            |s: u16| ArmError::Status { status: s, code: "X".into(), message: "m".into(), correlation_id: None };
+        assert_eq!(unreadable("AKS cluster", AKS, conn, &status(404)).data["kind"], "notFound");
+        let denied = unreadable("AKS cluster", AKS, conn, &status(403));
+        assert_eq!(denied.data["kind"], "denied");
+        assert!(denied.remedy.contains(&format!("--assignee app --role Reader --scope {AKS}")));
+        assert_eq!(unreadable("AKS cluster", AKS, conn, &status(500)).data["kind"], "unexpected");
+    }
+
+    #[test]
+    fn connection_for_the_target_subscription_wins() {
+        let mk = |id: &str, sub: &str| ServiceConnection {
+            id: id.into(),
+            kind: crate::connections::ConnectionKind::AzureRm,
+            origin: crate::connections::Origin::Pipeline,
+            url: None,
+            scheme: "ServicePrincipal".into(),
+            params: Default::default(),
+            secrets: Default::default(),
+            data: [("SUBSCRIPTIONID".to_string(), sub.to_string())].into(),
+        };
+        let target = crate::deploy_target::parse_line(&format!("aks:{AKS} image=c.azurecr.io/a")).unwrap().unwrap();
+        let conns = [mk("a", "other"), mk("b", "S1")];
+        assert_eq!(pick_connection(&conns, &target).unwrap().id, "b");
+        assert_eq!(pick_connection(&conns[..1], &target).unwrap().id, "a");
+    }
+}
