@@ -98,7 +98,13 @@ pub struct RunArgs {
     /// Quote it when it has several words.
     #[arg(long = "registry", value_name = "SPEC")]
     pub registry: Vec<String>,
-    /// Comma list of checks to run: registry,identity,tasks,agent.
+    /// A deployment target whose pull of the image is proven through Azure Resource Manager:
+    /// aks:<cluster resource id> image=<ref> or webapp:<site resource id> image=<ref>
+    /// [registry=<registry resource id>]. Quote it.
+    #[arg(long = "deploy-target", value_name = "SPEC")]
+    pub deploy_target: Vec<String>,
+    /// Comma list of checks to run: registry,identity,tasks,agent,deploy (default: the first
+    /// four, plus deploy when deploy targets are given).
     #[arg(long, value_name = "LIST")]
     pub checks: Option<String>,
     /// Lowest severity that fails the run.

@@ -12,6 +12,7 @@ pub mod checks;
 pub mod cli;
 pub mod codes;
 pub mod connections;
+pub mod deploy_target;
 pub mod env;
 pub mod exit;
 pub mod finding;

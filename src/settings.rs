@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::cli::{FailOn, Format, RunArgs};
 use crate::connections::{self, ConnectionKind, ServiceConnection};
+use crate::deploy_target::{self, DeployTarget};
 use crate::env::AgentEnv;
 use crate::registry_target::{self, RegistryTarget};
 use crate::secret::{Redactor, Secret};
@@ -39,17 +40,23 @@ impl std::error::Error for InputError {}
 pub enum CheckId {
     Registry,
     Identity,
+    Deploy,
     Tasks,
     Agent,
 }
 
 impl CheckId {
-    pub const ALL: [CheckId; 4] = [CheckId::Registry, CheckId::Identity, CheckId::Tasks, CheckId::Agent];
+    pub const ALL: [CheckId; 5] =
+        [CheckId::Registry, CheckId::Identity, CheckId::Deploy, CheckId::Tasks, CheckId::Agent];
+
+    /// The `checks` default (DESIGN §2). `deploy` joins it whenever deploy targets are given.
+    pub const DEFAULT: [CheckId; 4] = [CheckId::Registry, CheckId::Identity, CheckId::Tasks, CheckId::Agent];
 
     pub fn as_str(self) -> &'static str {
         match self {
             CheckId::Registry => "registry",
             CheckId::Identity => "identity",
+            CheckId::Deploy => "deploy",
             CheckId::Tasks => "tasks",
             CheckId::Agent => "agent",
         }
@@ -64,6 +71,14 @@ pub struct SourcedTarget {
     pub source: String,
 }
 
+/// A deployment target and where it was written, for messages.
+#[derive(Debug, Clone)]
+pub struct SourcedDeployTarget {
+    pub target: DeployTarget,
+    /// `deployTargets line 2` or `--deploy-target`.
+    pub source: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub checks: BTreeSet<CheckId>,
@@ -75,6 +90,7 @@ pub struct Settings {
     pub advisory_files: Vec<PathBuf>,
     pub pipeline_patterns: Vec<String>,
     pub registries: Vec<SourcedTarget>,
+    pub deploy_targets: Vec<SourcedDeployTarget>,
     pub azure_connections: Vec<ServiceConnection>,
     pub registry_connections: Vec<ServiceConnection>,
     pub format: Format,
@@ -103,14 +119,14 @@ impl Settings {
         cwd: PathBuf,
     ) -> Result<Settings, InputError> {
         let in_pipeline = env.in_pipeline();
-        let checks = match args
+        let mut checks = match args
             .checks
             .as_deref()
             .map(|v| ("--checks", v))
             .or_else(|| env.input("checks").map(|v| ("checks", v)))
         {
             Some((name, value)) => parse_checks(name, value)?,
-            None => CheckId::ALL.into_iter().collect(),
+            None => CheckId::DEFAULT.into_iter().collect(),
         };
         let fail_on = match (args.fail_on, env.input("failOn")) {
             (Some(f), _) => f,
@@ -201,12 +217,55 @@ impl Settings {
             }
         }
 
+        let mut deploy_targets = Vec::new();
+        for spec in &args.deploy_target {
+            if let Some(target) = deploy_target::parse_line(spec)
+                .map_err(|e| InputError::new("--deploy-target", spec, &format!("{} ({e})", deploy_target::GRAMMAR)))?
+            {
+                deploy_targets.push(SourcedDeployTarget { target, source: "--deploy-target".into() });
+            }
+        }
+        if let Some(input) = env.input("deployTargets") {
+            for (i, line) in input.lines().enumerate() {
+                let name = format!("deployTargets line {}", i + 1);
+                if let Some(target) = deploy_target::parse_line(line)
+                    .map_err(|e| InputError::new(&name, line.trim(), &format!("{} ({e})", deploy_target::GRAMMAR)))?
+                {
+                    deploy_targets.push(SourcedDeployTarget { target, source: name });
+                }
+            }
+        }
+        // The task always passes the default `checks` value, so "the default list" (in any
+        // order) also means "everything that applies": given deploy targets, deploy runs.
+        let default_set: BTreeSet<CheckId> = CheckId::DEFAULT.into_iter().collect();
+        if !deploy_targets.is_empty() && checks == default_set {
+            checks.insert(CheckId::Deploy);
+        }
+
         let mut azure_connections = match env.input("azureSubscription") {
             Some(v) => connections::from_input(env, ConnectionKind::AzureRm, v, redactor)?,
             None => Vec::new(),
         };
         if azure_connections.is_empty() && !in_pipeline {
             azure_connections.extend(connections::local_azure(env, redactor)?);
+        }
+        if checks.contains(&CheckId::Deploy) && !offline && azure_connections.is_empty() {
+            if let Some(first) = deploy_targets.first() {
+                let (input, expected) = if in_pipeline {
+                    ("azureSubscription", "an Azure Resource Manager connection to read the deploy targets with")
+                } else {
+                    (
+                        "AZURE_CLIENT_ID",
+                        "AZURE_CLIENT_ID and AZURE_TENANT_ID (with AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or \
+                         AZURE_FEDERATED_TOKEN_FILE) to read the deploy targets with",
+                    )
+                };
+                return Err(InputError::new(
+                    input,
+                    "",
+                    &format!("{expected} ({} needs one: {})", first.source, first.target.display_name()),
+                ));
+            }
         }
         let registry_connections = match env.input("containerRegistry") {
             Some(v) => connections::from_input(env, ConnectionKind::DockerRegistry, v, redactor)?,
@@ -238,6 +297,7 @@ impl Settings {
             advisory_files,
             pipeline_patterns,
             registries,
+            deploy_targets,
             azure_connections,
             registry_connections,
             format,
@@ -265,11 +325,11 @@ fn parse_checks(name: &str, value: &str) -> Result<BTreeSet<CheckId>, InputError
         let id = CheckId::ALL
             .into_iter()
             .find(|c| c.as_str().eq_ignore_ascii_case(word))
-            .ok_or_else(|| InputError::new(name, word, "a comma list of registry, identity, tasks, agent"))?;
+            .ok_or_else(|| InputError::new(name, word, "a comma list of registry, identity, tasks, agent, deploy"))?;
         set.insert(id);
     }
     if set.is_empty() {
-        return Err(InputError::new(name, value, "at least one of registry, identity, tasks, agent"));
+        return Err(InputError::new(name, value, "at least one of registry, identity, tasks, agent, deploy"));
     }
     Ok(set)
 }
@@ -347,6 +407,48 @@ mod tests {
         assert_eq!(s.report_path.unwrap(), PathBuf::from("/agent/_temp/azp-preflight-report.json"));
     }
 
+    const AKS_ID: &str =
+        "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks1";
+    const AKS_LINE_NO_IMAGE: &str =
+        "aks:/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks1";
+
+    fn local_identity() -> Vec<(&'static str, &'static str)> {
+        vec![("AZURE_CLIENT_ID", "app"), ("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_SECRET", "s3cret-value")]
+    }
+
+    #[test]
+    fn deploy_joins_the_default_checks_only_when_targets_are_given() {
+        let line = format!("aks:{AKS_ID} image=contoso.azurecr.io/web:1");
+        let mut pairs = local_identity();
+        assert!(!settings(&pairs).unwrap().runs(CheckId::Deploy));
+        pairs.push(("INPUT_DEPLOYTARGETS", &line));
+        let s = settings(&pairs).unwrap();
+        assert!(s.runs(CheckId::Deploy));
+        assert_eq!(s.deploy_targets[0].source, "deployTargets line 1");
+        // The task's default value, in another order, still means "everything that applies".
+        pairs.push(("INPUT_CHECKS", "agent,tasks,identity,registry"));
+        assert!(settings(&pairs).unwrap().runs(CheckId::Deploy));
+        pairs.pop();
+        pairs.push(("INPUT_CHECKS", "registry,identity"));
+        let s = settings(&pairs).unwrap();
+        assert!(!s.runs(CheckId::Deploy) && s.deploy_targets.len() == 1);
+        pairs.pop();
+        pairs.push(("INPUT_CHECKS", "deploy"));
+        assert_eq!(settings(&pairs).unwrap().checks.into_iter().collect::<Vec<_>>(), [CheckId::Deploy]);
+    }
+
+    #[test]
+    fn deploy_targets_need_an_azure_identity() {
+        let line = format!("aks:{AKS_ID} image=contoso.azurecr.io/web:1");
+        let err = settings(&[("INPUT_DEPLOYTARGETS", &line)]).unwrap_err();
+        assert_eq!(err.input, "AZURE_CLIENT_ID");
+        assert!(err.expected.contains("deployTargets line 1 needs one"), "{err}");
+        let err = settings(&[("TF_BUILD", "True"), ("INPUT_DEPLOYTARGETS", &line)]).unwrap_err();
+        assert_eq!(err.input, "azureSubscription");
+        // Offline nothing is read, so nothing is needed.
+        assert!(settings(&[("INPUT_DEPLOYTARGETS", &line), ("INPUT_OFFLINE", "true")]).is_ok());
+    }
+
     #[test]
     fn bad_inputs_name_the_input_the_value_and_the_form() {
         type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
@@ -363,6 +465,12 @@ mod tests {
             ),
             (&[("INPUT_AZURESUBSCRIPTION", "0000-missing")], "azureSubscription", "0000-missing"),
             (&[("INPUT_EXPIRYERRORDAYS", "40")], "expiryErrorDays", "40"),
+            (
+                &[("INPUT_DEPLOYTARGETS", "# prod\naks:/subscriptions/s1/resourceGroups/rg image=c.azurecr.io/a")],
+                "deployTargets line 2",
+                "aks:/subscriptions/s1/resourceGroups/rg image=c.azurecr.io/a",
+            ),
+            (&[("INPUT_DEPLOYTARGETS", AKS_LINE_NO_IMAGE)], "deployTargets line 1", AKS_LINE_NO_IMAGE),
         ];
         for (pairs, input, value) in cases {
             let err = settings(pairs).unwrap_err();

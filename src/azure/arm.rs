@@ -105,9 +105,20 @@ impl<'a> ArmClient<'a> {
         self.get_url(url).await
     }
 
+    /// `POST {arm}{id}?api-version=...` with an empty body, as JSON: ARM's read-like actions
+    /// (`config/appsettings/list`, `listCredentials`). The answer may hold secrets: the caller
+    /// registers any it keeps with the redactor.
+    pub async fn post(&self, id_or_path: &str, api_version: &str) -> Result<Value, ArmError> {
+        let url = self.url(id_or_path, api_version)?;
+        self.send(Request::post(url).empty_body()).await
+    }
+
     async fn get_url(&self, url: Url) -> Result<Value, ArmError> {
-        let resp =
-            self.ctx.http.send(Request::get(url).bearer(&self.token.token)).await.map_err(ArmError::Transport)?;
+        self.send(Request::get(url)).await
+    }
+
+    async fn send(&self, request: Request) -> Result<Value, ArmError> {
+        let resp = self.ctx.http.send(request.bearer(&self.token.token)).await.map_err(ArmError::Transport)?;
         let correlation_id =
             resp.header("x-ms-correlation-request-id").or(resp.header("x-ms-request-id")).map(sanitize);
         if !resp.is_success() {

@@ -1,6 +1,7 @@
 //! The check families, in report order. Each module turns settings into jobs.
 
 pub mod agent;
+pub mod deploy;
 pub mod identity;
 pub mod registry;
 
@@ -15,8 +16,13 @@ pub fn enabled(settings: &Settings) -> Vec<Box<dyn Check>> {
             CheckId::Agent => checks.push(Box::new(agent::AgentCheck)),
             CheckId::Registry => checks.push(Box::new(registry::RegistryCheck)),
             CheckId::Identity => checks.push(Box::new(identity::IdentityCheck)),
+            CheckId::Deploy => checks.push(Box::new(deploy::DeployCheck)),
             CheckId::Tasks => checks.push(Box::new(Unavailable(*id))),
         }
+    }
+    // Deploy targets left out by `checks` still appear in the report, as skipped.
+    if !settings.runs(CheckId::Deploy) && !settings.deploy_targets.is_empty() {
+        checks.push(Box::new(deploy::DeployCheck));
     }
     checks
 }

@@ -80,6 +80,17 @@ catalogue! {
     AGT002: Warning, "Low free disk in the agent work folder";
     AGT003: Warning, "Agent clock is skewed";
     AGT004: Warning, "Agent older than a task's minimum version";
+    DEP001: Error, "Deployment target cannot be read";
+    DEP002: Warning, "Image registry not found among the registries the identity can read";
+    DEP003: Error, "Pulling identity has no pull permission on the registry";
+    DEP004: Error, "Registry uses ABAC repository permissions and the pulling identity has no repository role";
+    DEP005: Error, "Target has no identity or credential to pull with";
+    DEP006: Error, "Web app's registry credentials do not match the registry";
+    DEP007: Error, "Kubelet identity is not assigned to a node pool's scale set";
+    DEP008: Error, "Registry public access is disabled and the target has no private path to it";
+    DEP009: Error, "Registry firewall does not allow the target's outbound addresses";
+    DEP010: Error, "Private DNS zone privatelink.azurecr.io is not linked to the target's virtual network";
+    DEP011: Note, "Part of the deployment check could not be verified";
     RUN001: Error, "Check did not finish within the deadline";
 }
 
@@ -102,6 +113,7 @@ impl Code {
             "IDN" => "identity",
             "TSK" => "tasks",
             "AGT" => "agent",
+            "DEP" => "deploy",
             _ => "runner",
         }
     }

@@ -151,6 +151,13 @@ impl Request {
         self
     }
 
+    /// An empty body sent with `Content-Length: 0` (ARM actions such as `listCredentials`
+    /// take no body, and some front ends refuse a bodiless POST without the length).
+    pub fn empty_body(mut self) -> Self {
+        self.body = Some(Vec::new());
+        self
+    }
+
     pub fn no_retry(mut self) -> Self {
         self.retryable = false;
         self

@@ -4,7 +4,9 @@
 mod common;
 
 mod cli;
+mod deploy;
 mod fake_acr;
+mod fake_arm;
 mod fake_entra;
 mod identity;
 mod identity_canary;

@@ -15,6 +15,7 @@ const INPUTS = [
   ['azureSubscription', 'connectedService:AzureRM', undefined],
   ['containerRegistry', 'connectedService:dockerregistry', undefined],
   ['registries', 'multiLine', undefined],
+  ['deployTargets', 'multiLine', undefined],
   ['pipelineFiles', 'multiLine', undefined],
   ['checks', 'string', 'registry,identity,tasks,agent'],
   ['expiryWarningDays', 'int', '30'],

@@ -43,7 +43,11 @@ pub fn repo_root() -> PathBuf {
 pub fn preflight_shared_home() -> assert_cmd::Command {
     static HOME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let home = HOME.get_or_init(|| {
-        tempfile::Builder::new().prefix("azp-preflight-home-").tempdir().map(|d| d.keep()).unwrap_or_else(|_| std::env::temp_dir())
+        tempfile::Builder::new()
+            .prefix("azp-preflight-home-")
+            .tempdir()
+            .map(|d| d.keep())
+            .unwrap_or_else(|_| std::env::temp_dir())
     });
     preflight(home)
 }

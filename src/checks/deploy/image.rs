@@ -1,0 +1,244 @@
+//! The image a deployment target will pull: the static guard on its registry host (run
+//! before any request), and the resolution of the image against the target's platforms.
+
+use crate::check::{Context, TargetOutcome};
+use crate::codes::Code;
+use crate::deploy_target::ImageRef;
+use crate::finding::Finding;
+use crate::report::sanitize::sanitize;
+
+use super::not_verified;
+use super::platform::WantedPlatform;
+
+/// Azure Container Registry login-server suffixes (public, China, US Government clouds).
+pub const ACR_SUFFIXES: [&str; 3] = ["azurecr.io", "azurecr.cn", "azurecr.us"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryHost {
+    /// `<name>.azurecr.io` and the sovereign-cloud equivalents.
+    Acr,
+    /// Looks like a mistyped ACR domain (`azureacr.io`, `azurecr.com`, `azurcr.io`).
+    NearMiss { suggestion: String },
+    /// One bare word (`contoso/web`): the runtime reads it as a Docker Hub namespace.
+    MissingSuffix { suggestion: String },
+    /// Some other registry.
+    Other,
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Classifies a lower-case host (port allowed) without any network access.
+pub fn classify_host(host: &str) -> RegistryHost {
+    let name = host.split(':').next().unwrap_or(host).trim_end_matches('.');
+    if ACR_SUFFIXES.iter().any(|s| name.ends_with(&format!(".{s}"))) {
+        return RegistryHost::Acr;
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() == 1 {
+        if host.contains(':') || name == "localhost" || name.is_empty() {
+            return RegistryHost::Other;
+        }
+        return RegistryHost::MissingSuffix { suggestion: format!("{name}.azurecr.io") };
+    }
+    let registry = labels[0];
+    let suggestion = format!("{registry}.azurecr.io");
+    if labels.contains(&"azurecr") {
+        // `contoso.azurecr.com`, `contoso.azurecr.io.evil.com`: ACR's label, a foreign domain.
+        return RegistryHost::NearMiss { suggestion };
+    }
+    let suffix = labels[labels.len().saturating_sub(2)..].join(".");
+    let second_level = labels[labels.len() - 2];
+    let close_suffix = ACR_SUFFIXES.iter().any(|s| (1..=2).contains(&edit_distance(&suffix, s)));
+    let close_label = (1..=2).contains(&edit_distance(second_level, "azurecr"));
+    if close_suffix || close_label {
+        return RegistryHost::NearMiss { suggestion };
+    }
+    RegistryHost::Other
+}
+
+/// The static problems of an image reference, reported before any request is made. The
+/// flag says whether the registry is an ACR the deploy check can look up.
+pub fn validate(image: &ImageRef) -> (Vec<Finding>, bool) {
+    let written = sanitize(&image.to_string());
+    let mut findings = Vec::new();
+    if image.server.contains("://") {
+        findings.push(
+            Finding::new(
+                Code::REG001,
+                format!(
+                    "the image `{written}` has a URL scheme; a runtime pulls `<registry>/<repository>`, never a URL"
+                ),
+            )
+            .remedy(format!(
+                "Write the image without the scheme: `image={}/{}{}`",
+                image.host(),
+                image.repository,
+                image.tag_or_digest()
+            ))
+            .data("image", written.clone()),
+        );
+    }
+    if image.server.chars().any(|c| c.is_ascii_uppercase()) || image.repository.chars().any(|c| c.is_ascii_uppercase())
+    {
+        findings.push(
+            Finding::new(
+                Code::REG001,
+                format!("the image `{written}` has uppercase letters; registries and repositories are lower-case, and runtimes refuse it with `invalid reference format: repository name must be lowercase`"),
+            )
+            .remedy(format!(
+                "Write the image in lower case: `image={}/{}{}`",
+                image.host(),
+                image.repository.to_ascii_lowercase(),
+                image.tag_or_digest()
+            ))
+            .data("image", written.clone()),
+        );
+    }
+    let host = image.host();
+    let safe_host = sanitize(&host);
+    match classify_host(&host) {
+        RegistryHost::Acr => (findings, true),
+        RegistryHost::NearMiss { suggestion } => {
+            findings.push(
+                Finding::new(
+                    Code::REG002,
+                    format!("the image registry `{safe_host}` is not an Azure Container Registry domain but looks like a typo of one; the target would pull from (and send credentials to) whoever owns `{safe_host}`"),
+                )
+                .remedy(format!(
+                    "Use the registry's login server, e.g. `image={}/{}{}`; `az acr show --name <registry> --query loginServer -o tsv` prints it",
+                    sanitize(&suggestion),
+                    image.repository,
+                    image.tag_or_digest()
+                ))
+                .data("server", safe_host)
+                .data("suggestion", sanitize(&suggestion)),
+            );
+            (findings, false)
+        }
+        RegistryHost::MissingSuffix { suggestion } => {
+            findings.push(
+                Finding::new(
+                    Code::REG002,
+                    format!("`{safe_host}` in the image `{written}` has no domain, so a runtime reads it as the Docker Hub repository `docker.io/{safe_host}/{}`", image.repository),
+                )
+                .remedy(format!(
+                    "Write the registry's full login server, e.g. `image={}/{}{}`",
+                    sanitize(&suggestion),
+                    image.repository,
+                    image.tag_or_digest()
+                ))
+                .data("server", safe_host)
+                .data("suggestion", sanitize(&suggestion)),
+            );
+            (findings, false)
+        }
+        RegistryHost::Other => {
+            findings.push(not_verified(
+"registry",
+                format!(
+                    "the image registry `{safe_host}` is not an Azure Container Registry, so its pull permission and network rules \
+                     are not checked; the target pulls it with its own pull secret or anonymously"
+                ),
+                "Prove the pull with a `registries` line for the image and the credential the target uses.".into(),
+                false,
+            ));
+            (findings, false)
+        }
+    }
+}
+
+/// Proves that `image` resolves (tag or digest exists) and offers the platforms the target
+/// runs. Contract for the implementation: a single-platform image must match one of
+/// `wanted`; an index must contain at least one of them; each wanted platform the image
+/// lacks is named with its node pools (pods must not be scheduled there); a Windows platform
+/// also requires its host build (`os.version`).
+///
+/// Image resolution belongs to the registry check; until it is connected here this says so
+/// instead of passing.
+pub async fn resolve_image(_ctx: &Context, image: &ImageRef, wanted: &[WantedPlatform]) -> TargetOutcome {
+    let platforms = wanted.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("; ");
+    let reference = format!("{}/{}{}", image.host(), image.repository, image.tag_or_digest());
+    let lines = if wanted.is_empty() {
+        format!("`{reference} pull`")
+    } else {
+        wanted
+            .iter()
+            .map(|w| format!("`{reference} pull platform={}/{}`", w.os, w.architecture))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let finding = not_verified(
+        "image",
+        format!(
+            "whether `{}` exists and offers the target's platform ({}) is checked by the registry check, not here",
+            sanitize(&image.to_string()),
+            if platforms.is_empty() { "unknown".to_string() } else { platforms }
+        ),
+        format!("Add {lines} to `registries` (task) or `--registry` (CLI) so the registry check proves the tag and platform."),
+        false,
+    )
+    .data("wantedPlatforms", serde_json::to_value(wanted).unwrap_or_default());
+    TargetOutcome { findings: vec![finding], ..Default::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Severity;
+
+    #[test]
+    fn hosts_are_classified_without_network() {
+        assert_eq!(classify_host("contoso.azurecr.io"), RegistryHost::Acr);
+        assert_eq!(classify_host("contoso.azurecr.cn"), RegistryHost::Acr);
+        for typo in [
+            "contoso.azureacr.io",
+            "contoso.azurecr.com",
+            "contoso.azurcr.io",
+            "contoso.azure.io",
+            "contoso.azurecr.io.example.com",
+            "contoso.azurecr.net",
+        ] {
+            assert_eq!(
+                classify_host(typo),
+                RegistryHost::NearMiss { suggestion: "contoso.azurecr.io".into() },
+                "{typo}"
+            );
+        }
+        assert_eq!(classify_host("contoso"), RegistryHost::MissingSuffix { suggestion: "contoso.azurecr.io".into() });
+        for other in
+            ["mcr.microsoft.com", "ghcr.io", "docker.io", "gcr.io", "localhost:5000", "127.0.0.1:5000", "quay.io"]
+        {
+            assert_eq!(classify_host(other), RegistryHost::Other, "{other}");
+        }
+    }
+
+    fn image(server: &str, repo: &str) -> ImageRef {
+        ImageRef { server: server.into(), repository: repo.into(), reference: None }
+    }
+
+    #[test]
+    fn validation_findings() {
+        let (f, acr) = validate(&image("contoso.azurecr.io", "shop/web"));
+        assert!(f.is_empty() && acr);
+        let (f, acr) = validate(&image("contoso.azureacr.io", "shop/web"));
+        assert_eq!((f.len(), f[0].code, acr), (1, Code::REG002, false));
+        assert!(f[0].remedy.contains("image=contoso.azurecr.io/shop/web"), "{}", f[0].remedy);
+        let (f, _) = validate(&image("https://Contoso.azurecr.io", "Shop"));
+        assert_eq!(f.iter().map(|f| f.code).collect::<Vec<_>>(), [Code::REG001, Code::REG001]);
+        let (f, acr) = validate(&image("mcr.microsoft.com", "dotnet/aspnet"));
+        assert_eq!((f[0].code, f[0].severity, acr), (Code::DEP011, Severity::Note, false));
+    }
+}

@@ -1,0 +1,723 @@
+//! A fake of the Azure Resource Manager endpoints the deploy check reads, plus the Entra ID
+//! token endpoint and the one Microsoft Graph read it needs, on plain http at 127.0.0.1.
+//!
+//! Resources are stored by id and served as ARM serves them: `GET {id}?api-version=...`,
+//! lists as `{"value": [...], "nextLink": ...}` pages, actions as `POST`, errors as
+//! `{"error": {"code", "message"}}`. Requests without the fake's bearer token get 401, and
+//! each provider accepts only real api-versions. The role assignments list honours
+//! `$filter=principalId eq '<id>'` with ARM's "at, above or below the scope" rule. Every
+//! request is recorded, and a latency can be set to show that reads overlap.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// The access token the fake issues; tests assert it never reaches any output.
+pub const TOKEN: &str = "arm-access-token-canary-7c1e";
+/// Items per list page: small, so lists of more than two items take several pages.
+const PAGE: usize = 2;
+
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    /// Lower-cased, percent-decoded path.
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    pub authorization: Option<String>,
+    pub body: String,
+}
+
+#[derive(Default)]
+struct World {
+    /// `GET` answers (resources, lists, Graph objects) by lower-cased path.
+    get: BTreeMap<String, (u16, Value)>,
+    /// Api-versions this "cloud" does not offer yet.
+    refused_versions: Vec<String>,
+    /// `POST` action answers by lower-cased path.
+    post: BTreeMap<String, (u16, Value)>,
+    role_assignments: Vec<Value>,
+}
+
+#[derive(Clone)]
+pub struct FakeArm {
+    /// `http://127.0.0.1:<port>/`
+    pub base: String,
+    world: Arc<Mutex<World>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    latency: Arc<Mutex<Duration>>,
+}
+
+fn lower(path: &str) -> String {
+    path.trim_end_matches('/').to_ascii_lowercase()
+}
+
+impl FakeArm {
+    pub fn start() -> FakeArm {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let base = format!("http://{}/", listener.local_addr().expect("address"));
+        let fake = FakeArm {
+            base,
+            world: Arc::new(Mutex::new(World::default())),
+            seen: Arc::new(Mutex::new(Vec::new())),
+            latency: Arc::new(Mutex::new(Duration::ZERO)),
+        };
+        let server = fake.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let server = server.clone();
+                std::thread::spawn(move || server.serve(stream));
+            }
+        });
+        fake
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        *self.latency.lock().unwrap() = latency;
+    }
+
+    /// A resource (or Graph object) served by `GET {id}`.
+    pub fn put(&self, id: &str, value: Value) {
+        self.world.lock().unwrap().get.insert(lower(id), (200, value));
+    }
+
+    /// Adds an item to the list served at `path` (created empty on first use).
+    pub fn add_to_list(&self, path: &str, item: Value) {
+        let mut world = self.world.lock().unwrap();
+        let entry = world.get.entry(lower(path)).or_insert_with(|| (200, json!({"value": []})));
+        if let Some(items) = entry.1["value"].as_array_mut() {
+            items.push(item);
+        }
+    }
+
+    /// An empty list at `path`.
+    pub fn empty_list(&self, path: &str) {
+        self.world.lock().unwrap().get.insert(lower(path), (200, json!({"value": []})));
+    }
+
+    /// `GET path` fails with ARM's error body.
+    pub fn fail(&self, path: &str, status: u16, code: &str, message: &str) {
+        self.world
+            .lock()
+            .unwrap()
+            .get
+            .insert(lower(path), (status, json!({"error": {"code": code, "message": message}})));
+    }
+
+    pub fn remove(&self, path: &str) {
+        self.world.lock().unwrap().get.remove(&lower(path));
+    }
+
+    pub fn put_post(&self, path: &str, status: u16, value: Value) {
+        self.world.lock().unwrap().post.insert(lower(path), (status, value));
+    }
+
+    /// Answers requests with this api-version as a cloud without it does.
+    pub fn refuse_api_version(&self, version: &str) {
+        self.world.lock().unwrap().refused_versions.push(version.to_string());
+    }
+
+    pub fn add_role_assignment(&self, value: Value) {
+        self.world.lock().unwrap().role_assignments.push(value);
+    }
+
+    pub fn clear_role_assignments(&self) {
+        self.world.lock().unwrap().role_assignments.clear();
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn serve(&self, mut stream: TcpStream) {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let Some((head, body)) = read_request(&mut stream) else { return };
+        let mut lines = head.lines();
+        let request_line = lines.next().unwrap_or_default().to_string();
+        let mut parts = request_line.split(' ');
+        let method = parts.next().unwrap_or_default().to_string();
+        let target = parts.next().unwrap_or_default().to_string();
+        let authorization = lines
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v.trim().to_string());
+        let (raw_path, raw_query) = target.split_once('?').unwrap_or((&target, ""));
+        let path = lower(&decode(raw_path));
+        let query: BTreeMap<String, String> = raw_query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (decode(k), decode(&v.replace('+', " ")))
+            })
+            .collect();
+        let seen = Seen { method: method.clone(), path: path.clone(), query: query.clone(), authorization, body };
+        self.seen.lock().unwrap().push(seen.clone());
+        let latency = *self.latency.lock().unwrap();
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
+        let (status, body) = self.answer(&seen);
+        let text = body.to_string();
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nx-ms-correlation-request-id: 0d7c1f3a-fake\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{text}",
+            text.len()
+        );
+        let _ = stream.write_all(response.as_bytes());
+        let _ = stream.flush();
+    }
+
+    fn answer(&self, req: &Seen) -> (u16, Value) {
+        // Entra ID: client credentials only.
+        if req.method == "POST" && req.path.ends_with("/oauth2/v2.0/token") {
+            if !req.body.contains("grant_type=client_credentials") {
+                return (400, json!({"error": "unsupported_grant_type", "error_codes": [70003]}));
+            }
+            return (200, json!({"token_type": "Bearer", "expires_in": 3599, "access_token": TOKEN}));
+        }
+        if req.authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
+            return (401, json!({"error": {"code": "AuthenticationFailed", "message": "Authentication failed."}}));
+        }
+        let graph = req.path.starts_with("/v1.0/");
+        if !graph {
+            if let Err(refused) = check_api_version(&req.path, req.query.get("api-version").map(String::as_str)) {
+                return refused;
+            }
+        }
+        let world = self.world.lock().unwrap();
+        if let Some(v) = req.query.get("api-version").filter(|v| world.refused_versions.contains(v)) {
+            return (
+                400,
+                json!({"error": {"code": "NoRegisteredProviderFound", "message": format!("No registered resource provider found for API version '{v}'.")}}),
+            );
+        }
+        if req.method == "POST" {
+            return world.post.get(&req.path).cloned().unwrap_or_else(|| not_found(&req.path));
+        }
+        if let Some((status, value)) = world.get.get(&req.path) {
+            return (*status, page(value, req, &self.base));
+        }
+        if req.path.ends_with("/providers/microsoft.authorization/roleassignments") {
+            let scope = req.path.trim_end_matches("/providers/microsoft.authorization/roleassignments").to_string();
+            let items =
+                role_assignments_for(&world.role_assignments, &scope, req.query.get("$filter").map(String::as_str));
+            return (200, page(&json!({"value": items}), req, &self.base));
+        }
+        if graph {
+            return (
+                404,
+                json!({"error": {"code": "Request_ResourceNotFound", "message": "Resource does not exist or one of its queried reference-property objects are not present."}}),
+            );
+        }
+        not_found(&req.path)
+    }
+}
+
+fn not_found(path: &str) -> (u16, Value) {
+    (404, json!({"error": {"code": "ResourceNotFound", "message": format!("The Resource '{path}' was not found.")}}))
+}
+
+/// The api-versions this fake accepts, by the provider a path addresses (the last one in it).
+fn check_api_version(path: &str, version: Option<&str>) -> Result<(), (u16, Value)> {
+    let Some(version) = version else {
+        return Err((
+            400,
+            json!({"error": {"code": "MissingApiVersionParameter", "message": "The api-version query parameter (?api-version=) is required for all requests."}}),
+        ));
+    };
+    let provider = path.rsplit("/providers/").next().unwrap_or("");
+    let allowed: &[&str] = if provider.starts_with("microsoft.containerservice/") {
+        &["2024-05-01"]
+    } else if provider.starts_with("microsoft.web/") {
+        &["2023-12-01"]
+    } else if provider.starts_with("microsoft.authorization/") {
+        &["2022-04-01"]
+    } else if provider.starts_with("microsoft.containerregistry/") {
+        &["2025-11-01", "2023-07-01"]
+    } else if provider.starts_with("microsoft.network/privatednszones") {
+        &["2020-06-01"]
+    } else if provider.starts_with("microsoft.network/") {
+        &["2024-05-01"]
+    } else if provider.starts_with("microsoft.compute/") {
+        &["2024-07-01"]
+    } else {
+        &[]
+    };
+    if allowed.contains(&version) {
+        Ok(())
+    } else {
+        Err((
+            400,
+            json!({"error": {"code": "NoRegisteredProviderFound", "message": format!("No registered resource provider found for API version '{version}' at '{path}'.")}}),
+        ))
+    }
+}
+
+/// A list page; other values as they are.
+fn page(value: &Value, req: &Seen, base: &str) -> Value {
+    let Some(items) = value["value"].as_array() else { return value.clone() };
+    let skip: usize = req.query.get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let chunk: Vec<Value> = items.iter().skip(skip).take(PAGE).cloned().collect();
+    let mut out = json!({"value": chunk});
+    if skip + PAGE < items.len() {
+        let mut next = format!("{}{}?", base.trim_end_matches('/'), req.path);
+        for (k, v) in &req.query {
+            if k != "$skiptoken" {
+                next.push_str(&format!("{}={}&", encode(k), encode(v)));
+            }
+        }
+        next.push_str(&format!("$skiptoken={}", skip + PAGE));
+        out["nextLink"] = json!(next);
+    }
+    out
+}
+
+/// ARM's rule for `principalId eq`: assignments of that principal at, above or below `scope`;
+/// without a filter, every assignment at, above or below it.
+fn role_assignments_for(all: &[Value], scope: &str, filter: Option<&str>) -> Vec<Value> {
+    let principal = filter.and_then(|f| {
+        let f = f.trim();
+        f.strip_prefix("principalId eq '").and_then(|r| r.strip_suffix('\'')).map(str::to_ascii_lowercase)
+    });
+    all.iter()
+        .filter(|a| {
+            let p = &a["properties"];
+            let s = p["scope"].as_str().unwrap_or("").trim_end_matches('/').to_ascii_lowercase();
+            let related = s.is_empty()
+                || s.starts_with("/providers/microsoft.management/")
+                || scope.starts_with(&format!("{s}/"))
+                || scope == s
+                || s.starts_with(&format!("{scope}/"));
+            let who = principal
+                .as_deref()
+                .is_none_or(|id| p["principalId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(id)));
+            related && who
+        })
+        .cloned()
+        .collect()
+}
+
+fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let length: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+    Some((head, body))
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'$' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+// ---- Documented payload shapes -------------------------------------------------------
+
+pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+pub const ACR_PUSH: &str = "8311e382-0749-4cb8-b61a-304f252e45ec";
+pub const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+pub const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
+pub const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+pub const REPOSITORY_READER: &str = "b93aa761-3e63-49ed-ac28-beffa264f7ac";
+
+pub fn role_definition_id(subscription: &str, guid: &str) -> String {
+    format!("/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{guid}")
+}
+
+/// A role definition as `GET .../roleDefinitions/{id}` returns it.
+pub fn role_definition(
+    subscription: &str,
+    guid: &str,
+    name: &str,
+    kind: &str,
+    actions: &[&str],
+    not_actions: &[&str],
+    data_actions: &[&str],
+) -> Value {
+    json!({
+        "id": role_definition_id(subscription, guid),
+        "name": guid,
+        "type": "Microsoft.Authorization/roleDefinitions",
+        "properties": {
+            "roleName": name,
+            "type": kind,
+            "description": format!("{name} role"),
+            "assignableScopes": ["/"],
+            "permissions": [{"actions": actions, "notActions": not_actions, "dataActions": data_actions, "notDataActions": []}],
+            "createdOn": "2018-10-29T17:52:32.5201177Z",
+            "updatedOn": "2021-11-11T20:13:33.8182216Z"
+        }
+    })
+}
+
+/// Serves the built-in roles the tests use, with their documented permissions.
+pub fn put_builtin_roles(fake: &FakeArm, subscription: &str) {
+    let roles = [
+        role_definition(
+            subscription,
+            ACR_PULL,
+            "AcrPull",
+            "BuiltInRole",
+            &["Microsoft.ContainerRegistry/registries/pull/read"],
+            &[],
+            &[],
+        ),
+        role_definition(
+            subscription,
+            ACR_PUSH,
+            "AcrPush",
+            "BuiltInRole",
+            &["Microsoft.ContainerRegistry/registries/pull/read", "Microsoft.ContainerRegistry/registries/push/write"],
+            &[],
+            &[],
+        ),
+        role_definition(subscription, READER, "Reader", "BuiltInRole", &["*/read"], &[], &[]),
+        role_definition(
+            subscription,
+            CONTRIBUTOR,
+            "Contributor",
+            "BuiltInRole",
+            &["*"],
+            &[
+                "Microsoft.Authorization/*/Delete",
+                "Microsoft.Authorization/*/Write",
+                "Microsoft.Authorization/elevateAccess/Action",
+                "Microsoft.Blueprint/blueprintAssignments/write",
+                "Microsoft.Blueprint/blueprintAssignments/delete",
+                "Microsoft.Compute/galleries/share/action",
+            ],
+            &[],
+        ),
+        role_definition(subscription, OWNER, "Owner", "BuiltInRole", &["*"], &[], &[]),
+        role_definition(
+            subscription,
+            REPOSITORY_READER,
+            "Container Registry Repository Reader",
+            "BuiltInRole",
+            &[],
+            &[],
+            &[
+                "Microsoft.ContainerRegistry/registries/repositories/content/read",
+                "Microsoft.ContainerRegistry/registries/repositories/metadata/read",
+            ],
+        ),
+    ];
+    for r in roles {
+        fake.put(r["id"].as_str().unwrap(), r.clone());
+    }
+}
+
+/// A role assignment as the list-for-scope endpoint returns it.
+pub fn role_assignment(scope: &str, principal: &str, role_definition_id: &str, condition: Option<&str>) -> Value {
+    let name = format!(
+        "{:08x}-0000-4000-8000-000000000000",
+        (scope.len() * 7919 + principal.len() * 31 + role_definition_id.len()) as u32
+    );
+    json!({
+        "id": format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"),
+        "name": name,
+        "type": "Microsoft.Authorization/roleAssignments",
+        "properties": {
+            "roleDefinitionId": role_definition_id,
+            "principalId": principal,
+            "principalType": "ServicePrincipal",
+            "scope": scope,
+            "condition": condition,
+            "conditionVersion": condition.map(|_| "2.0"),
+            "createdOn": "2025-03-04T10:11:12.0000000Z",
+            "updatedOn": "2025-03-04T10:11:12.0000000Z"
+        }
+    })
+}
+
+/// A registry as `GET`/list return it (api-version 2025-11-01).
+pub fn registry(id: &str, name: &str, extra: Value) -> Value {
+    let mut props = json!({
+        "loginServer": format!("{name}.azurecr.io"),
+        "creationDate": "2024-01-10T08:00:00.0000000Z",
+        "provisioningState": "Succeeded",
+        "adminUserEnabled": false,
+        "policies": {
+            "quarantinePolicy": {"status": "disabled"},
+            "trustPolicy": {"type": "Notary", "status": "disabled"},
+            "retentionPolicy": {"days": 7, "status": "disabled"},
+            "exportPolicy": {"status": "enabled"},
+            "azureADAuthenticationAsArmPolicy": {"status": "enabled"}
+        },
+        "encryption": {"status": "disabled"},
+        "dataEndpointEnabled": false,
+        "dataEndpointHostNames": [],
+        "privateEndpointConnections": [],
+        "publicNetworkAccess": "Enabled",
+        "networkRuleBypassOptions": "AzureServices",
+        "zoneRedundancy": "Disabled",
+        "anonymousPullEnabled": false,
+        "roleAssignmentMode": "LegacyRegistryPermissions"
+    });
+    if let (Some(p), Some(e)) = (props.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            p.insert(k.clone(), v.clone());
+        }
+    }
+    json!({
+        "id": id,
+        "name": name,
+        "type": "Microsoft.ContainerRegistry/registries",
+        "location": "westeurope",
+        "sku": {"name": "Premium", "tier": "Premium"},
+        "tags": {},
+        "properties": props
+    })
+}
+
+/// An agent pool as the `agentPools` list returns it.
+pub fn agent_pool(cluster_id: &str, name: &str, os: &str, os_sku: &str, vm_size: &str, subnet: Option<&str>) -> Value {
+    json!({
+        "id": format!("{cluster_id}/agentPools/{name}"),
+        "name": name,
+        "type": "Microsoft.ContainerService/managedClusters/agentPools",
+        "properties": {
+            "count": 3,
+            "vmSize": vm_size,
+            "osDiskSizeGB": 128,
+            "vnetSubnetID": subnet,
+            "maxPods": 30,
+            "type": "VirtualMachineScaleSets",
+            "mode": if name == "system" { "System" } else { "User" },
+            "orchestratorVersion": "1.29.4",
+            "provisioningState": "Succeeded",
+            "powerState": {"code": "Running"},
+            "osType": os,
+            "osSKU": os_sku,
+            "enableNodePublicIP": false
+        }
+    })
+}
+
+/// A managed cluster (api-version 2024-05-01). `kubelet` is (objectId, clientId, resourceId).
+pub fn managed_cluster(
+    id: &str,
+    name: &str,
+    node_rg: &str,
+    kubelet: Option<(&str, &str, &str)>,
+    service_principal: &str,
+    network_profile: Value,
+    pools: &[Value],
+) -> Value {
+    let profiles: Vec<Value> = pools
+        .iter()
+        .map(|p| {
+            let mut flat = p["properties"].clone();
+            flat["name"] = p["name"].clone();
+            flat
+        })
+        .collect();
+    json!({
+        "id": id,
+        "location": "westeurope",
+        "name": name,
+        "type": "Microsoft.ContainerService/ManagedClusters",
+        "identity": {"type": "SystemAssigned", "principalId": "11111111-2222-4333-8444-555555555555", "tenantId": "00000000-0000-0000-0000-000000000000"},
+        "properties": {
+            "provisioningState": "Succeeded",
+            "powerState": {"code": "Running"},
+            "kubernetesVersion": "1.29.4",
+            "dnsPrefix": name,
+            "fqdn": format!("{name}-dns-12345678.hcp.westeurope.azmk8s.io"),
+            "agentPoolProfiles": profiles,
+            "servicePrincipalProfile": {"clientId": service_principal},
+            "nodeResourceGroup": node_rg,
+            "enableRBAC": true,
+            "networkProfile": network_profile,
+            "identityProfile": kubelet.map(|(object_id, client_id, resource_id)| json!({
+                "kubeletidentity": {"resourceId": resource_id, "clientId": client_id, "objectId": object_id}
+            }))
+        }
+    })
+}
+
+/// A VM scale set of a node pool, with the identities assigned to it.
+pub fn scale_set(node_rg_id: &str, name: &str, pool: &str, identities: &[&str]) -> Value {
+    let assigned: serde_json::Map<String, Value> = identities
+        .iter()
+        .map(|id| (id.to_string(), json!({"principalId": "99999999-0000-4000-8000-000000000001", "clientId": "99999999-0000-4000-8000-000000000002"})))
+        .collect();
+    json!({
+        "id": format!("{node_rg_id}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"),
+        "name": name,
+        "type": "Microsoft.Compute/virtualMachineScaleSets",
+        "location": "westeurope",
+        "tags": {"aks-managed-poolName": pool, "aks-managed-createOperationID": "00000000-0000-0000-0000-000000000000"},
+        "identity": {"type": "UserAssigned", "userAssignedIdentities": assigned},
+        "sku": {"name": "Standard_D4s_v5", "tier": "Standard", "capacity": 3},
+        "properties": {"provisioningState": "Succeeded", "uniqueId": "4f5a6b7c-0000-4000-8000-000000000000"}
+    })
+}
+
+/// A web app (api-version 2023-12-01).
+pub fn site(id: &str, name: &str, kind: &str, identity: Value, props: Value) -> Value {
+    let mut p = json!({
+        "state": "Running",
+        "hostNames": [format!("{name}.azurewebsites.net")],
+        "enabled": true,
+        "serverFarmId": id.replace(&format!("Microsoft.Web/sites/{name}"), "Microsoft.Web/serverfarms/plan"),
+        "reserved": kind.contains("linux"),
+        "siteConfig": {"linuxFxVersion": null, "windowsFxVersion": null},
+        "outboundIpAddresses": "20.50.2.10,20.50.2.11",
+        "possibleOutboundIpAddresses": "20.50.2.10,20.50.2.11,20.50.2.12,20.50.2.13",
+        "httpsOnly": true,
+        "virtualNetworkSubnetId": null,
+        "vnetRouteAllEnabled": false,
+        "vnetImagePullEnabled": false,
+        "publicNetworkAccess": "Enabled"
+    });
+    if let (Some(pm), Some(e)) = (p.as_object_mut(), props.as_object()) {
+        for (k, v) in e {
+            pm.insert(k.clone(), v.clone());
+        }
+    }
+    json!({"id": id, "name": name, "type": "Microsoft.Web/sites", "kind": kind, "location": "West Europe", "identity": identity, "properties": p})
+}
+
+/// `GET {site}/config/web`.
+pub fn site_config(site_id: &str, linux_fx: &str, acr_identity: bool, user_identity_client_id: Option<&str>) -> Value {
+    json!({
+        "id": format!("{site_id}/config/web"),
+        "name": "web",
+        "type": "Microsoft.Web/sites/config",
+        "properties": {
+            "numberOfWorkers": 1,
+            "linuxFxVersion": linux_fx,
+            "alwaysOn": true,
+            "acrUseManagedIdentityCreds": acr_identity,
+            "acrUserManagedIdentityID": user_identity_client_id,
+            "vnetRouteAllEnabled": false,
+            "http20Enabled": true,
+            "minTlsVersion": "1.2",
+            "ftpsState": "Disabled"
+        }
+    })
+}
+
+/// `POST {site}/config/appsettings/list`.
+pub fn app_settings(site_id: &str, settings: &[(&str, &str)]) -> Value {
+    let map: serde_json::Map<String, Value> =
+        settings.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect();
+    json!({"id": format!("{site_id}/config/appsettings"), "name": "appsettings", "type": "Microsoft.Web/sites/config", "location": "West Europe", "properties": map})
+}
+
+/// A private endpoint connection of a registry.
+pub fn endpoint_connection(registry_id: &str, name: &str, endpoint_id: &str, status: &str) -> Value {
+    json!({
+        "id": format!("{registry_id}/privateEndpointConnections/{name}"),
+        "name": name,
+        "type": "Microsoft.ContainerRegistry/registries/privateEndpointConnections",
+        "properties": {
+            "privateEndpoint": {"id": endpoint_id},
+            "privateLinkServiceConnectionState": {"status": status, "description": "Auto-Approved", "actionsRequired": "None"},
+            "provisioningState": "Succeeded"
+        }
+    })
+}
+
+/// A private endpoint's DNS zone group pointing at a zone.
+pub fn zone_group(endpoint_id: &str, zone_id: &str) -> Value {
+    json!({
+        "id": format!("{endpoint_id}/privateDnsZoneGroups/default"),
+        "name": "default",
+        "properties": {
+            "provisioningState": "Succeeded",
+            "privateDnsZoneConfigs": [{"name": "privatelink-azurecr-io", "properties": {"privateDnsZoneId": zone_id, "recordSets": []}}]
+        }
+    })
+}
+
+pub fn private_zone(zone_id: &str) -> Value {
+    json!({
+        "id": zone_id,
+        "name": "privatelink.azurecr.io",
+        "type": "Microsoft.Network/privateDnsZones",
+        "location": "global",
+        "properties": {"maxNumberOfRecordSets": 25000, "numberOfRecordSets": 3, "numberOfVirtualNetworkLinks": 1, "provisioningState": "Succeeded"}
+    })
+}
+
+pub fn vnet_link(zone_id: &str, name: &str, vnet_id: &str, state: &str) -> Value {
+    json!({
+        "id": format!("{zone_id}/virtualNetworkLinks/{name}"),
+        "name": name,
+        "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+        "location": "global",
+        "properties": {"virtualNetwork": {"id": vnet_id}, "registrationEnabled": false, "virtualNetworkLinkState": state, "provisioningState": "Succeeded"}
+    })
+}
+
+pub fn virtual_network(vnet_id: &str, dns_servers: &[&str]) -> Value {
+    json!({
+        "id": vnet_id,
+        "name": vnet_id.rsplit('/').next().unwrap_or(""),
+        "type": "Microsoft.Network/virtualNetworks",
+        "location": "westeurope",
+        "properties": {"addressSpace": {"addressPrefixes": ["10.10.0.0/16"]}, "dhcpOptions": {"dnsServers": dns_servers}, "provisioningState": "Succeeded"}
+    })
+}
+
+pub fn public_ip(id: &str, address: &str) -> Value {
+    json!({
+        "id": id,
+        "name": id.rsplit('/').next().unwrap_or(""),
+        "type": "Microsoft.Network/publicIPAddresses",
+        "location": "westeurope",
+        "sku": {"name": "Standard", "tier": "Regional"},
+        "properties": {"ipAddress": address, "publicIPAddressVersion": "IPv4", "publicIPAllocationMethod": "Static", "provisioningState": "Succeeded"}
+    })
+}
