@@ -198,16 +198,16 @@ fn method_name(method: Method) -> &'static str {
 }
 
 /// Whole days from `now` to `end`, rounded down (negative once past).
-fn days_left(now: jiff::Timestamp, end: jiff::Timestamp) -> i64 {
+pub(crate) fn days_left(now: jiff::Timestamp, end: jiff::Timestamp) -> i64 {
     (end.as_second() - now.as_second()).div_euclid(86_400)
 }
 
-fn date(ts: jiff::Timestamp) -> String {
+pub(crate) fn date(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y-%m-%d").to_string()
 }
 
 /// "expires on 2026-12-09, in 17 days" / "expired on 2026-11-20, 2 days ago".
-fn when(now: jiff::Timestamp, end: jiff::Timestamp) -> String {
+pub(crate) fn when(now: jiff::Timestamp, end: jiff::Timestamp) -> String {
     if end <= now {
         match (now.as_second() - end.as_second()).div_euclid(86_400) {
             0 => format!("expired on {} (today)", date(end)),

@@ -29,6 +29,10 @@ pub struct Endpoints {
     pub graph_overridden: bool,
     pub arm_overridden: bool,
     pub authority_overridden: bool,
+    /// Registry login servers mapped to the address to use instead
+    /// (`AZP_PREFLIGHT_REGISTRY_ENDPOINTS=contoso.azurecr.io=https://10.1.2.3:443,...`): a
+    /// registry behind a private endpoint or a test fake keeps its name in every message.
+    pub registries: Vec<(String, Url)>,
 }
 
 impl Endpoints {
@@ -59,6 +63,10 @@ impl Endpoints {
             }
             None => None,
         };
+        let registries = match env.get("AZP_PREFLIGHT_REGISTRY_ENDPOINTS") {
+            Some(v) => parse_registry_endpoints(v)?,
+            None => Vec::new(),
+        };
         Ok(Endpoints {
             authority,
             graph,
@@ -69,13 +77,34 @@ impl Endpoints {
             graph_overridden,
             arm_overridden,
             authority_overridden,
+            registries,
         })
+    }
+
+    /// The address to use for a registry's login server (`host[:port]`), when overridden.
+    pub fn registry_endpoint(&self, authority: &str) -> Option<&Url> {
+        self.registries.iter().find(|(name, _)| name.eq_ignore_ascii_case(authority)).map(|(_, url)| url)
     }
 
     /// `{authority}{tenant}/oauth2/v2.0/token`.
     pub fn token_url(authority: &Url, tenant: &str) -> Result<Url, url::ParseError> {
         authority.join(&format!("{tenant}/oauth2/v2.0/token"))
     }
+}
+
+fn parse_registry_endpoints(value: &str) -> Result<Vec<(String, Url)>, String> {
+    let var = "AZP_PREFLIGHT_REGISTRY_ENDPOINTS";
+    value
+        .split([',', ' ', '\n'])
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (name, url) = pair
+                .trim()
+                .split_once('=')
+                .ok_or_else(|| format!("{var}: `{pair}` is not valid; expected <login server>=<URL>, e.g. contoso.azurecr.io=https://10.1.2.3/"))?;
+            Ok((name.to_ascii_lowercase(), base_url(var, url)?))
+        })
+        .collect()
 }
 
 /// Parses a base URL and makes sure it ends with `/`, so `join` appends instead of
@@ -110,6 +139,20 @@ mod tests {
             Endpoints::token_url(&e.authority, "t1").unwrap().as_str(),
             "https://login.microsoftonline.us/t1/oauth2/v2.0/token"
         );
+    }
+
+    #[test]
+    fn registry_endpoint_overrides() {
+        let env = AgentEnv::from_pairs([(
+            "AZP_PREFLIGHT_REGISTRY_ENDPOINTS",
+            "Contoso.azurecr.io=http://127.0.0.1:5000, b.azurecr.io=https://10.0.0.4",
+        )]);
+        let e = Endpoints::from_env(&env).unwrap();
+        assert_eq!(e.registry_endpoint("contoso.azurecr.io").unwrap().as_str(), "http://127.0.0.1:5000/");
+        assert!(e.registry_endpoint("other.azurecr.io").is_none());
+        let err =
+            Endpoints::from_env(&AgentEnv::from_pairs([("AZP_PREFLIGHT_REGISTRY_ENDPOINTS", "nope")])).unwrap_err();
+        assert!(err.contains("expected <login server>=<URL>"), "{err}");
     }
 
     #[test]

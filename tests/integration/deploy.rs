@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::common::{pipeline_env, preflight, stderr_of, stdout_of};
+use crate::fake_acr::{Attrs, Config as AcrConfig, FakeAcr};
 use crate::fake_arm::*;
 
 const SUB: &str = "6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e";
@@ -226,10 +227,29 @@ fn connection_env(arm: &FakeArm) -> Vec<(String, String)> {
     ]
 }
 
+/// The registries the targets' images live in: one fake ACR on loopback stands in for both
+/// login servers, with `shop/web` tags 1.0 and 1.4 (linux/amd64 and linux/arm64).
+fn image_registry() -> FakeAcr {
+    let mut config = AcrConfig::default().accept_access_token(TOKEN).entra("", &["pull"]).with_app(
+        "shop/web",
+        Attrs::open(),
+        Attrs::open(),
+    );
+    if let Some(repo) = config.repos.get_mut("shop/web") {
+        if let Some(image) = repo.tags.get("1.0").cloned() {
+            repo.tags.insert("1.4".into(), image);
+        }
+    }
+    FakeAcr::start(config)
+}
+
 fn run(dir: &Path, arm: &FakeArm, lines: &[String], extra: &[(&str, &str)]) -> Run {
+    let acr = image_registry();
+    let endpoints = format!("contosoprod.azurecr.io={0},hubacr.azurecr.io={0}", acr.server());
     let out = preflight(dir)
         .envs(pipeline_env(dir))
         .envs(connection_env(arm))
+        .env("AZP_PREFLIGHT_REGISTRY_ENDPOINTS", endpoints)
         .env("INPUT_DEPLOYTARGETS", lines.join("\n"))
         .envs(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
         .args(["--format", "json"])
@@ -259,10 +279,9 @@ fn a_healthy_aks_target_proves_each_step_and_reads_through_arm() {
         proven.contains("aks-system-12345678-vmss") && proven.contains("accepts public network access"),
         "{proven}"
     );
-    // Only the notes of the steps other checks own.
-    assert_eq!(step_notes(e), ["image:note"]);
-    let image = finding(e, "DEP011");
-    assert!(image["remedy"].as_str().unwrap().contains(&format!("{IMAGE} pull platform=linux/amd64")));
+    // Nothing left unproven: the image was resolved through the registry chain too.
+    assert_eq!(step_notes(e), [] as [&str; 0]);
+    assert!(proven.contains("image") && proven.contains("linux/amd64"), "{proven}");
     let facts = &e["deployTarget"];
     assert_eq!(facts["registry"], REGISTRY);
     assert_eq!(facts["pullingIdentity"]["objectId"], KUBELET_OID);
@@ -715,7 +734,7 @@ fn dep010_when_the_private_zone_is_not_linked_to_the_cluster_network() {
     arm.put(VNET, virtual_network(VNET, &["10.0.0.4"]));
     let r = run(dir.path(), &arm, &[aks_line()], &[]);
     assert_eq!(r.code, 0);
-    assert_eq!(step_notes(r.entry()), ["network:warning", "image:note"]);
+    assert_eq!(step_notes(r.entry()), ["network:warning"]);
 
     // Without a DNS zone group on the endpoint, the zone is found in the subscription.
     let listed = FakeArm::start();
@@ -756,7 +775,7 @@ fn dep011_reports_what_could_not_be_read_instead_of_passing() {
     let r = run(dir.path(), &arm, &[aks_line()], &[]);
     assert_eq!(r.code, 0, "warnings do not fail the default gate");
     assert_eq!(r.entry()["status"], "warn");
-    assert_eq!(step_notes(r.entry()), ["pullPermission:warning", "scaleSetIdentity:note", "image:note"]);
+    assert_eq!(step_notes(r.entry()), ["pullPermission:warning", "scaleSetIdentity:note"]);
     let r = run(dir.path(), &arm, &[aks_line()], &[("INPUT_FAILON", "warning")]);
     assert_eq!(r.code, 1);
 
@@ -770,7 +789,7 @@ fn dep011_reports_what_could_not_be_read_instead_of_passing() {
         json!({"error": {"code": "AuthorizationFailed", "message": "does not have authorization to perform action 'Microsoft.Web/sites/config/list/action'"}}),
     );
     let r = run(dir.path(), &web, &[webapp_line()], &[]);
-    assert_eq!(step_notes(r.entry()), ["registryCredentials:warning", "image:note"]);
+    assert_eq!(step_notes(r.entry()), ["registryCredentials:warning"]);
     assert!(r.finding("DEP011")["remedy"].as_str().unwrap().contains("Microsoft.Web/sites/config/list/action"));
 
     // A network path that configuration cannot decide: user-defined routing behind a firewall,
@@ -786,7 +805,7 @@ fn dep011_reports_what_could_not_be_read_instead_of_passing() {
     );
     private_registry(&net, "Enabled", "Deny", json!([{"action": "Allow", "value": "20.61.7.8"}]));
     let r = run(dir.path(), &net, &[aks_line()], &[]);
-    assert_eq!(step_notes(r.entry()), ["network:warning", "image:note"]);
+    assert_eq!(step_notes(r.entry()), ["network:warning"]);
     assert!(r.finding("DEP011")["message"].as_str().unwrap().contains("outbound type is `userDefinedRouting`"));
     put_cluster(&net, true, "msi", lb_network(), &pools(None));
     private_registry(&net, "Disabled", "Deny", json!([]));
@@ -795,7 +814,7 @@ fn dep011_reports_what_could_not_be_read_instead_of_passing() {
         endpoint_connection(REGISTRY, "pe-hub", PE, "Approved"),
     );
     let r = run(dir.path(), &net, &[aks_line()], &[]);
-    assert_eq!(step_notes(r.entry()), ["network:warning", "image:note"]);
+    assert_eq!(step_notes(r.entry()), ["network:warning"]);
     assert!(r.finding("DEP011")["message"]
         .as_str()
         .unwrap()
@@ -807,14 +826,14 @@ fn dep011_reports_what_could_not_be_read_instead_of_passing() {
     old.refuse_api_version("2025-11-01");
     let r = run(dir.path(), &old, &[aks_line()], &[]);
     assert_eq!(r.entry()["status"], "pass", "{}", r.stdout);
-    assert_eq!(step_notes(r.entry()), ["roleAssignmentMode:note", "image:note"]);
+    assert_eq!(step_notes(r.entry()), ["roleAssignmentMode:note"]);
 
     // An image on another registry: nothing to look up, said so.
     let arm = FakeArm::start();
     aks_world(&arm);
     let r = run(dir.path(), &arm, &[format!("aks:{CLUSTER} image=mcr.microsoft.com/dotnet/aspnet:8.0")], &[]);
     assert_eq!(r.entry()["status"], "pass", "{}", r.stdout);
-    assert_eq!(step_notes(r.entry()), ["registry:note", "image:note"]);
+    assert_eq!(step_notes(r.entry()), ["registry:note"]);
     assert!(
         !arm.requests().iter().any(|s| s.path.contains("/microsoft.containerregistry/")),
         "no registry lookup for an image on mcr"
@@ -836,7 +855,7 @@ fn a_service_principal_cluster_is_looked_up_in_graph() {
     let r = run(dir.path(), &arm, &[aks_line()], &[]);
     assert_eq!(r.entry()["status"], "pass", "{}", r.stdout);
     assert!(r.entry()["proven"].to_string().contains(&format!("service principal {CLUSTER_SP} may pull")));
-    assert_eq!(step_notes(r.entry()), ["servicePrincipalExpiry:note", "image:note"]);
+    assert_eq!(step_notes(r.entry()), ["servicePrincipalExpiry:note"]);
     let graph = arm.requests().into_iter().find(|s| s.path.starts_with("/v1.0/")).unwrap();
     assert_eq!(graph.query["$select"], "id,appId,displayName");
 
@@ -848,7 +867,7 @@ fn a_service_principal_cluster_is_looked_up_in_graph() {
         "Insufficient privileges to complete the operation.",
     );
     let r = run(dir.path(), &arm, &[aks_line()], &[]);
-    assert_eq!(step_notes(r.entry()), ["pullPermission:warning", "servicePrincipalExpiry:note", "image:note"]);
+    assert_eq!(step_notes(r.entry()), ["pullPermission:warning", "servicePrincipalExpiry:note"]);
     assert!(r.finding("DEP011")["message"].as_str().unwrap().contains("HTTP 403 Authorization_RequestDenied"));
 
     // Deleted from the tenant: nothing to pull with.
@@ -940,7 +959,10 @@ fn a_local_run_uses_azure_variables_and_the_arm_override() {
     let dir = tempfile::tempdir().unwrap();
     let arm = FakeArm::start();
     webapp_world(&arm);
+    let acr = image_registry();
     let out = preflight(dir.path())
+        .env("AZP_PREFLIGHT_REGISTRY_ENDPOINTS", format!("contosoprod.azurecr.io={}", acr.server()))
+        .args(["--checks", "deploy"])
         .env("AZURE_CLIENT_ID", SPN_CLIENT)
         .env("AZURE_TENANT_ID", TENANT)
         .env("AZURE_CLIENT_SECRET", SPN_SECRET)
@@ -981,4 +1003,80 @@ fn several_targets_read_concurrently() {
     assert!(wall < Duration::from_millis(sum / 2 + 2000), "wall {wall:?}, sum {sum} ms");
     let requests = arm.requests().len();
     assert!(requests >= 5 * 8, "{requests} requests");
+}
+
+#[test]
+fn the_image_is_resolved_for_every_platform_the_cluster_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let arm = FakeArm::start();
+    aks_world(&arm);
+    // Add a Windows pool: the image index has only linux/amd64 and linux/arm64.
+    let mut with_windows = pools(Some(SUBNET));
+    with_windows.push(agent_pool(CLUSTER, "win", "Windows", "Windows2022", "Standard_D4s_v5", Some(SUBNET)));
+    put_cluster(&arm, true, "msi", lb_network(), &with_windows);
+    let r = run(dir.path(), &arm, &[aks_line()], &[]);
+    let e = r.entry();
+    let reg015 = finding(e, "REG015");
+    assert_eq!(reg015["severity"], "warning", "other pools can run the image: {reg015:#}");
+    assert!(reg015["message"].as_str().unwrap().starts_with(&format!("image {IMAGE}: ")), "{reg015:#}");
+    assert!(reg015["remedy"].as_str().unwrap().contains("node pool(s) win"), "{reg015:#}");
+    assert_eq!(e["status"], "warn");
+}
+
+#[test]
+fn a_missing_tag_fails_the_target_with_the_registry_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let arm = FakeArm::start();
+    aks_world(&arm);
+    let line = format!("aks:{CLUSTER} image=contosoprod.azurecr.io/shop/web:9.9");
+    let r = run(dir.path(), &arm, &[line], &[]);
+    let e = r.entry();
+    let missing = finding(e, "REG014");
+    assert_eq!(missing["severity"], "error");
+    assert!(missing["message"].as_str().unwrap().contains("9.9"), "{missing:#}");
+    assert_eq!(e["status"], "fail");
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn a_service_principal_clusters_secret_expiry_is_read_from_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let arm = FakeArm::start();
+    aks_world(&arm);
+    put_cluster(&arm, false, CLUSTER_SP, lb_network(), &pools(Some(SUBNET)));
+    arm.put(
+        &format!("/v1.0/servicePrincipals(appId='{CLUSTER_SP}')"),
+        json!({"id": CLUSTER_SP_OID, "appId": CLUSTER_SP, "displayName": "aks-prod-sp"}),
+    );
+    arm.clear_role_assignments();
+    arm.add_role_assignment(role_assignment(REGISTRY, CLUSTER_SP_OID, &role_definition_id(SUB, ACR_PULL), None));
+    let day = 86_400;
+    let at = |days: i64| {
+        jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(days * day)).unwrap().to_string()
+    };
+    let app = |newest_days: i64| {
+        json!({"id": "aaaa0000-0000-4000-8000-000000000001", "appId": CLUSTER_SP, "displayName": "aks-prod-sp",
+               "passwordCredentials": [
+                   {"keyId": "11111111-0000-4000-8000-000000000001", "hint": "old", "endDateTime": at(-30)},
+                   {"keyId": "22222222-0000-4000-8000-000000000002", "hint": "Q~x", "endDateTime": at(newest_days)}],
+               "keyCredentials": []})
+    };
+    arm.put(&format!("/v1.0/applications(appId='{CLUSTER_SP}')"), app(3));
+    let r = run(dir.path(), &arm, &[aks_line()], &[]);
+    let f = r.finding("IDN005");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["data"]["keyId"], "22222222-0000-4000-8000-000000000002", "the newest secret is judged");
+    assert!(f["message"].as_str().unwrap().contains("(Q~x…)"), "{f:#}");
+    assert!(f["remedy"].as_str().unwrap().contains("az aks update-credentials"));
+    assert_eq!(r.code, 1);
+
+    arm.put(&format!("/v1.0/applications(appId='{CLUSTER_SP}')"), app(20));
+    let r = run(dir.path(), &arm, &[aks_line()], &[]);
+    assert_eq!(r.finding("IDN006")["severity"], "warning");
+
+    arm.put(&format!("/v1.0/applications(appId='{CLUSTER_SP}')"), app(200));
+    let r = run(dir.path(), &arm, &[aks_line()], &[]);
+    assert_eq!(r.entry()["status"], "pass", "{}", r.stdout);
+    assert_eq!(step_notes(r.entry()), [] as [&str; 0]);
+    assert!(r.entry()["proven"].to_string().contains("newest secret valid until"));
 }

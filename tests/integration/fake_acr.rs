@@ -322,6 +322,9 @@ pub struct Config {
     pub entra_actions: Vec<String>,
     /// What the exchange answers instead of a refresh token, when set.
     pub exchange_fault: Option<Reply>,
+    /// Entra access tokens issued elsewhere (another fake's token endpoint) that the
+    /// exchange accepts as well as its own.
+    pub foreign_access_tokens: Vec<String>,
     pub repos: BTreeMap<String, Repo>,
     pub blobs: BTreeMap<String, Vec<u8>>,
     /// Faults by path prefix (`/v2/` matches only the base endpoint).
@@ -338,6 +341,7 @@ impl Default for Config {
             entra_secret: String::new(),
             entra_actions: Vec::new(),
             exchange_fault: None,
+            foreign_access_tokens: Vec::new(),
             repos: BTreeMap::new(),
             blobs: BTreeMap::new(),
             faults: Vec::new(),
@@ -356,6 +360,12 @@ impl Config {
     pub fn entra(mut self, secret: &str, actions: &[&str]) -> Config {
         self.entra_secret = secret.into();
         self.entra_actions = actions.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Accepts an Entra access token issued by another fake at the exchange.
+    pub fn accept_access_token(mut self, token: &str) -> Config {
+        self.foreign_access_tokens.push(token.into());
         self
     }
 
@@ -608,9 +618,9 @@ fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, r
         if let Some(f) = &config.exchange_fault {
             return f.clone();
         }
-        if req.form_value("access_token").as_deref() != Some(entra_token)
-            || req.form_value("grant_type").as_deref() != Some("access_token")
-        {
+        let presented = req.form_value("access_token").unwrap_or_default();
+        let known = presented == entra_token || config.foreign_access_tokens.contains(&presented);
+        if !known || req.form_value("grant_type").as_deref() != Some("access_token") {
             return Reply::json(401, errors("UNAUTHORIZED", "The access token provided is invalid or expired."));
         }
         let refresh = format!("refresh-canary-{}", state.issued.lock().map(|i| i.len()).unwrap_or(0));

@@ -2,9 +2,13 @@
 //! before any request), and the resolution of the image against the target's platforms.
 
 use crate::check::{Context, TargetOutcome};
+use crate::checks::registry::chain::{self, Shared, TargetSpec};
+use crate::checks::registry::server::ServerOrigin;
 use crate::codes::Code;
 use crate::deploy_target::ImageRef;
 use crate::finding::Finding;
+use crate::finding::Severity;
+use crate::registry_target::{Intent, Platform, Reference};
 use crate::report::sanitize::sanitize;
 
 use super::not_verified;
@@ -161,37 +165,79 @@ pub fn validate(image: &ImageRef) -> (Vec<Finding>, bool) {
 }
 
 /// Proves that `image` resolves (tag or digest exists) and offers the platforms the target
-/// runs. Contract for the implementation: a single-platform image must match one of
-/// `wanted`; an index must contain at least one of them; each wanted platform the image
-/// lacks is named with its node pools (pods must not be scheduled there); a Windows platform
-/// also requires its host build (`os.version`).
+/// runs, by running the registry check's chain for it with the pipeline's own credential for
+/// that registry (typo guard, DNS, TLS, authentication, manifest, platform).
 ///
-/// Image resolution belongs to the registry check; until it is connected here this says so
-/// instead of passing.
-pub async fn resolve_image(_ctx: &Context, image: &ImageRef, wanted: &[WantedPlatform]) -> TargetOutcome {
-    let platforms = wanted.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("; ");
-    let reference = format!("{}/{}{}", image.host(), image.repository, image.tag_or_digest());
-    let lines = if wanted.is_empty() {
-        format!("`{reference} pull`")
-    } else {
-        wanted
-            .iter()
-            .map(|w| format!("`{reference} pull platform={}/{}`", w.os, w.architecture))
-            .collect::<Vec<_>>()
-            .join(", ")
+/// Each wanted platform is checked; a platform the image lacks is an error when the image
+/// offers none of the wanted ones, and a warning naming the node pools otherwise (pods must
+/// be kept off those pools). A Windows host's build (`os.version`) is not compared.
+pub async fn resolve_image(ctx: &Context, image: &ImageRef, wanted: &[WantedPlatform]) -> TargetOutcome {
+    // Other registries were reported by `validate`: the target pulls them with credentials
+    // the deploy check cannot see.
+    if classify_host(&image.host()) != RegistryHost::Acr {
+        return TargetOutcome::default();
+    }
+    let shared = Shared::new(ctx);
+    let spec = |platform: Option<Platform>| TargetSpec {
+        name: image.to_string(),
+        source: "deployTargets".into(),
+        server_raw: image.server.clone(),
+        origin: ServerOrigin::Line,
+        repository: Some(image.repository.clone()),
+        reference: Some(image.reference.clone().unwrap_or_else(|| Reference::Tag("latest".into()))),
+        intent: Intent::Pull,
+        platform,
+        credential: None,
+        acr_connection: false,
     };
-    let finding = not_verified(
-        "image",
-        format!(
-            "whether `{}` exists and offers the target's platform ({}) is checked by the registry check, not here",
-            sanitize(&image.to_string()),
-            if platforms.is_empty() { "unknown".to_string() } else { platforms }
-        ),
-        format!("Add {lines} to `registries` (task) or `--registry` (CLI) so the registry check proves the tag and platform."),
-        false,
-    )
-    .data("wantedPlatforms", serde_json::to_value(wanted).unwrap_or_default());
-    TargetOutcome { findings: vec![finding], ..Default::default() }
+    if wanted.is_empty() {
+        return label(chain::run(ctx, &shared, spec(None)).await, image);
+    }
+    let runs = wanted.iter().map(|w| {
+        let platform = Platform { os: w.os.clone(), architecture: w.architecture.clone(), variant: None };
+        chain::run(ctx, &shared, spec(Some(platform)))
+    });
+    let outcomes = futures_util::future::join_all(runs).await;
+    let lacks = |o: &TargetOutcome| o.findings.iter().any(|f| f.code == Code::REG015);
+    let any_platform_present =
+        outcomes.iter().any(|o| !lacks(o) && !o.findings.iter().any(|f| f.severity == Severity::Error));
+    let mut merged = TargetOutcome::default();
+    for (outcome, want) in outcomes.into_iter().zip(wanted) {
+        for mut f in outcome.findings {
+            if f.code == Code::REG015 && any_platform_present && !want.pools.is_empty() {
+                // Other pools can run the image: only these pools must not get its pods.
+                f.severity = Severity::Warning;
+                f.remedy = format!(
+                    "Keep the workload off node pool(s) {} with a nodeSelector (`kubernetes.io/arch`/`kubernetes.io/os`), or publish the image for {}/{}. {}",
+                    want.pools.join(", "),
+                    want.os,
+                    want.architecture,
+                    f.remedy
+                );
+            }
+            // The links before the platform run once per platform; report each fact once.
+            if !merged.findings.iter().any(|m| m.code == f.code && m.message == f.message) {
+                merged.findings.push(f);
+            }
+        }
+        for p in outcome.proven {
+            if !merged.proven.contains(&p) {
+                merged.proven.push(p);
+            }
+        }
+    }
+    label(merged, image)
+}
+
+/// Says which image the findings are about: the deploy target's report row is the target.
+fn label(mut outcome: TargetOutcome, image: &ImageRef) -> TargetOutcome {
+    let shown = sanitize(&image.to_string());
+    for f in &mut outcome.findings {
+        f.message = format!("image {shown}: {}", f.message);
+        f.data.insert("image".into(), serde_json::Value::from(shown.clone()));
+    }
+    outcome.proven = outcome.proven.into_iter().map(|p| format!("image {p}")).collect();
+    outcome
 }
 
 #[cfg(test)]

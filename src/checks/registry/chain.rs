@@ -144,11 +144,17 @@ struct Chain<'a> {
 /// Runs the chain for one target. Never panics on remote input; every request is bounded by
 /// the client's timeouts and by this target's share of the run deadline.
 pub async fn check(ctx: Arc<Context>, shared: Arc<Shared>, spec: TargetSpec) -> TargetOutcome {
+    run(&ctx, &shared, spec).await
+}
+
+/// The chain for one target, borrowing the run's context (for callers inside another job,
+/// such as the deploy check resolving a target's image).
+pub async fn run(ctx: &Context, shared: &Shared, spec: TargetSpec) -> TargetOutcome {
     let timeout = ctx.settings.timeout;
     // Finish a little before the run deadline so a slow link yields its own finding, not RUN001.
     let margin = (timeout / 10).max(Duration::from_millis(500));
     let budget = timeout.saturating_sub(margin).max(Duration::from_millis(500));
-    let mut chain = Chain::new(&ctx, &shared, &spec, budget);
+    let mut chain = Chain::new(ctx, shared, &spec, budget);
     let _ = chain.run().await;
     chain.finish()
 }
@@ -243,7 +249,10 @@ impl<'a> Chain<'a> {
     fn syntax(&mut self) -> Step<()> {
         let where_ = self.spec.source.clone();
         match server::parse_server(&self.spec.server_raw, self.spec.origin) {
-            Ok(s) => self.server = Some(s),
+            Ok(mut s) => {
+                s.endpoint = self.ctx.endpoints.registry_endpoint(&s.authority).cloned();
+                self.server = Some(s);
+            }
             Err(m) => {
                 let shown = sanitize(&self.spec.server_raw);
                 let fix = match &m.suggestion {
@@ -422,7 +431,7 @@ impl<'a> Chain<'a> {
             self.out.findings.push(note);
         }
         self.pass("tcp");
-        if !server.https {
+        if !server.uses_tls() {
             drop(stream);
             self.out.proven.push("reachable (plain http on loopback)".into());
             return Ok(());

@@ -27,6 +27,9 @@ pub struct Server {
     pub authority: String,
     /// The host the API lives on: Docker Hub's aliases all serve from `registry-1.docker.io`.
     pub api_authority: String,
+    /// Where requests for this registry really go (`AZP_PREFLIGHT_REGISTRY_ENDPOINTS`): the
+    /// name stays the registry's, the network address is the override's.
+    pub endpoint: Option<Url>,
 }
 
 pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
@@ -38,8 +41,16 @@ const ACR_SUFFIXES: &[&str] = &["azurecr.io", "azurecr.cn", "azurecr.us"];
 
 impl Server {
     pub fn base_url(&self) -> Option<Url> {
+        if let Some(endpoint) = &self.endpoint {
+            return Some(endpoint.clone());
+        }
         let scheme = if self.https { "https" } else { "http" };
         Url::parse(&format!("{scheme}://{}/", self.api_authority)).ok()
+    }
+
+    /// Whether the connection to the registry's address uses TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.endpoint.as_ref().map_or(self.https, |e| e.scheme() == "https")
     }
 
     pub fn is_docker_hub(&self) -> bool {
@@ -60,6 +71,9 @@ impl Server {
     }
 
     pub fn port_or_default(&self) -> u16 {
+        if let Some(port) = self.endpoint.as_ref().and_then(|e| e.port_or_known_default()) {
+            return port;
+        }
         self.port.unwrap_or(if self.https { 443 } else { 80 })
     }
 
@@ -195,7 +209,7 @@ pub fn parse_server(raw: &str, origin: ServerOrigin) -> Result<Server, Malformed
     } else {
         authority.to_string()
     };
-    Ok(Server { https, host, port, authority: authority.to_string(), api_authority })
+    Ok(Server { https, host, port, authority: authority.to_string(), api_authority, endpoint: None })
 }
 
 fn split_host_port(authority: &str) -> Result<(String, Option<u16>), Malformed> {
