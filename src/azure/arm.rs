@@ -127,11 +127,17 @@ impl<'a> ArmClient<'a> {
             return Err(ArmError::Status {
                 status: resp.status,
                 code: err["code"].as_str().map(sanitize).unwrap_or_else(|| "(no error code)".into()),
-                message: err["message"].as_str().map(sanitize).unwrap_or_else(|| entra::excerpt(&resp)),
+                message: err["message"]
+                    .as_str()
+                    .map(sanitize)
+                    .unwrap_or_else(|| entra::redacted_excerpt(&self.ctx.redactor, &resp)),
                 correlation_id,
             });
         }
-        resp.json().map_err(|_| ArmError::NotJson { status: resp.status, excerpt: entra::excerpt(&resp) })
+        resp.json().map_err(|_| ArmError::NotJson {
+            status: resp.status,
+            excerpt: entra::redacted_excerpt(&self.ctx.redactor, &resp),
+        })
     }
 
     /// A list: every item of `value` over all pages.

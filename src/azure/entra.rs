@@ -506,18 +506,6 @@ pub fn shape(response: &Response) -> String {
     )
 }
 
-/// A sanitized, short excerpt of a body, for messages. Prefer `redacted_excerpt`: an
-/// excerpt is cut to length, and a secret cut in half is no longer recognised later.
-pub fn excerpt(response: &Response) -> String {
-    let text = response.text();
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        "(empty body)".into()
-    } else {
-        crate::report::sanitize::cap(&sanitize(trimmed), 200)
-    }
-}
-
 /// An excerpt with every known secret replaced before the text is cut: a proxy page that
 /// echoes the request must not leave the first half of a secret in a message.
 pub fn redacted_excerpt(redactor: &Redactor, response: &Response) -> String {

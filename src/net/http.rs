@@ -336,6 +336,12 @@ fn build(settings: &HttpSettings, with_proxy: bool) -> Result<reqwest::Client, S
                 attempt.error("more than 5 redirects")
             } else if let Err(e) = ensure_secure_url(attempt.url()) {
                 attempt.error(format!("redirect refused: {e}"))
+            } else if matches!(attempt.status().as_u16(), 307 | 308)
+                && attempt.previous().last().is_some_and(|prev| prev.origin() != attempt.url().origin())
+            {
+                // 307/308 resend the body (a client secret, an assertion) to the new host:
+                // hand the redirect back to the caller instead.
+                attempt.stop()
             } else {
                 attempt.follow()
             }
@@ -507,6 +513,21 @@ mod tests {
         assert_eq!(client().send(Request::get(url)).await.unwrap_err().kind, HttpErrorKind::ConnectionRefused);
         let insecure = Url::parse("http://example.com/").unwrap();
         assert_eq!(client().send(Request::get(insecure)).await.unwrap_err().kind, HttpErrorKind::Refused);
+    }
+
+    #[tokio::test]
+    async fn a_body_is_never_resent_to_another_host() {
+        // The second server would receive the form if the redirect were followed.
+        let (other, hits) = serve(vec![OK]).await;
+        let redirect: &'static str = Box::leak(
+            format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {other}token\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .replace("127.0.0.1", "localhost")
+                .into_boxed_str(),
+        );
+        let (url, _) = serve(vec![redirect]).await;
+        let resp = client().send(Request::post(url).form(&[("client_secret", "s3cret")])).await.unwrap();
+        assert_eq!(resp.status, 307);
+        assert_eq!(*hits.lock().unwrap(), 0);
     }
 
     #[tokio::test]

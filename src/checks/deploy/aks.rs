@@ -303,7 +303,7 @@ async fn service_principal_object_id(ctx: &Context, conn: &ServiceConnection, cl
             Some(id) if is_guid(&id) => SpLookup::Found(id),
             _ => SpLookup::Unknown(format!(
                 "Microsoft Graph answered without an object id: {}",
-                entra::excerpt(&response)
+                entra::redacted_excerpt(&ctx.redactor, &response)
             )),
         },
         404 => SpLookup::Gone,
