@@ -459,6 +459,19 @@ impl InUse {
     }
 }
 
+/// IDN005 when `end` falls within `expiryErrorDays`, IDN006 within `expiryWarningDays`.
+pub(crate) fn expiry_code(ctx: &Context, end: jiff::Timestamp) -> Option<Code> {
+    let remaining = end.as_second() - ctx.now.as_second();
+    let within = |days: u32| remaining <= i64::from(days) * 86_400;
+    if within(ctx.settings.expiry_error_days) {
+        Some(Code::IDN005)
+    } else if within(ctx.settings.expiry_warning_days) {
+        Some(Code::IDN006)
+    } else {
+        None
+    }
+}
+
 /// IDN005/IDN006 for the credential in use, or a statement of how long it lasts.
 fn expiry_verdict(
     ctx: &Context,
@@ -484,13 +497,7 @@ fn expiry_verdict(
             "source": in_use.source,
         }),
     );
-    let remaining = end.as_second() - now.as_second();
-    let within = |limit: u32| remaining <= i64::from(limit) * 86_400;
-    let code = if within(ctx.settings.expiry_error_days) {
-        Code::IDN005
-    } else if within(ctx.settings.expiry_warning_days) {
-        Code::IDN006
-    } else {
+    let Some(code) = expiry_code(ctx, end) else {
         out.proven.push(format!(
             "{} valid until {} ({days} days)",
             in_use.describe(about.app_id.as_deref()),

@@ -856,7 +856,11 @@ fn a_service_principal_cluster_is_looked_up_in_graph() {
     assert_eq!(r.entry()["status"], "pass", "{}", r.stdout);
     assert!(r.entry()["proven"].to_string().contains(&format!("service principal {CLUSTER_SP} may pull")));
     assert_eq!(step_notes(r.entry()), ["servicePrincipalExpiry:note"]);
-    let graph = arm.requests().into_iter().find(|s| s.path.to_ascii_lowercase().starts_with("/v1.0/serviceprincipals")).unwrap();
+    let graph = arm
+        .requests()
+        .into_iter()
+        .find(|s| s.path.to_ascii_lowercase().starts_with("/v1.0/serviceprincipals"))
+        .unwrap();
     assert_eq!(graph.query["$select"], "id,appId,displayName");
 
     // Graph refuses to read other service principals: the permission is not proven.

@@ -5,8 +5,7 @@
 use crate::azure::entra;
 use crate::azure::graph::{self, GraphError, GraphObject};
 use crate::check::{Context, TargetOutcome};
-use crate::checks::identity::{date, days_left, when};
-use crate::codes::Code;
+use crate::checks::identity::{date, days_left, expiry_code, when};
 use crate::connections::ServiceConnection;
 use crate::finding::Finding;
 
@@ -61,13 +60,7 @@ pub async fn cluster_sp_expiry(ctx: &Context, conn: &ServiceConnection, client_i
     };
     let (end, secret) = latest;
     let now = ctx.now;
-    let remaining = end.as_second() - now.as_second();
-    let within = |days: u32| remaining <= i64::from(days) * 86_400;
-    let code = if within(ctx.settings.expiry_error_days) {
-        Code::IDN005
-    } else if within(ctx.settings.expiry_warning_days) {
-        Code::IDN006
-    } else {
+    let Some(code) = expiry_code(ctx, end) else {
         out.proven.push(format!(
             "service principal {client_id}'s newest secret valid until {} ({} days)",
             date(end),
