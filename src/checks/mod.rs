@@ -1,6 +1,7 @@
 //! The check families, in report order. Each module turns settings into jobs.
 
 pub mod agent;
+pub mod tasks;
 
 use crate::check::Check;
 use crate::settings::{CheckId, Settings};
