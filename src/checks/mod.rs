@@ -12,7 +12,8 @@ pub fn enabled(settings: &Settings) -> Vec<Box<dyn Check>> {
     for id in &settings.checks {
         match id {
             CheckId::Agent => checks.push(Box::new(agent::AgentCheck)),
-            CheckId::Registry | CheckId::Identity | CheckId::Tasks => checks.push(Box::new(Unavailable(*id))),
+            CheckId::Tasks => checks.push(Box::new(tasks::TasksCheck)),
+            CheckId::Registry | CheckId::Identity => checks.push(Box::new(Unavailable(*id))),
         }
     }
     checks
@@ -39,5 +40,5 @@ impl Check for Unavailable {
 
 /// Facts about the embedded advisory database, for the report header.
 pub fn advisory_db_info() -> Option<crate::report::AdvisoryDbInfo> {
-    None
+    tasks::advisory_db_info()
 }

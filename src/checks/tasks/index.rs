@@ -128,6 +128,12 @@ impl Index {
             })
     }
 
+    /// A built-in task with this name, whatever its majors.
+    pub fn find_any_major(&self, name: &str) -> Option<&BuiltinTask> {
+        let candidates = self.by_name.get(&name.to_ascii_lowercase())?;
+        candidates.iter().map(|&i| &self.tasks[i]).max_by_key(|t| t.majors.values().filter(|m| m.in_repo).count())
+    }
+
     /// The task's GUID for a name (any major), for advisories keyed by GUID.
     pub fn id_for(&self, name_or_id: &str, major: u32) -> Option<&str> {
         self.find(name_or_id, major).map(|f| f.task.id.as_str()).or_else(|| {

@@ -129,7 +129,8 @@ struct MapFrame {
     expect_key: bool,
     key: Key,
     key_text: String,
-    start_line: u32,
+    /// The first line of the step this mapping belongs to.
+    step_line: u32,
     /// Index of this step's reference, to attach its inputs.
     reference: Option<usize>,
     collected: Vec<(String, String)>,
@@ -207,13 +208,15 @@ fn walk(text: &str, lines: &Lines<'_>) -> Scanned {
                 }
                 let in_seq = matches!(stack.last(), Some(Frame::Seq)) || stack.is_empty();
                 let frame = if is_map {
-                    let (step_like, extends, inputs) = match parent {
+                    let line = span.start.line() as u32;
+                    let (step_like, extends, inputs, step_line) = match parent {
                         Some(p) => (
                             p.key == Key::Expression && p.step_like,
                             p.key == Key::Extends || (p.key == Key::Expression && p.extends),
                             p.key == Key::Inputs && p.step_like,
+                            if p.key == Key::Expression && p.step_like { p.step_line } else { line },
                         ),
-                        None => (in_seq && !stack.is_empty(), false, false),
+                        None => (in_seq && !stack.is_empty(), false, false, line),
                     };
                     Frame::Map(MapFrame {
                         step_like,
@@ -222,7 +225,7 @@ fn walk(text: &str, lines: &Lines<'_>) -> Scanned {
                         expect_key: true,
                         key: Key::None,
                         key_text: String::new(),
-                        start_line: span.start.line() as u32,
+                        step_line,
                         reference: None,
                         collected: Vec::new(),
                     })
@@ -261,9 +264,7 @@ fn finish_node(stack: &mut [Frame]) {
 }
 
 fn starts_with_braces(lines: &Lines<'_>, span: Span) -> bool {
-    lines
-        .offset(span.start.line(), span.start.col())
-        .is_some_and(|at| lines.text[at..].starts_with("{{"))
+    lines.offset(span.start.line(), span.start.col()).is_some_and(|at| lines.text[at..].starts_with("{{"))
 }
 
 fn on_scalar(out: &mut Scanned, stack: &mut [Frame], lines: &Lines<'_>, value: &str, style: ScalarStyle, span: Span) {
@@ -286,7 +287,7 @@ fn on_scalar(out: &mut Scanned, stack: &mut [Frame], lines: &Lines<'_>, value: &
                 value: value.to_string(),
                 line,
                 column,
-                step_line: m.start_line,
+                step_line: m.step_line,
                 edit_span: edit_span(lines, span, value, style),
                 inputs: Vec::new(),
             });
@@ -297,7 +298,9 @@ fn on_scalar(out: &mut Scanned, stack: &mut [Frame], lines: &Lines<'_>, value: &
             line,
             column,
         }),
-        _ if m.inputs && matches!(style, ScalarStyle::Plain | ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) => {
+        _ if m.inputs
+            && matches!(style, ScalarStyle::Plain | ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) =>
+        {
             let key = std::mem::take(&mut m.key_text);
             m.collected.push((key, value.to_string()));
         }
@@ -470,7 +473,8 @@ variables:
 - template: vars.yml
 ";
         let s = scan(text);
-        let inc: Vec<(&str, IncludeKind, u32)> = s.includes.iter().map(|i| (i.value.as_str(), i.kind, i.line)).collect();
+        let inc: Vec<(&str, IncludeKind, u32)> =
+            s.includes.iter().map(|i| (i.value.as_str(), i.kind, i.line)).collect();
         assert_eq!(
             inc,
             [
@@ -486,7 +490,8 @@ variables:
     #[test]
     fn crlf_anchors_documents_flow_and_unicode_columns() {
         let text = "steps:\r\n- task: \"A@1\"  # c\r\n- &s\r\n  task: B@2\r\n- *s\r\n---\r\nsteps: [{task: C@3}]\r\n# é\r\n- task: x\r\n";
-        let s = scan("steps:\r\n- task: \"A@1\"  # c\r\n- &s\r\n  task: B@2\r\n- *s\r\n---\r\nsteps: [{task: C@3}]\r\n");
+        let s =
+            scan("steps:\r\n- task: \"A@1\"  # c\r\n- &s\r\n  task: B@2\r\n- *s\r\n---\r\nsteps: [{task: C@3}]\r\n");
         assert_eq!(
             s.references.iter().map(|r| (r.value.as_str(), r.line, r.column)).collect::<Vec<_>>(),
             [("A@1", 2, 9), ("B@2", 4, 9), ("C@3", 7, 16)]
@@ -497,7 +502,10 @@ variables:
         assert!(scan(text).problem.is_some(), "a trailing sequence under a mapping is a syntax error");
         let u = scan("steps:\n- displayName: é\n  task: ÉTask@1\n");
         assert_eq!(u.references[0].column, 9);
-        assert_eq!(&"steps:\n- displayName: é\n  task: ÉTask@1\n"[u.references[0].edit_span.clone().unwrap()], "ÉTask@1");
+        assert_eq!(
+            &"steps:\n- displayName: é\n  task: ÉTask@1\n"[u.references[0].edit_span.clone().unwrap()],
+            "ÉTask@1"
+        );
     }
 
     #[test]

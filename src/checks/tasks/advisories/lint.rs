@@ -40,16 +40,17 @@ pub fn lint(sources: &[Source<'_>]) -> (Vec<Advisory>, Vec<Problem>) {
     for src in sources {
         match Advisory::parse(src.text, &src.file) {
             Ok(a) => parsed.push((src.file.clone(), src.embedded, a)),
-            Err(list) => {
-                problems.extend(list.into_iter().map(|message| Problem { file: src.file.clone(), message }))
-            }
+            Err(list) => problems.extend(list.into_iter().map(|message| Problem { file: src.file.clone(), message })),
         }
     }
     let mut seen: BTreeMap<(&str, bool), &str> = BTreeMap::new();
     for (file, embedded, a) in &parsed {
         if *embedded {
             if !a.id.starts_with("AZP-ADV-") {
-                problems.push(Problem { file: file.clone(), message: format!("embedded id `{}` must start with AZP-ADV-", a.id) });
+                problems.push(Problem {
+                    file: file.clone(),
+                    message: format!("embedded id `{}` must start with AZP-ADV-", a.id),
+                });
             }
             let expected = format!("{}.toml", a.id);
             if !file.ends_with(&format!("/{expected}")) {
@@ -92,10 +93,10 @@ mod tests {
     #[test]
     fn set_level_problems() {
         let second = SAMPLE;
-        let third = SAMPLE.replace("AZP-ADV-9001", "AZP-ADV-9002").replace("last-good = \"2.9.1\"", "last-good = \"2.11.0\"").replace(
-            "affected = [\">= 2.10.0, < 2.12.0\"]",
-            "affected = [\"2.9.0\"]",
-        );
+        let third = SAMPLE
+            .replace("AZP-ADV-9001", "AZP-ADV-9002")
+            .replace("last-good = \"2.9.1\"", "last-good = \"2.11.0\"")
+            .replace("affected = [\">= 2.10.0, < 2.12.0\"]", "affected = [\"2.9.0\"]");
         let sources = [
             Source { file: "advisories/AZP-ADV-9001.toml".into(), text: SAMPLE, embedded: true },
             Source { file: "advisories/other.toml".into(), text: second, embedded: true },
@@ -105,6 +106,9 @@ mod tests {
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         assert!(text.iter().any(|p| p.contains("other.toml: file name should be AZP-ADV-9001.toml")), "{text:?}");
         assert!(text.iter().any(|p| p.contains("duplicate id AZP-ADV-9001")), "{text:?}");
-        assert!(text.iter().any(|p| p.contains("AZP-ADV-9002.toml: last-good 2.11.0 is affected by AZP-ADV-9001")), "{text:?}");
+        assert!(
+            text.iter().any(|p| p.contains("AZP-ADV-9002.toml: last-good 2.11.0 is affected by AZP-ADV-9001")),
+            "{text:?}"
+        );
     }
 }

@@ -199,8 +199,9 @@ impl Advisory {
                 Ok(r) => {
                     // `< 3.0.0` still stays inside major 2.
                     let next_major = TaskVersion::new(raw.major.saturating_add(1), 0, 0);
-                    let upper_inside =
-                        r.upper.is_none_or(|u| u.version.major == raw.major || (u.version == next_major && !u.inclusive));
+                    let upper_inside = r
+                        .upper
+                        .is_none_or(|u| u.version.major == raw.major || (u.version == next_major && !u.inclusive));
                     if r.lower.version.major != raw.major || !upper_inside {
                         problems.push(format!("affected `{text}` reaches outside major {}", raw.major));
                     }
@@ -371,7 +372,12 @@ impl AdvisoryDb {
     }
 
     /// Advisories about this task and major.
-    pub fn for_task<'a>(&'a self, task_id: Option<&'a str>, name: &'a str, major: u32) -> impl Iterator<Item = &'a Advisory> {
+    pub fn for_task<'a>(
+        &'a self,
+        task_id: Option<&'a str>,
+        name: &'a str,
+        major: u32,
+    ) -> impl Iterator<Item = &'a Advisory> {
         self.advisories.iter().filter(move |a| a.major == major && a.is_for(task_id, name))
     }
 
@@ -409,6 +415,60 @@ pub fn render_list(db: &AdvisoryDb, out: &mut dyn std::io::Write) -> std::io::Re
         }
     }
     Ok(())
+}
+
+/// `advisories list|lint [--advisories FILE]`.
+pub fn command(
+    action: &crate::cli::AdvisoriesAction,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> crate::exit::Exit {
+    use crate::cli::AdvisoriesAction;
+    use crate::exit::Exit;
+    match action {
+        AdvisoriesAction::List(files) => match AdvisoryDb::load(&files.advisories) {
+            Ok(db) => match render_list(&db, out) {
+                Ok(()) => Exit::Ok,
+                Err(_) => Exit::Internal,
+            },
+            Err(e) => {
+                let _ = writeln!(err, "azp-preflight: bad input: {e}");
+                Exit::BadInput
+            }
+        },
+        AdvisoriesAction::Lint(files) => {
+            let mut texts = Vec::new();
+            for path in &files.advisories {
+                match std::fs::read_to_string(path) {
+                    Ok(t) => texts.push((path.display().to_string(), t)),
+                    Err(e) => {
+                        let _ = writeln!(err, "azp-preflight: bad input: --advisories: `{}` is not valid; expected a readable advisory file ({e})", path.display());
+                        return Exit::BadInput;
+                    }
+                }
+            }
+            let mut sources = lint::embedded_sources();
+            sources.extend(texts.iter().map(|(file, text)| lint::Source { file: file.clone(), text, embedded: false }));
+            let (advisories, problems) = lint::lint(&sources);
+            for p in &problems {
+                let _ = writeln!(out, "{p}");
+            }
+            if problems.is_empty() {
+                let _ = writeln!(out, "{} advisories checked: no problems", advisories.len());
+                Exit::Ok
+            } else {
+                let _ = writeln!(
+                    out,
+                    "{} problem{} in {} file{}",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" },
+                    sources.len(),
+                    if sources.len() == 1 { "" } else { "s" }
+                );
+                Exit::Findings
+            }
+        }
+    }
 }
 
 fn first_line(text: &str) -> &str {

@@ -53,12 +53,17 @@ impl VersionRange {
                 }
             };
             if slot.is_some() {
-                return Err(format!("`{text}` has two {} bounds; expected {FORM}", if op.starts_with('>') { "lower" } else { "upper" }));
+                return Err(format!(
+                    "`{text}` has two {} bounds; expected {FORM}",
+                    if op.starts_with('>') { "lower" } else { "upper" }
+                ));
             }
             *slot = Some(Bound { version, inclusive: op.len() == 2 });
         }
         let Some(lower) = lower else {
-            return Err(format!("`{text}` has no lower bound (`>=`); an open-ended range would match every old version"));
+            return Err(format!(
+                "`{text}` has no lower bound (`>=`); an open-ended range would match every old version"
+            ));
         };
         let range = VersionRange { lower, upper };
         if range.is_empty() {
