@@ -15,6 +15,9 @@ use crate::codes::Code;
 use crate::finding::{Finding, Location, Severity};
 use crate::report::sanitize::sanitize;
 
+/// This tool's own task, which is not built in.
+const OWN_TASK: &str = "PipelinePreflight";
+
 /// The marker `fix` writes after a pin, and recognises when unpinning.
 pub const PIN_MARKER: &str = "# pinned by azp-preflight:";
 
@@ -169,7 +172,11 @@ impl RefContext<'_> {
 
     /// TSK005: not a built-in task, and the organization (when asked) does not know it either.
     fn unknown(&self, out: &mut Vec<Advice>) {
-        if self.identity.builtin.is_some() || self.r().kind == NameKind::Qualified || self.org().is_some() {
+        if self.identity.builtin.is_some()
+            || self.r().kind == NameKind::Qualified
+            || self.org().is_some()
+            || self.r().name.eq_ignore_ascii_case(OWN_TASK)
+        {
             return;
         }
         let Some(index) = self.facts.index else { return };
@@ -206,11 +213,7 @@ impl RefContext<'_> {
             let mut f = self
                 .finding(
                     Code::TSK001,
-                    format!(
-                        "{} is pinned to {pinned}, which has a known regression: {}",
-                        self.shown_value,
-                        describe(&affected)
-                    ),
+                    format!("{} pins a version with a known regression: {}", self.shown_value, describe(&affected)),
                 )
                 .remedy(remedy);
             f = advisory_data(f, &affected);
@@ -553,6 +556,10 @@ impl RefContext<'_> {
             VersionSpec::Full(v) => o.get(v),
             VersionSpec::Major(m) => o.resolve_major(m),
         });
+        if self.org().is_some() && org_version.is_none() {
+            // The organization lacks it (TSK004): nothing runs, so nothing to say about it.
+            return;
+        }
         let (version, handlers, minimum) = match (org_version, self.identity.builtin) {
             (Some(v), _) => (v.version.to_string(), Some(v.handlers.clone()), v.minimum_agent_version.clone()),
             (None, Some(b)) => (

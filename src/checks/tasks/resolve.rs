@@ -75,8 +75,12 @@ impl OrgTask {
         self.versions.iter().filter(|v| v.version.major == major && !v.is_test).max_by_key(|v| v.version)
     }
 
+    /// The version itself, else the release it is another build of.
     pub fn get(&self, version: TaskVersion) -> Option<&OrgVersion> {
-        self.versions.iter().find(|v| v.version == version)
+        self.versions
+            .iter()
+            .find(|v| v.version == version)
+            .or_else(|| self.versions.iter().find(|v| v.builds.contains(&version)))
     }
 
     /// Whether a pin to this version can run: listed itself or as another build of a release.

@@ -1,0 +1,4 @@
+//! End-to-end tests of the `azp-preflight` binary, one module per area.
+
+mod common;
+mod tasks;
