@@ -78,24 +78,31 @@ pub fn identify<'a>(value: &str, index: Option<&'a Index>) -> Result<Identity<'a
 
 /// Advice for one reference. `lookup` is the organization's answer when online.
 pub fn advise(found: &FoundRef, facts: &Facts<'_>, lookup: Option<&Lookup>) -> Vec<Advice> {
-    let raw = &found.raw;
-    let file = &found.file;
-    let at = Location::new(file.display.clone(), raw.line, raw.column);
-    let shown_value = sanitize(raw.value.trim());
-    let identity = match identify(&raw.value, facts.index) {
+    advise_identified(found, facts, identify(&found.raw().value, facts.index), lookup)
+}
+
+/// As `advise`, with the reference already identified.
+pub fn advise_identified(
+    found: &FoundRef,
+    facts: &Facts<'_>,
+    identity: Result<Identity<'_>, String>,
+    lookup: Option<&Lookup>,
+) -> Vec<Advice> {
+    let identity = match identity {
         Ok(i) => i,
         Err(why) => {
+            let raw = found.raw();
             let f = Finding::new(Code::TSK007, sanitize(&why))
                 .remedy(
                     "Write the task as Name@Major (`Docker@2`) or a full version (`Docker@2.240.2`). When a template \
                      parameter supplies the task, the callers' values are checked where they are written.",
                 )
-                .at(at)
-                .data("value", shown_value);
+                .at(Location::new(found.file.display.clone(), raw.line, raw.column))
+                .data("value", sanitize(raw.value.trim()));
             return suppress(vec![Advice { finding: f, edit: None }], found);
         }
     };
-    let ctx = RefContext { found, facts, identity: &identity, at, shown_value, lookup };
+    let ctx = RefContext { found, facts, identity: &identity, lookup };
     suppress(ctx.advise(), found)
 }
 
@@ -103,12 +110,15 @@ struct RefContext<'a> {
     found: &'a FoundRef,
     facts: &'a Facts<'a>,
     identity: &'a Identity<'a>,
-    at: Location,
-    shown_value: String,
     lookup: Option<&'a Lookup>,
 }
 
 impl RefContext<'_> {
+    /// The value as written, safe for messages (only built when there is something to say).
+    fn shown(&self) -> String {
+        sanitize(self.found.raw().value.trim())
+    }
+
     fn r(&self) -> &TaskRef {
         &self.identity.task_ref
     }
@@ -147,7 +157,7 @@ impl RefContext<'_> {
 
     fn finding(&self, code: Code, message: String) -> Finding {
         Finding::new(code, message)
-            .at(self.at.clone())
+            .at(Location::new(self.found.file.display.clone(), self.found.raw().line, self.found.raw().column))
             .data("task", sanitize(&self.r().name))
             .data("version", sanitize(&self.r().version_text))
     }
@@ -158,7 +168,7 @@ impl RefContext<'_> {
             .facts
             .db
             .for_task(self.identity.task_id.as_deref(), &self.r().name, self.major())
-            .filter(|a| a.pinnable && applies(a, &self.found.raw.inputs))
+            .filter(|a| a.pinnable && applies(a, &self.found.raw().inputs))
             .collect();
         self.unknown(&mut out);
         match self.r().spec {
@@ -182,19 +192,19 @@ impl RefContext<'_> {
         let Some(index) = self.facts.index else { return };
         let name = &self.r().name;
         let message = if self.r().kind == NameKind::Guid {
-            format!("{}: no built-in task has the GUID {}", self.shown_value, sanitize(name))
+            format!("{}: no built-in task has the GUID {}", self.shown(), sanitize(name))
         } else if let Some(task) = index.find_any_major(name) {
             let majors: Vec<&str> = task.majors.keys().map(String::as_str).collect();
             format!(
                 "{}: the built-in task {} has no major {} (known majors: {})",
-                self.shown_value,
+                self.shown(),
                 sanitize(name),
                 self.major(),
                 majors.join(", ")
             )
         } else {
             let hint = index.suggest(name).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-            format!("{}: `{}` is not a built-in task{hint}", self.shown_value, sanitize(name))
+            format!("{}: `{}` is not a built-in task{hint}", self.shown(), sanitize(name))
         };
         out.push(Advice {
             finding: self.finding(Code::TSK005, message).remedy(
@@ -213,7 +223,7 @@ impl RefContext<'_> {
             let mut f = self
                 .finding(
                     Code::TSK001,
-                    format!("{} pins a version with a known regression: {}", self.shown_value, describe(&affected)),
+                    format!("{} pins a version with a known regression: {}", self.shown(), describe(&affected)),
                 )
                 .remedy(remedy);
             f = advisory_data(f, &affected);
@@ -240,7 +250,7 @@ impl RefContext<'_> {
                             format!(
                                 "{}: the organization does not have {} {pinned} (it has {listed}); the run would \
                                  fail with \"A task is missing\"",
-                                self.shown_value,
+                                self.shown(),
                                 self.name()
                             ),
                         )
@@ -265,7 +275,7 @@ impl RefContext<'_> {
             Code::TSK004,
             format!(
                 "{}: the organization has no version of {}; the run would fail with \"A task is missing\"",
-                self.shown_value,
+                self.shown(),
                 self.name()
             ),
         )
@@ -315,7 +325,7 @@ impl RefContext<'_> {
                 format!(
                     "{} pins the last good version for {ids}, and the fix ({needed}) has been released; {evidence}. \
                      The pin now holds the task back from later fixes",
-                    self.shown_value
+                    self.shown()
                 ),
             )
             .remedy(format!("Remove the pin:\n  {suggestion}\n`azp-preflight fix` makes this change."))
@@ -337,7 +347,7 @@ impl RefContext<'_> {
                                 format!(
                                     "{}: the organization has no version of {}@{major} (it has major(s) {}); the run \
                                      would fail with \"A task is missing\"",
-                                    self.shown_value,
+                                    self.shown(),
                                     self.name(),
                                     majors.join(", ")
                                 ),
@@ -358,7 +368,7 @@ impl RefContext<'_> {
                         Code::TSK001,
                         format!(
                             "{} resolves to {} in this organization, which has a known regression: {}",
-                            self.shown_value,
+                            self.shown(),
                             current.version,
                             describe(&affected)
                         ),
@@ -388,7 +398,7 @@ impl RefContext<'_> {
                         format!(
                             "{} floats to the newest {}@{major}; the newest version azp-preflight knows, {latest}, has \
                              a known regression: {}. {unconfirmed}",
-                            self.shown_value,
+                            self.shown(),
                             self.name(),
                             describe(&affected)
                         ),
@@ -490,7 +500,7 @@ impl RefContext<'_> {
     }
 
     fn edit(&self, new_value: &str, comment: Option<String>) -> Option<Edit> {
-        let raw = &self.found.raw;
+        let raw = self.found.raw();
         let span = raw.edit_span.clone()?;
         Some(Edit {
             path: self.found.file.path.clone(),
@@ -526,24 +536,33 @@ impl RefContext<'_> {
         if let Some(date) = &removal {
             message.push_str(&format!(" (removal date {date}; from then on it may no longer be available)"));
         }
-        let successor = self.identity.builtin.and_then(|b| self.facts.index.and_then(|i| i.successor(b.task, major)));
-        let remedy = match successor {
+        // The successor major may carry another name (NodeTool@0 became UseNode@1).
+        let successor = self.identity.builtin.and_then(|b| {
+            let next = self.facts.index.and_then(|i| i.successor(b.task, major))?;
+            let name = b.task.majors.get(&next.to_string()).and_then(|m| m.name.clone());
+            let name = match (self.r().kind, name) {
+                (NameKind::Guid, _) => self.yaml_name().to_string(),
+                (_, Some(n)) => n,
+                (_, None) => self.yaml_name().to_string(),
+            };
+            Some(format!("{name}@{next}"))
+        });
+        let remedy = match &successor {
             Some(next) => format!(
-                "Move to `{}@{next}` and check its inputs in the task's documentation; a new major can change inputs \
-                 and behaviour.",
-                self.yaml_name()
+                "Move to `{next}` and check its inputs in the task's documentation; a new major can change inputs \
+                 and behaviour."
             ),
             None => "Replace the task with its documented successor, or a script step doing the same work.".to_string(),
         };
-        if !self.shown_value.eq_ignore_ascii_case(&format!("{name}@{major}")) {
-            message.push_str(&format!(" (referenced as `{}`)", self.shown_value));
+        if !self.shown().eq_ignore_ascii_case(&format!("{name}@{major}")) {
+            message.push_str(&format!(" (referenced as `{}`)", self.shown()));
         }
         let mut f = self.finding(Code::TSK003, message).remedy(remedy);
         if let Some(date) = removal {
             f = f.data("removalDate", date);
         }
         if let Some(next) = successor {
-            f = f.data("replacement", format!("{}@{next}", self.yaml_name()));
+            f = f.data("replacement", next);
         }
         out.push(Advice { finding: f, edit: None });
     }
@@ -560,17 +579,26 @@ impl RefContext<'_> {
             // The organization lacks it (TSK004): nothing runs, so nothing to say about it.
             return;
         }
-        let (version, handlers, minimum) = match (org_version, self.identity.builtin) {
-            (Some(v), _) => (v.version.to_string(), Some(v.handlers.clone()), v.minimum_agent_version.clone()),
-            (None, Some(b)) => (
-                b.info.latest.clone().unwrap_or_else(|| major.to_string()),
-                b.info.handlers.clone(),
-                b.info.minimum_agent_version.clone(),
-            ),
+        let (handlers, minimum): (Option<&[String]>, Option<&str>) = match (org_version, self.identity.builtin) {
+            (Some(v), _) => (Some(&v.handlers), v.minimum_agent_version.as_deref()),
+            (None, Some(b)) => (b.info.handlers.as_deref(), b.info.minimum_agent_version.as_deref()),
             (None, None) => return,
         };
+        let eol = handlers.filter(|h| only_eol_node(h));
+        let old_agent = match (self.facts.agent_version, minimum) {
+            (Some(agent), Some(min)) => compare_dotted(agent, min) == Some(std::cmp::Ordering::Less),
+            _ => false,
+        };
+        if eol.is_none() && !old_agent {
+            return;
+        }
+        let version = match (org_version, self.identity.builtin) {
+            (Some(v), _) => v.version.to_string(),
+            (None, Some(b)) => b.info.latest.clone().unwrap_or_else(|| major.to_string()),
+            (None, None) => major.to_string(),
+        };
         let name = self.name();
-        if let Some(h) = handlers.filter(|h| only_eol_node(h)) {
+        if let Some(h) = eol {
             out.push(Advice {
                 finding: self
                     .finding(
@@ -578,7 +606,7 @@ impl RefContext<'_> {
                         format!(
                             "{}: {name} {version} runs only on end-of-life Node handlers ({}); agents warn about it \
                              and will refuse it once end-of-life Node versions are blocked",
-                            self.shown_value,
+                            self.shown(),
                             h.join(", ")
                         ),
                     )
@@ -586,12 +614,12 @@ impl RefContext<'_> {
                         "Move to a major of the task with a Node 20 or Node 24 handler. For a Marketplace task, ask \
                          the publisher for an update or replace the task.",
                     )
-                    .data("handlers", h),
+                    .data("handlers", h.to_vec()),
                 edit: None,
             });
         }
-        if let (Some(agent), Some(min)) = (self.facts.agent_version, minimum) {
-            if compare_dotted(agent, &min) == Some(std::cmp::Ordering::Less) {
+        if let (Some(agent), Some(min), true) = (self.facts.agent_version, minimum, old_agent) {
+            {
                 out.push(Advice {
                     finding: self
                         .finding(
@@ -599,8 +627,8 @@ impl RefContext<'_> {
                             format!(
                                 "agent {} is older than {name} {version}'s minimumAgentVersion {} ({})",
                                 sanitize(agent),
-                                sanitize(&min),
-                                self.shown_value
+                                sanitize(min),
+                                self.shown()
                             ),
                         )
                         .remedy(
@@ -608,7 +636,7 @@ impl RefContext<'_> {
                              agents), or rebuild agent images with a current agent.",
                         )
                         .data("agentVersion", sanitize(agent))
-                        .data("minimumAgentVersion", sanitize(&min)),
+                        .data("minimumAgentVersion", sanitize(min)),
                     edit: None,
                 });
             }
@@ -676,7 +704,7 @@ fn advisory_data(mut f: Finding, affected: &[&Advisory]) -> Finding {
 /// The advisory ids named by a `# pinned by azp-preflight: ...` comment on the task line.
 pub fn pin_marker_ids(found: &FoundRef) -> Vec<String> {
     let lines = found.file.lines();
-    let line = lines.line(found.raw.line);
+    let line = lines.line(found.raw().line);
     let Some(at) = line.find(PIN_MARKER) else { return Vec::new() };
     line[at + PIN_MARKER.len()..]
         .split([',', ' '])
@@ -701,10 +729,14 @@ pub fn ignored_codes(line: &str) -> Vec<Code> {
 
 /// Drops findings suppressed on the task line or the step's first line.
 fn suppress(advice: Vec<Advice>, found: &FoundRef) -> Vec<Advice> {
+    if advice.is_empty() {
+        return advice;
+    }
     let lines = found.file.lines();
-    let mut ignored = ignored_codes(lines.line(found.raw.line));
-    if found.raw.step_line != found.raw.line {
-        ignored.extend(ignored_codes(lines.line(found.raw.step_line)));
+    let raw = found.raw();
+    let mut ignored = ignored_codes(lines.line(raw.line));
+    if raw.step_line != raw.line {
+        ignored.extend(ignored_codes(lines.line(raw.step_line)));
     }
     if ignored.is_empty() {
         return advice;
@@ -720,18 +752,16 @@ mod tests {
     use crate::checks::tasks::advisories;
     use crate::checks::tasks::index;
     use crate::checks::tasks::resolve::parse_task_list;
-    use crate::checks::tasks::scan;
     use crate::checks::tasks::templates::ScannedFile;
 
     fn file(text: &str) -> Arc<ScannedFile> {
-        Arc::new(ScannedFile {
-            path: PathBuf::from("/src/azure-pipelines.yml"),
-            display: "azure-pipelines.yml".into(),
-            text: text.into(),
-            bom: false,
-            read_error: None,
-            scanned: scan::scan(text),
-        })
+        Arc::new(ScannedFile::from_text(
+            PathBuf::from("/src/azure-pipelines.yml"),
+            "azure-pipelines.yml".into(),
+            text.into(),
+            false,
+            None,
+        ))
     }
 
     fn run(text: &str, lookup: Option<&Lookup>, agent: Option<&str>) -> Vec<Advice> {
@@ -740,7 +770,8 @@ mod tests {
         f.scanned
             .references
             .iter()
-            .flat_map(|raw| advise(&FoundRef { file: f.clone(), raw: raw.clone() }, &facts, lookup))
+            .enumerate()
+            .flat_map(|(i, _)| advise(&FoundRef::new(f.clone(), i).unwrap(), &facts, lookup))
             .collect()
     }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use self::advice::{Advice, Facts};
+use self::advice::{Advice, Facts, Identity};
 use self::advisories::AdvisoryDb;
 use self::discover::{How, PipelineFile};
 use self::resolve::{Lookup, Resolver};
@@ -187,17 +187,15 @@ pub async fn advise_pipeline(
     let mut advice = Vec::new();
     let mut resolved = 0;
     for found in &scan.references {
-        let lookup = match (resolver, advice::identify(&found.raw.value, facts.index)) {
-            (Some(r), Ok(identity)) => match identity.task_id {
-                Some(id) => Some(r.lookup(&id).await),
-                None => None,
-            },
+        let identity = advice::identify(&found.raw().value, facts.index);
+        let lookup = match (resolver, &identity) {
+            (Some(r), Ok(Identity { task_id: Some(id), .. })) => Some(r.lookup(id).await),
             _ => None,
         };
         if matches!(lookup, Some(Lookup::Found(_))) {
             resolved += 1;
         }
-        advice.extend(advice::advise(found, &facts, lookup.as_ref()));
+        advice.extend(advice::advise_identified(found, &facts, identity, lookup.as_ref()));
     }
     (advice, resolved)
 }
@@ -234,14 +232,15 @@ pub fn references_json(scan: &PipelineScan) -> Value {
         .references
         .iter()
         .map(|r| {
-            let value = r.raw.value.trim();
+            let raw = r.raw();
+            let value = raw.value.trim();
             let (task, version) = value.rsplit_once('@').unwrap_or((value, ""));
             json!({
                 "task": crate::report::sanitize::sanitize(task),
                 "version": crate::report::sanitize::sanitize(version),
                 "file": r.file.display,
-                "line": r.raw.line,
-                "column": r.raw.column,
+                "line": raw.line,
+                "column": raw.column,
             })
         })
         .collect();

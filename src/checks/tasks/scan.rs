@@ -7,6 +7,7 @@
 //! `task` key counts when its mapping is a sequence item (a step) or sits under `${{ }}` keys
 //! of one; `template` keys count there and under `extends`.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
@@ -60,14 +61,26 @@ pub struct Scanned {
 /// Line start offsets, to turn parser markers (line, column in characters) into bytes.
 pub struct Lines<'a> {
     text: &'a str,
-    starts: Vec<usize>,
+    starts: Cow<'a, [usize]>,
+    /// Columns are characters; in ASCII text they are bytes too.
+    ascii: bool,
+}
+
+/// Byte offsets where each line starts.
+pub fn line_starts(text: &str) -> Vec<usize> {
+    let mut starts = vec![0];
+    starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+    starts
 }
 
 impl<'a> Lines<'a> {
     pub fn new(text: &'a str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
-        Lines { text, starts }
+        Lines { text, starts: Cow::Owned(line_starts(text)), ascii: text.is_ascii() }
+    }
+
+    /// With offsets computed before by `line_starts` for this text.
+    pub fn with_starts(text: &'a str, starts: &'a [usize]) -> Self {
+        Lines { text, starts: Cow::Borrowed(starts), ascii: text.is_ascii() }
     }
 
     /// The text of a 1-based line, without its line break.
@@ -80,6 +93,10 @@ impl<'a> Lines<'a> {
     /// Byte offset of a 1-based line and 0-based character column.
     pub fn offset(&self, line: usize, col: usize) -> Option<usize> {
         let start = *self.starts.get(line.checked_sub(1)?)?;
+        if self.ascii {
+            let end = self.starts.get(line).copied().unwrap_or(self.text.len());
+            return (start + col <= end).then_some(start + col);
+        }
         let rest = &self.text[start..];
         match rest.char_indices().nth(col) {
             Some((i, _)) => Some(start + i),
@@ -89,12 +106,16 @@ impl<'a> Lines<'a> {
 }
 
 pub fn scan(text: &str) -> Scanned {
-    let lines = Lines::new(text);
-    let mut out = walk(text, &lines);
+    scan_with(text, &Lines::new(text))
+}
+
+/// As `scan`, with the line offsets of `text` already computed.
+pub fn scan_with(text: &str, lines: &Lines<'_>) -> Scanned {
+    let mut out = walk(text, lines);
     if let Some(Problem::Syntax { .. }) = out.problem {
         // Starter templates with Handlebars blocks are not YAML; blank the placeholders
         // (keeping every position) and read what is there.
-        if let Some((line, column, snippet)) = first_handlebars(text, &lines) {
+        if let Some((line, column, snippet)) = first_handlebars(text, lines) {
             let blanked = blank_handlebars(text);
             let blanked_lines = Lines::new(&blanked);
             let mut again = walk(&blanked, &blanked_lines);

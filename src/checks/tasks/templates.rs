@@ -32,6 +32,7 @@ pub struct ScannedFile {
     /// Set when the file could not be read.
     pub read_error: Option<String>,
     pub scanned: Scanned,
+    line_starts: Vec<usize>,
 }
 
 impl ScannedFile {
@@ -49,12 +50,26 @@ impl ScannedFile {
             },
             Err(e) => (String::new(), false, Some(e.to_string())),
         };
-        let scanned = if read_error.is_none() { scan::scan(&text) } else { Scanned::default() };
-        ScannedFile { path: path.to_path_buf(), display, text, bom, read_error, scanned }
+        ScannedFile::from_text(path.to_path_buf(), display, text, bom, read_error)
+    }
+
+    pub fn from_text(
+        path: PathBuf,
+        display: String,
+        text: String,
+        bom: bool,
+        read_error: Option<String>,
+    ) -> ScannedFile {
+        let line_starts = scan::line_starts(&text);
+        let scanned = match read_error {
+            None => scan::scan_with(&text, &Lines::with_starts(&text, &line_starts)),
+            Some(_) => Scanned::default(),
+        };
+        ScannedFile { path, display, text, bom, read_error, scanned, line_starts }
     }
 
     pub fn lines(&self) -> Lines<'_> {
-        Lines::new(&self.text)
+        Lines::with_starts(&self.text, &self.line_starts)
     }
 }
 
@@ -62,7 +77,18 @@ impl ScannedFile {
 #[derive(Debug, Clone)]
 pub struct FoundRef {
     pub file: Arc<ScannedFile>,
-    pub raw: RawReference,
+    index: usize,
+}
+
+impl FoundRef {
+    /// The file's `index`-th reference; `None` past the end.
+    pub fn new(file: Arc<ScannedFile>, index: usize) -> Option<FoundRef> {
+        (index < file.scanned.references.len()).then_some(FoundRef { file, index })
+    }
+
+    pub fn raw(&self) -> &RawReference {
+        &self.file.scanned.references[self.index]
+    }
 }
 
 /// Everything one pipeline file leads to.
@@ -85,6 +111,11 @@ pub enum Target {
 }
 
 pub fn resolve_include(value: &str, including: &Path, repo_root: &Path) -> Target {
+    resolve_include_with(value, including, repo_root, &|p: &Path| p.is_file())
+}
+
+/// As `resolve_include`, asking `exists` whether a file is there (the read files, once read).
+fn resolve_include_with(value: &str, including: &Path, repo_root: &Path, exists: &dyn Fn(&Path) -> bool) -> Target {
     let value = value.trim();
     if has_expression(value) {
         return Target::Expression;
@@ -103,9 +134,9 @@ pub fn resolve_include(value: &str, including: &Path, repo_root: &Path) -> Targe
     };
     let local = normalize(&joined);
     // Some repositories write root-relative paths without the leading `/`.
-    if !local.is_file() {
+    if !exists(&local) {
         let from_root = normalize(&repo_root.join(path.trim_start_matches('/')));
-        if from_root.is_file() {
+        if exists(&from_root) {
             return Target::Local(from_root);
         }
     }
@@ -129,7 +160,11 @@ impl Collection {
             let read = read_parallel(&todo);
             let mut next = Vec::new();
             for file in read {
+                let mut asked: HashSet<&str> = HashSet::new();
                 for inc in &file.scanned.includes {
+                    if !asked.insert(inc.value.as_str()) {
+                        continue;
+                    }
                     if let Target::Local(path) = resolve_include(&inc.value, &file.path, repo_root) {
                         if !files.contains_key(&path) && path.is_file() {
                             let display = display_path(repo_root, &path);
@@ -181,13 +216,21 @@ impl Collection {
         if let Some(problem) = &file.scanned.problem {
             out.findings.push(problem_finding(&shown, problem));
         }
-        out.references
-            .extend(file.scanned.references.iter().map(|raw| FoundRef { file: file.clone(), raw: raw.clone() }));
+        out.references.extend((0..file.scanned.references.len()).map(|index| FoundRef { file: file.clone(), index }));
         for inc in &file.scanned.includes {
+            let known = |p: &Path| self.files.contains_key(p);
+            let target = resolve_include_with(&inc.value, &file.path, &self.repo_root, &known);
+            if let Some(child) = match &target {
+                Target::Local(path) => self.files.get(path),
+                _ => None,
+            } {
+                self.visit(child, depth + 1, seen, out);
+                continue;
+            }
             let at = Location::new(shown.clone(), inc.line, inc.column);
             let what = if inc.kind == IncludeKind::Extends { "extends template" } else { "template" };
             let value = sanitize(&inc.value);
-            match resolve_include(&inc.value, &file.path, &self.repo_root) {
+            match target {
                 Target::Expression => out.findings.push(
                     Finding::new(
                         Code::TSK007,
@@ -213,25 +256,22 @@ impl Collection {
                     .data("template", sanitize(&path))
                     .data("repository", sanitize(&alias)),
                 ),
-                Target::Local(path) => match self.files.get(&path) {
-                    Some(child) => self.visit(child, depth + 1, seen, out),
-                    None => {
-                        let expected = display_path(&self.repo_root, &path);
-                        out.findings.push(
-                            Finding::new(
-                                Code::TSK009,
-                                format!("{what} `{value}` included from {shown} was not found (looked for {expected})"),
-                            )
-                            .remedy(
-                                "Fix the path: it is relative to the including file, or to the repository root when it \
-                                 starts with `/`. Add `@self` only for the pipeline's own repository.",
-                            )
-                            .at(at)
-                            .data("template", value)
-                            .data("expected", expected),
+                Target::Local(path) => {
+                    let expected = display_path(&self.repo_root, &path);
+                    out.findings.push(
+                        Finding::new(
+                            Code::TSK009,
+                            format!("{what} `{value}` included from {shown} was not found (looked for {expected})"),
                         )
-                    }
-                },
+                        .remedy(
+                            "Fix the path: it is relative to the including file, or to the repository root when it \
+                             starts with `/`. Add `@self` only for the pipeline's own repository.",
+                        )
+                        .at(at)
+                        .data("template", value)
+                        .data("expected", expected),
+                    )
+                }
             }
         }
     }
@@ -321,7 +361,7 @@ mod tests {
         let c = Collection::read(&roots, dir.path());
         let scan = c.pipeline(&roots[0]);
         let refs: Vec<(String, String, u32)> =
-            scan.references.iter().map(|r| (r.file.display.clone(), r.raw.value.clone(), r.raw.line)).collect();
+            scan.references.iter().map(|r| (r.file.display.clone(), r.raw().value.clone(), r.raw().line)).collect();
         assert_eq!(
             refs,
             [
