@@ -80,10 +80,13 @@ fn finding<'a>(report: &'a Value, code: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {code} in {report:#}"))
 }
 
+/// (path and query, Authorization header) of each request the fake received.
+type Requests = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// A fake Azure DevOps collection: fixed answers by path and query, every request recorded.
 struct FakeDevOps {
     addr: SocketAddr,
-    requests: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    requests: Requests,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -127,7 +130,7 @@ impl Drop for FakeDevOps {
     }
 }
 
-fn serve(stream: TcpStream, routes: &[(String, u16, String)], seen: &Mutex<Vec<(String, Option<String>)>>) {
+fn serve(stream: TcpStream, routes: &[(String, u16, String)], seen: &Requests) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(&stream);
     let mut request_line = String::new();
