@@ -888,6 +888,26 @@ mod tests {
     }
 
     #[test]
+    fn floating_major_offline_warns_when_the_newest_known_version_is_affected() {
+        let latest = index::builtin().unwrap().find("AzureIoTEdge", 2).unwrap().info.latest_version().unwrap();
+        let text = advisories::tests::SAMPLE
+            .replace("task = \"Sample\"", "task = \"AzureIoTEdge\"")
+            .replace("11111111-2222-3333-4444-555555555555", "80f3f6a0-82a6-4a22-ba7a-e5b8c541b9b8")
+            .replace(">= 2.10.0, < 2.12.0", &format!(">= {latest}"))
+            .replace("fixed = \"2.12.0\"\n", "");
+        let mut db = advisories::embedded().clone();
+        db.merge(advisories::Advisory::parse(&text, "test").unwrap());
+        let f = file("steps:\n- task: AzureIoTEdge@2\n");
+        let facts = Facts { db: &db, index: index::builtin(), agent_version: None };
+        let a = advise(&FoundRef::new(f, 0).unwrap(), &facts, None);
+        assert_eq!(codes(&a), [(Code::TSK001, Severity::Warning)]);
+        assert!(a[0].finding.message.contains("An online run"), "{}", a[0].finding.message);
+        let edit = a[0].edit.as_ref().unwrap();
+        assert_eq!(edit.new_value, "AzureIoTEdge@2.9.1");
+        assert_eq!(edit.comment.as_deref(), Some("# pinned by azp-preflight: AZP-ADV-9001, no fix known yet"));
+    }
+
+    #[test]
     fn guid_references_and_suppressions() {
         let a = run("steps:\n- task: 333b11bd-d341-40d9-afcf-b32d5ce6f23b@2.244.0\n", None, None);
         assert_eq!(codes(&a), [(Code::TSK001, Severity::Error)]);
