@@ -171,9 +171,25 @@ pub fn scan_pipelines(files: &[PipelineFile], how: How, sources_dir: &Path) -> V
     if how == How::Given {
         return scans;
     }
-    let included: std::collections::HashSet<std::path::PathBuf> =
-        scans.iter().flat_map(|s| s.files.iter().skip(1).map(|f| f.path.clone())).collect();
-    files.iter().zip(scans).filter(|(f, _)| !included.contains(&discover::normalize(&f.path))).map(|(_, s)| s).collect()
+    let paths: Vec<std::path::PathBuf> = files.iter().map(|f| discover::normalize(&f.path)).collect();
+    let includes = |s: &PipelineScan, path: &std::path::PathBuf| s.files.iter().skip(1).any(|f| &f.path == path);
+    // A file another found file includes is a template; of two that include each other, the
+    // first found stays.
+    let mut includers: std::collections::HashMap<&std::path::Path, Vec<usize>> = std::collections::HashMap::new();
+    for (i, scan) in scans.iter().enumerate() {
+        for f in scan.files.iter().skip(1) {
+            includers.entry(f.path.as_path()).or_default().push(i);
+        }
+    }
+    let template: Vec<bool> = (0..scans.len())
+        .map(|r| {
+            includers
+                .get(paths[r].as_path())
+                .is_some_and(|by| by.iter().any(|&s| s != r && !(s > r && includes(&scans[r], &paths[s]))))
+        })
+        .collect();
+    drop(includers);
+    scans.into_iter().zip(template).filter(|(_, t)| !t).map(|(s, _)| s).collect()
 }
 
 /// Advice for every reference of one pipeline, asking the organization when online.
@@ -282,5 +298,11 @@ mod tests {
         );
         let given = scan_pipelines(&files, How::Given, dir.path());
         assert_eq!(given.len(), 2);
+        // Two files that include each other: the first found stays a pipeline.
+        std::fs::write(dir.path().join("build-azure-pipelines.yml"), "steps:\n- template: azure-pipelines.yml\n")
+            .unwrap();
+        let files = discover::conventional(dir.path());
+        let scans = scan_pipelines(&files, How::Conventional, dir.path());
+        assert_eq!(scans.iter().map(|s| s.display.as_str()).collect::<Vec<_>>(), ["azure-pipelines.yml"]);
     }
 }
