@@ -9,7 +9,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use crate::check::{runner, Context};
-use crate::cli::{Cli, Command, Format, RunArgs};
+use crate::cli::{Cli, Command, FixArgs, Format, RunArgs};
 use crate::codes::Code;
 use crate::env::AgentEnv;
 pub use crate::exit::Exit;
@@ -19,7 +19,7 @@ use crate::net::{Endpoints, HttpClient};
 use crate::report::vso::{self, PipelineOutputs};
 use crate::report::{self, Report};
 use crate::secret::Redactor;
-use crate::settings::{InputError, Settings};
+use crate::settings::{CheckId, InputError, Settings};
 
 /// Where output goes; tests pass buffers.
 pub struct Io<'a> {
@@ -47,10 +47,29 @@ pub fn run(args: Vec<OsString>, env: AgentEnv, io: &mut Io<'_>) -> Exit {
         None => run_checks(&cli.run, env, io),
         Some(Command::Run(args)) => run_checks(&args, env, io),
         Some(Command::Explain { code }) => explain(&code, &env, io),
-        Some(Command::Advisories { .. }) | Some(Command::Fix(_)) => {
-            internal(&env, io, "this subcommand is not available in this build")
+        Some(Command::Advisories { action }) => {
+            crate::checks::tasks::advisories::command(&action, &mut *io.stdout, &mut *io.stderr)
         }
+        Some(Command::Fix(args)) => fix(&args, env, io),
     }
+}
+
+/// `fix`: the tasks check's advice applied to the YAML (see `checks::tasks::fix`).
+fn fix(args: &FixArgs, env: AgentEnv, io: &mut Io<'_>) -> Exit {
+    let run = RunArgs {
+        pipeline: args.pipeline.clone(),
+        advisories: args.advisories.clone(),
+        offline: args.offline,
+        checks: Some("tasks".into()),
+        ..RunArgs::default()
+    };
+    let (ctx, runtime) = match prepare(&run, env, io) {
+        Ok(prepared) => prepared,
+        Err(exit) => return exit,
+    };
+    let exit = runtime.block_on(crate::checks::tasks::fix::run(&ctx, args.dry_run, &mut *io.stdout, &mut *io.stderr));
+    runtime.shutdown_background();
+    exit
 }
 
 fn explain(code: &str, env: &AgentEnv, io: &mut Io<'_>) -> Exit {
@@ -78,28 +97,42 @@ fn explain(code: &str, env: &AgentEnv, io: &mut Io<'_>) -> Exit {
     }
 }
 
-fn run_checks(args: &RunArgs, env: AgentEnv, io: &mut Io<'_>) -> Exit {
-    let started = Instant::now();
+/// Validated settings, the run's context and its runtime; `Err` is the exit code after the
+/// message was written.
+fn prepare(args: &RunArgs, env: AgentEnv, io: &mut Io<'_>) -> Result<(Arc<Context>, tokio::runtime::Runtime), Exit> {
     let redactor = Redactor::default();
     let settings = match Settings::from_args(args, &env, &redactor, io.cwd.clone()) {
         Ok(s) => s,
-        Err(e) => return bad_input(&env, io, &e.to_string()),
+        Err(e) => return Err(bad_input(&env, io, &e.to_string())),
     };
+    if settings.runs(CheckId::Tasks) {
+        if let Err(e) = crate::checks::tasks::validate(&settings) {
+            return Err(bad_input(&env, io, &e.to_string()));
+        }
+    }
     let endpoints = match Endpoints::from_env(&env) {
         Ok(e) => e,
-        Err(e) => return bad_input(&env, io, &e),
+        Err(e) => return Err(bad_input(&env, io, &e)),
     };
     let http = match http_client(&env, &redactor) {
         Ok(c) => c,
-        Err(e) => return bad_input(&env, io, &e),
+        Err(e) => return Err(bad_input(&env, io, &e)),
     };
     crate::logging::init(&env, redactor.clone());
-    let checks = crate::checks::enabled(&settings);
     let ctx = Arc::new(Context { settings, env, endpoints, http, redactor, now: jiff::Timestamp::now() });
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return internal(&ctx.env, io, &format!("cannot start the async runtime: {e}")),
+    match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => Ok((ctx, rt)),
+        Err(e) => Err(internal(&ctx.env, io, &format!("cannot start the async runtime: {e}"))),
+    }
+}
+
+fn run_checks(args: &RunArgs, env: AgentEnv, io: &mut Io<'_>) -> Exit {
+    let started = Instant::now();
+    let (ctx, runtime) = match prepare(args, env, io) {
+        Ok(prepared) => prepared,
+        Err(exit) => return exit,
     };
+    let checks = crate::checks::enabled(&ctx.settings);
     let results = match runtime.block_on(runner::run_checks(&ctx, &checks)) {
         Ok(r) => r,
         Err(e) => return internal(&ctx.env, io, &ctx.redactor.redact(&e.to_string())),

@@ -65,6 +65,9 @@ pub struct FixArgs {
     /// Print a unified diff instead of editing the files.
     #[arg(long)]
     pub dry_run: bool,
+    /// No network: advise from the embedded data only.
+    #[arg(long)]
+    pub offline: bool,
     /// Extra advisory file(s) merged over the embedded database.
     #[arg(long = "advisories", value_name = "FILE")]
     pub advisories: Vec<PathBuf>,

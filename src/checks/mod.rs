@@ -4,6 +4,7 @@ pub mod agent;
 pub mod deploy;
 pub mod identity;
 pub mod registry;
+pub mod tasks;
 
 use crate::check::Check;
 use crate::settings::{CheckId, Settings};
@@ -17,7 +18,7 @@ pub fn enabled(settings: &Settings) -> Vec<Box<dyn Check>> {
             CheckId::Registry => checks.push(Box::new(registry::RegistryCheck)),
             CheckId::Identity => checks.push(Box::new(identity::IdentityCheck)),
             CheckId::Deploy => checks.push(Box::new(deploy::DeployCheck)),
-            CheckId::Tasks => checks.push(Box::new(Unavailable(*id))),
+            CheckId::Tasks => checks.push(Box::new(tasks::TasksCheck)),
         }
     }
     // Deploy targets left out by `checks` still appear in the report, as skipped.
@@ -27,26 +28,7 @@ pub fn enabled(settings: &Settings) -> Vec<Box<dyn Check>> {
     checks
 }
 
-/// A check family this build does not implement: says so as a skip rather than passing.
-struct Unavailable(CheckId);
-
-impl Check for Unavailable {
-    fn id(&self) -> CheckId {
-        self.0
-    }
-
-    fn plan(&self, _ctx: &std::sync::Arc<crate::check::Context>) -> Vec<crate::check::TargetJob> {
-        vec![crate::check::TargetJob::ready(
-            "(all targets)",
-            crate::check::TargetOutcome::skip(format!(
-                "the {} check is not implemented in this build",
-                self.0.as_str()
-            )),
-        )]
-    }
-}
-
 /// Facts about the embedded advisory database, for the report header.
 pub fn advisory_db_info() -> Option<crate::report::AdvisoryDbInfo> {
-    None
+    tasks::advisory_db_info()
 }

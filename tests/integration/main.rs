@@ -16,3 +16,4 @@ mod registry_cli;
 mod registry_lab;
 mod registry_oci;
 mod registry_support;
+mod tasks;

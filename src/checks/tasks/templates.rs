@@ -1,0 +1,427 @@
+//! Reads the pipeline files and the local templates they include (`template:` at any level,
+//! `extends: template:`), each file once, in parallel, then gathers for every pipeline file
+//! the references in it and in everything it includes.
+//!
+//! Paths resolve relative to the including file, or to the repository root when they start
+//! with `/`; `path@self` is local, `path@alias` is in another repository and is not fetched.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::discover::{display_path, normalize, PipelineFile};
+use super::reference::has_expression;
+use super::scan::{self, IncludeKind, Lines, RawReference, Scanned};
+use crate::codes::Code;
+use crate::finding::{Finding, Location};
+use crate::report::sanitize::sanitize;
+
+/// Azure Pipelines stops at 100 nested template files; so do we.
+const MAX_DEPTH: usize = 100;
+
+/// One YAML file, read and scanned.
+#[derive(Debug)]
+pub struct ScannedFile {
+    pub path: PathBuf,
+    /// How reports name it.
+    pub display: String,
+    /// The text (without a byte order mark), for suppressions and `fix`.
+    pub text: String,
+    pub bom: bool,
+    /// Set when the file could not be read.
+    pub read_error: Option<String>,
+    pub scanned: Scanned,
+    line_starts: Vec<usize>,
+}
+
+impl ScannedFile {
+    pub fn read(path: &Path, display: String) -> ScannedFile {
+        let (text, bom, read_error) = match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(mut text) => {
+                    let bom = text.starts_with('\u{feff}');
+                    if bom {
+                        text.drain(..3);
+                    }
+                    (text, bom, None)
+                }
+                Err(_) => (String::new(), false, Some("it is not UTF-8 text".to_string())),
+            },
+            Err(e) => (String::new(), false, Some(e.to_string())),
+        };
+        ScannedFile::from_text(path.to_path_buf(), display, text, bom, read_error)
+    }
+
+    pub fn from_text(
+        path: PathBuf,
+        display: String,
+        text: String,
+        bom: bool,
+        read_error: Option<String>,
+    ) -> ScannedFile {
+        let line_starts = scan::line_starts(&text);
+        let scanned = match read_error {
+            None => scan::scan_with(&text, &Lines::with_starts(&text, &line_starts)),
+            Some(_) => Scanned::default(),
+        };
+        ScannedFile { path, display, text, bom, read_error, scanned, line_starts }
+    }
+
+    pub fn lines(&self) -> Lines<'_> {
+        Lines::with_starts(&self.text, &self.line_starts)
+    }
+}
+
+/// A reference and the file it is in.
+#[derive(Debug, Clone)]
+pub struct FoundRef {
+    pub file: Arc<ScannedFile>,
+    index: usize,
+}
+
+impl FoundRef {
+    /// The file's `index`-th reference; `None` past the end.
+    pub fn new(file: Arc<ScannedFile>, index: usize) -> Option<FoundRef> {
+        (index < file.scanned.references.len()).then_some(FoundRef { file, index })
+    }
+
+    pub fn raw(&self) -> &RawReference {
+        &self.file.scanned.references[self.index]
+    }
+}
+
+/// Everything one pipeline file leads to.
+#[derive(Debug, Default)]
+pub struct PipelineScan {
+    pub display: String,
+    pub references: Vec<FoundRef>,
+    /// TSK007 (unresolvable or remote template), TSK008, TSK009.
+    pub findings: Vec<Finding>,
+    /// Files read for this pipeline, the pipeline first.
+    pub files: Vec<Arc<ScannedFile>>,
+}
+
+/// Where an include points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Local(PathBuf),
+    Remote { path: String, alias: String },
+    Expression,
+}
+
+pub fn resolve_include(value: &str, including: &Path, repo_root: &Path) -> Target {
+    resolve_include_with(value, including, repo_root, &|p: &Path| p.is_file())
+}
+
+/// As `resolve_include`, asking `exists` whether a file is there (the read files, once read).
+fn resolve_include_with(value: &str, including: &Path, repo_root: &Path, exists: &dyn Fn(&Path) -> bool) -> Target {
+    let value = value.trim();
+    if has_expression(value) {
+        return Target::Expression;
+    }
+    let path = match value.rsplit_once('@') {
+        Some((p, alias)) if !alias.eq_ignore_ascii_case("self") => {
+            return Target::Remote { path: p.to_string(), alias: alias.to_string() }
+        }
+        Some((p, _)) => p,
+        None => value,
+    };
+    let path = path.replace('\\', "/");
+    let joined = match path.strip_prefix('/') {
+        Some(rooted) => repo_root.join(rooted),
+        None => including.parent().unwrap_or(repo_root).join(&path),
+    };
+    let local = normalize(&joined);
+    // Some repositories write root-relative paths without the leading `/`.
+    if !exists(&local) {
+        let from_root = normalize(&repo_root.join(path.trim_start_matches('/')));
+        if exists(&from_root) {
+            return Target::Local(from_root);
+        }
+    }
+    Target::Local(local)
+}
+
+/// Reads all pipeline files and every local template reachable from them.
+pub struct Collection {
+    files: HashMap<PathBuf, Arc<ScannedFile>>,
+    repo_root: PathBuf,
+}
+
+impl Collection {
+    pub fn read(roots: &[PipelineFile], repo_root: &Path) -> Collection {
+        let mut files: HashMap<PathBuf, Arc<ScannedFile>> = HashMap::new();
+        let mut todo: Vec<(PathBuf, String)> = roots.iter().map(|r| (normalize(&r.path), r.display.clone())).collect();
+        while !todo.is_empty() {
+            todo.retain(|(p, _)| !files.contains_key(p));
+            todo.sort();
+            todo.dedup_by(|a, b| a.0 == b.0);
+            let read = read_parallel(&todo);
+            let mut next = Vec::new();
+            for file in read {
+                let mut asked: HashSet<&str> = HashSet::new();
+                for inc in &file.scanned.includes {
+                    if !asked.insert(inc.value.as_str()) {
+                        continue;
+                    }
+                    if let Target::Local(path) = resolve_include(&inc.value, &file.path, repo_root) {
+                        if !files.contains_key(&path) && path.is_file() {
+                            let display = display_path(repo_root, &path);
+                            next.push((path, display));
+                        }
+                    }
+                }
+                files.insert(file.path.clone(), Arc::new(file));
+            }
+            todo = next;
+        }
+        Collection { files, repo_root: repo_root.to_path_buf() }
+    }
+
+    pub fn get(&self, path: &Path) -> Option<&Arc<ScannedFile>> {
+        self.files.get(&normalize(path))
+    }
+
+    /// The references and include findings for one pipeline file (display as given for it).
+    pub fn pipeline(&self, root: &PipelineFile) -> PipelineScan {
+        let mut out = PipelineScan { display: root.display.clone(), ..Default::default() };
+        let Some(file) = self.get(&root.path).cloned() else { return out };
+        let mut seen = HashSet::new();
+        self.visit(&file, 0, &mut seen, &mut out);
+        out
+    }
+
+    /// Paths of local templates included (directly or not) by this file.
+    pub fn included_by(&self, root: &PipelineFile) -> HashSet<PathBuf> {
+        let scan = self.pipeline(root);
+        scan.files.iter().skip(1).map(|f| f.path.clone()).collect()
+    }
+
+    fn visit(&self, file: &Arc<ScannedFile>, depth: usize, seen: &mut HashSet<PathBuf>, out: &mut PipelineScan) {
+        if !seen.insert(file.path.clone()) || depth > MAX_DEPTH {
+            return;
+        }
+        let shown = file.display.clone();
+        out.files.push(file.clone());
+        if let Some(err) = &file.read_error {
+            out.findings.push(
+                Finding::new(Code::TSK008, format!("cannot read {shown}: {}", sanitize(err)))
+                    .remedy("Make the file readable UTF-8 text, or remove it from pipelineFiles / --pipeline.")
+                    .at(Location::new(shown.clone(), 1, 1))
+                    .data("file", shown.clone()),
+            );
+            return;
+        }
+        if let Some(problem) = &file.scanned.problem {
+            out.findings.push(problem_finding(&shown, problem));
+        }
+        out.references.extend((0..file.scanned.references.len()).map(|index| FoundRef { file: file.clone(), index }));
+        for inc in &file.scanned.includes {
+            let known = |p: &Path| self.files.contains_key(p);
+            let target = resolve_include_with(&inc.value, &file.path, &self.repo_root, &known);
+            if let Some(child) = match &target {
+                Target::Local(path) => self.files.get(path),
+                _ => None,
+            } {
+                self.visit(child, depth + 1, seen, out);
+                continue;
+            }
+            let at = Location::new(shown.clone(), inc.line, inc.column);
+            let what = if inc.kind == IncludeKind::Extends { "extends template" } else { "template" };
+            let value = sanitize(&inc.value);
+            match target {
+                Target::Expression => out.findings.push(
+                    Finding::new(
+                        Code::TSK007,
+                        format!("{what} `{value}` is chosen by an expression; task references inside it are not checked"),
+                    )
+                    .remedy("List the possible template files in pipelineFiles / --pipeline so their task references are checked too.")
+                    .at(at)
+                    .data("template", value),
+                ),
+                Target::Remote { path, alias } => out.findings.push(
+                    Finding::new(
+                        Code::TSK007,
+                        format!(
+                            "{what} `{value}` is in the repository resource `{}`, which is not fetched; task references inside it are not checked",
+                            sanitize(&alias)
+                        ),
+                    )
+                    .remedy(format!(
+                        "Check out that repository in the job (`- checkout: {}`) and add its templates to pipelineFiles, or run azp-preflight in that repository.",
+                        sanitize(&alias)
+                    ))
+                    .at(at)
+                    .data("template", sanitize(&path))
+                    .data("repository", sanitize(&alias)),
+                ),
+                Target::Local(path) => {
+                    let expected = display_path(&self.repo_root, &path);
+                    out.findings.push(
+                        Finding::new(
+                            Code::TSK009,
+                            format!("{what} `{value}` included from {shown} was not found (looked for {expected})"),
+                        )
+                        .remedy(
+                            "Fix the path: it is relative to the including file, or to the repository root when it \
+                             starts with `/`. Add `@self` only for the pipeline's own repository.",
+                        )
+                        .at(at)
+                        .data("template", value)
+                        .data("expected", expected),
+                    )
+                }
+            }
+        }
+    }
+}
+
+fn problem_finding(shown: &str, problem: &scan::Problem) -> Finding {
+    match problem {
+        scan::Problem::Syntax { line, column, message } => Finding::new(
+            Code::TSK008,
+            format!("{shown} is not valid YAML: {} at line {line}, column {column}", sanitize(message)),
+        )
+        .remedy("Fix the YAML at that place (indentation, an unclosed quote or bracket, a tab); references before it were still checked.")
+        .at(Location::new(shown, *line, *column))
+        .data("kind", "syntax"),
+        scan::Problem::Handlebars { line, column, snippet } => Finding::new(
+            Code::TSK008,
+            format!(
+                "{shown} holds Handlebars placeholders (`{}`), so it is a starter template, not pipeline YAML",
+                sanitize(snippet)
+            ),
+        )
+        .remedy("Replace the `{{ ... }}` placeholders with values or `${{ }}` template expressions, or leave this file out of pipelineFiles / --pipeline.")
+        .at(Location::new(shown, *line, *column))
+        .data("kind", "handlebars"),
+    }
+}
+
+/// Reads and scans the files on all cores.
+fn read_parallel(todo: &[(PathBuf, String)]) -> Vec<ScannedFile> {
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8).min(todo.len());
+    if workers <= 1 {
+        return todo.iter().map(|(p, d)| ScannedFile::read(p, d.clone())).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<(usize, ScannedFile)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((path, display)) = todo.get(i) else { break };
+                        mine.push((i, ScannedFile::read(path, display.clone())));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, f)| f).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, files: &[(&str, &str)]) {
+        for (name, text) in files {
+            let p = dir.join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+    }
+
+    fn root(dir: &Path, name: &str) -> PipelineFile {
+        PipelineFile { display: name.into(), path: dir.join(name) }
+    }
+
+    #[test]
+    fn follows_local_templates_once_with_a_recursion_guard() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &[
+                ("azure-pipelines.yml", "extends:\n  template: ci/stages.yml\n"),
+                ("ci/stages.yml", "stages:\n- stage: A\n  jobs:\n  - template: jobs.yml\n  - template: jobs.yml\n"),
+                (
+                    "ci/jobs.yml",
+                    "jobs:\n- job: J\n  steps:\n  - task: Docker@2\n  - template: /steps/common.yml@self\n",
+                ),
+                ("steps/common.yml", "steps:\n- task: NuGetCommand@2.244.1\n- template: ../ci/jobs.yml\n"),
+            ],
+        );
+        let roots = [root(dir.path(), "azure-pipelines.yml")];
+        let c = Collection::read(&roots, dir.path());
+        let scan = c.pipeline(&roots[0]);
+        let refs: Vec<(String, String, u32)> =
+            scan.references.iter().map(|r| (r.file.display.clone(), r.raw().value.clone(), r.raw().line)).collect();
+        assert_eq!(
+            refs,
+            [
+                ("ci/jobs.yml".into(), "Docker@2".into(), 4),
+                ("steps/common.yml".into(), "NuGetCommand@2.244.1".into(), 2)
+            ]
+        );
+        assert!(scan.findings.is_empty(), "{:?}", scan.findings);
+        assert_eq!(c.included_by(&roots[0]).len(), 3);
+    }
+
+    #[test]
+    fn missing_remote_and_computed_templates() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &[(
+                "p.yml",
+                "steps:\n- template: nope.yml\n- template: t.yml@templates\n- template: ${{ parameters.t }}\n- task: A@1\n",
+            )],
+        );
+        let roots = [root(dir.path(), "p.yml")];
+        let scan = Collection::read(&roots, dir.path()).pipeline(&roots[0]);
+        let codes: Vec<(Code, u32)> =
+            scan.findings.iter().map(|f| (f.code, f.location.as_ref().unwrap().line)).collect();
+        assert_eq!(codes, [(Code::TSK009, 2), (Code::TSK007, 3), (Code::TSK007, 4)]);
+        assert!(scan.findings[0].message.contains("nope.yml"));
+        assert_eq!(scan.references.len(), 1);
+    }
+
+    #[test]
+    fn root_relative_fallback_and_windows_separators() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &[
+                ("presets/p.yml", "steps:\n- template: steps/build.yml\n- template: .\\local.yml\n"),
+                ("presets/local.yml", "steps:\n- task: B@1\n"),
+                ("steps/build.yml", "steps:\n- task: A@1\n"),
+            ],
+        );
+        let roots = [root(dir.path(), "presets/p.yml")];
+        let scan = Collection::read(&roots, dir.path()).pipeline(&roots[0]);
+        assert!(scan.findings.is_empty(), "{:?}", scan.findings);
+        assert_eq!(scan.references.len(), 2);
+    }
+
+    #[test]
+    fn unreadable_and_invalid_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &[("bad.yml", "steps:\n- task: A@1\n  x: [\n"), ("p.yml", "steps:\n- template: bad.yml\n")]);
+        std::fs::write(dir.path().join("bin.yml"), [0xff, 0xfe, 0x00]).unwrap();
+        let roots = [root(dir.path(), "p.yml"), root(dir.path(), "bin.yml")];
+        let c = Collection::read(&roots, dir.path());
+        let scan = c.pipeline(&roots[0]);
+        assert_eq!(scan.findings.len(), 1);
+        assert_eq!(scan.findings[0].code, Code::TSK008);
+        assert_eq!(scan.findings[0].location.as_ref().unwrap().file, "bad.yml");
+        assert_eq!(scan.references.len(), 1);
+        let bin = c.pipeline(&roots[1]);
+        assert!(bin.findings[0].message.contains("not UTF-8"), "{:?}", bin.findings);
+    }
+}
