@@ -62,7 +62,8 @@ pub fn render(report: &Report, style: Style, exit_code: u8, out: &mut impl Write
             let prefix = if located { place(r, f) } else { clean(&r.target) };
             writeln!(out, "  {prefix}: {sev}[{}] {}", f.code, clean(&f.message))?;
             if !f.remedy.is_empty() {
-                writeln!(out, "    = fix: {}", clean(&f.remedy))?;
+                // Continuation lines of a multi-line remedy (YAML to paste) stay under the `= fix:`.
+                writeln!(out, "    = fix: {}", clean(&f.remedy).replace('\n', "\n           "))?;
             }
         }
     }

@@ -121,3 +121,26 @@ fn no_exit_codes_reports_without_failing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout_of(&out).contains("exit 1"));
 }
+
+/// What `scripts/run-example.sh` shows: the bundled incident pipelines, offline.
+#[test]
+fn the_bundled_example_reports_the_stale_incident_pin() {
+    let home = tempfile::tempdir().unwrap();
+    let out = preflight(home.path())
+        .current_dir(crate::common::repo_root())
+        .args(["--offline", "--pipeline", "examples/azureiotedge/*.yml", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "a stale pin is a warning: {}", stderr_of(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tasks: Vec<&serde_json::Value> =
+        report["checks"].as_array().unwrap().iter().filter(|c| c["check"] == "tasks").collect();
+    assert_eq!(tasks.len(), 2);
+    let pinned = tasks.iter().find(|c| c["target"] == "examples/azureiotedge/pinned-during-incident.yml").unwrap();
+    let f = &pinned["findings"][0];
+    assert_eq!(
+        (f["code"].as_str(), f["location"]["line"].as_u64(), f["location"]["column"].as_u64()),
+        (Some("TSK002"), Some(18), Some(9))
+    );
+    assert!(f["remedy"].as_str().unwrap().contains("- task: AzureIoTEdge@2"));
+}
