@@ -9,8 +9,8 @@ cd "$root"
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --locked
+cargo test --workspace --locked
 echo "== node --test"
 node --test tests/task/ tests/oracles/
