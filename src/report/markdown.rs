@@ -14,6 +14,24 @@ fn cell(text: &str) -> String {
         .replace(['\r', '\n'], " ")
 }
 
+/// A remedy as a block quote; its indented lines (YAML to paste) become inline code so their
+/// leading spaces and dashes survive the markdown rendering.
+fn quote_remedy(remedy: &str) -> String {
+    let clean = super::sanitize::neutralize_commands(&super::sanitize::strip_controls(remedy));
+    clean
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            if l.starts_with(' ') || l.starts_with("- ") {
+                format!("> `{}`", l.trim().replace('`', "'"))
+            } else {
+                format!("> {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("  \n")
+}
+
 fn icon(status: Status) -> &'static str {
     match status {
         Status::Pass => "✅",
@@ -67,7 +85,7 @@ pub fn render(report: &Report, out: &mut impl Write) -> io::Result<()> {
         };
         writeln!(out, "**{} ({sev}) — {}.** {place}: {}\n", f.code, f.title, cell(&f.message))?;
         if !f.remedy.is_empty() {
-            writeln!(out, "> {}\n", cell(&f.remedy))?;
+            writeln!(out, "{}\n", quote_remedy(&f.remedy))?;
         }
     }
     writeln!(out, "\n_Run `azp-preflight explain <CODE>` for the full explanation of a code._")
@@ -90,5 +108,13 @@ mod tests {
         assert!(md.contains("| ❌ | tasks | azure-pipelines.yml | **TSK001** AzureIoTEdge@2 resolves to 2.241.1; 50% of pushes fail; see # #vso[task.complete result=Succeeded] (+1 more) |"));
         assert!(md.contains("> Pin `- task: AzureIoTEdge@2.238.1`"));
         assert!(!md.contains("##vso["));
+    }
+
+    #[test]
+    fn yaml_in_a_remedy_stays_code() {
+        assert_eq!(
+            quote_remedy("Remove the pin:\n  - task: AzureIoTEdge@2\n`azp-preflight fix` does it."),
+            "> Remove the pin:  \n> `- task: AzureIoTEdge@2`  \n> `azp-preflight fix` does it."
+        );
     }
 }

@@ -184,6 +184,15 @@ pub fn counts_phrase(c: Counts) -> String {
     format!("{}, {}, {}", plural(c.error, "error"), plural(c.warning, "warning"), plural(c.note, "note"))
 }
 
+/// A finding's message followed by its remedy on one line: `message. Fix: remedy`.
+pub fn with_remedy(message: &str, remedy: &str) -> String {
+    if remedy.is_empty() {
+        return message.to_string();
+    }
+    let stop = if message.trim_end().ends_with(['.', '!', '?', ':']) { "" } else { "." };
+    format!("{}{stop} Fix: {remedy}", message.trim_end())
+}
+
 /// How a finding names where it is: `file:line:col` or `check target`.
 pub fn place(result: &CheckResult, finding: &Finding) -> String {
     match &finding.location {

@@ -38,7 +38,7 @@ pub fn to_value(report: &Report) -> Value {
                 "ruleId": f.code.as_str(),
                 "ruleIndex": rule_index,
                 "level": level(f.severity),
-                "message": {"text": if f.remedy.is_empty() { f.message.clone() } else { format!("{} Fix: {}", f.message, f.remedy) }},
+                "message": {"text": super::with_remedy(&f.message, &f.remedy)},
                 "properties": {"check": r.check.as_str(), "target": r.target, "remedy": f.remedy, "data": f.data},
             });
             let location = match &f.location {

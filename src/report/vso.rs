@@ -70,14 +70,11 @@ pub fn render(report: &Report, outputs: &PipelineOutputs, out: &mut impl Write) 
         };
         // Located findings are prefixed by the agent with `file(line,col): type CODE:`;
         // the others carry their check and target themselves.
-        let mut message = match &f.location {
+        let message = match &f.location {
             Some(_) => safe(&f.message),
             None => format!("{} {}: {}", result.check.as_str(), safe(&result.target), safe(&f.message)),
         };
-        if !f.remedy.is_empty() {
-            message.push_str(" Fix: ");
-            message.push_str(&safe(&f.remedy));
-        }
+        let message = super::with_remedy(&message, &safe(&f.remedy));
         let mut props = vec![("type", kind.to_string())];
         if let Some(loc) = &f.location {
             props.push(("sourcepath", loc.file.clone()));
@@ -167,11 +164,11 @@ mod tests {
         assert!(lines[1].starts_with("Preflight: 4 targets, 4 checks"));
         assert_eq!(
             lines[2],
-            "##vso[task.logissue type=error;code=REG009]registry contosoedge.azurecr.io/modules/filter (push): service connection `edge-acr` has an empty username Fix: Edit the connection; set the username."
+            "##vso[task.logissue type=error;code=REG009]registry contosoedge.azurecr.io/modules/filter (push): service connection `edge-acr` has an empty username. Fix: Edit the connection; set the username."
         );
         assert_eq!(
             lines[3],
-            "##vso[task.logissue type=error;sourcepath=pipes/a%3Bb%5Dc%AZP25.yml;linenumber=13;columnnumber=11;code=TSK001]AzureIoTEdge@2 resolves to 2.241.1; 50%AZP25 of pushes fail; see # #vso[task.complete result=Succeeded] Fix: Pin `- task: AzureIoTEdge@2.238.1`"
+            "##vso[task.logissue type=error;sourcepath=pipes/a%3Bb%5Dc%AZP25.yml;linenumber=13;columnnumber=11;code=TSK001]AzureIoTEdge@2 resolves to 2.241.1; 50%AZP25 of pushes fail; see # #vso[task.complete result=Succeeded]. Fix: Pin `- task: AzureIoTEdge@2.238.1`"
         );
         assert!(lines[4].starts_with("##vso[task.logissue type=warning;code=IDN006]identity arm-conn: secret expires 2026-12-09, in 17 days%0Asecond line"));
         assert_eq!(lines[5], "note azure-pipelines.yml:4:9: TSK007 `${{ parameters.task }}` is a template expression");

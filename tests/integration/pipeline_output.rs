@@ -102,7 +102,7 @@ fn a_real_run_emits_only_intended_commands() {
     for f in findings {
         let line = issue_lines.next().expect("one issue per finding");
         let message =
-            format!("agent Hosted Agent: {} Fix: {}", f["message"].as_str().unwrap(), f["remedy"].as_str().unwrap());
+            format!("agent Hosted Agent: {}. Fix: {}", f["message"].as_str().unwrap(), f["remedy"].as_str().unwrap());
         assert!(!message.contains("##vso["), "untrusted text is neutralised before it reaches a message");
         cases.push(json!({"line": line, "command": "task.logissue", "properties": {"type": "warning", "code": "AGT001"}, "message": message}));
     }
