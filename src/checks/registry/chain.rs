@@ -89,6 +89,24 @@ impl Shared {
     }
 }
 
+/// The token endpoint's GET form: `realm?service=..&scope=..[&account=..]`.
+fn token_url(realm: &Url, service: Option<&str>, scopes: &[String], account: Option<&str>) -> Url {
+    let mut url = realm.clone();
+    {
+        let mut q = url.query_pairs_mut();
+        if let Some(s) = service {
+            q.append_pair("service", s);
+        }
+        for s in scopes {
+            q.append_pair("scope", s);
+        }
+        if let Some(a) = account {
+            q.append_pair("account", a);
+        }
+    }
+    url
+}
+
 /// The chain stopped; its findings are already recorded.
 struct Stop;
 
@@ -1020,32 +1038,10 @@ impl<'a> Chain<'a> {
         let (request, how, username) = match sourced.credential {
             Credential::Basic { username, password } => {
                 self.register_basic(&username, &password);
-                let mut url = realm.clone();
-                {
-                    let mut q = url.query_pairs_mut();
-                    if let Some(s) = service {
-                        q.append_pair("service", s);
-                    }
-                    for s in scopes {
-                        q.append_pair("scope", s);
-                    }
-                    q.append_pair("account", &username);
-                }
+                let url = token_url(realm, service, scopes, Some(&username));
                 (Request::get(url).basic(&username, &password), "basic", Some(username))
             }
-            Credential::Anonymous => {
-                let mut url = realm.clone();
-                {
-                    let mut q = url.query_pairs_mut();
-                    if let Some(s) = service {
-                        q.append_pair("service", s);
-                    }
-                    for s in scopes {
-                        q.append_pair("scope", s);
-                    }
-                }
-                (Request::get(url), "anonymous", None)
-            }
+            Credential::Anonymous => (Request::get(token_url(realm, service, scopes, None)), "anonymous", None),
             Credential::RefreshToken { token } => {
                 (self.refresh_request(realm, service, scopes, &token), "refresh", None)
             }
