@@ -423,6 +423,19 @@ struct InUse {
 }
 
 impl InUse {
+    /// A client secret registered on `object`, as Graph lists it.
+    fn secret(object: GraphObject, p: &graph::PasswordCredential) -> InUse {
+        InUse {
+            certificate: false,
+            key_id: p.key_id.clone(),
+            display_name: p.display_name.clone(),
+            end: p.end,
+            object: Some(object),
+            thumbprint: None,
+            source: "graph",
+        }
+    }
+
     fn local(cert: &ClientCertificate) -> InUse {
         InUse {
             certificate: true,
@@ -595,18 +608,7 @@ async fn expiry(
             }
         } else if let Some(prefix) = &secret_prefix {
             for p in object.passwords.iter().filter(|p| p.hint.as_deref() == Some(prefix.as_str())) {
-                candidates.push((
-                    InUse {
-                        certificate: false,
-                        key_id: p.key_id.clone(),
-                        display_name: p.display_name.clone(),
-                        end: p.end,
-                        object: Some(object.object),
-                        thumbprint: None,
-                        source: "graph",
-                    },
-                    (object.object, p.key_id.clone()),
-                ));
+                candidates.push((InUse::secret(object.object, p), (object.object, p.key_id.clone())));
             }
         }
     }
@@ -615,18 +617,7 @@ async fn expiry(
         let all: Vec<_> = readable.iter().flat_map(|o| o.passwords.iter().map(move |p| (o.object, p))).collect();
         if let [(object, p)] = all.as_slice() {
             if p.hint.as_deref().is_none_or(str::is_empty) {
-                candidates.push((
-                    InUse {
-                        certificate: false,
-                        key_id: p.key_id.clone(),
-                        display_name: p.display_name.clone(),
-                        end: p.end,
-                        object: Some(*object),
-                        thumbprint: None,
-                        source: "graph",
-                    },
-                    (*object, p.key_id.clone()),
-                ));
+                candidates.push((InUse::secret(*object, p), (*object, p.key_id.clone())));
             }
         }
     }

@@ -116,37 +116,16 @@ pub fn validate(image: &ImageRef) -> (Vec<Finding>, bool) {
     match classify_host(&host) {
         RegistryHost::Acr => (findings, true),
         RegistryHost::NearMiss { suggestion } => {
-            findings.push(
-                Finding::new(
-                    Code::REG002,
-                    format!("the image registry `{safe_host}` is not an Azure Container Registry domain but looks like a typo of one; the target would pull from (and send credentials to) whoever owns `{safe_host}`"),
-                )
-                .remedy(format!(
-                    "Use the registry's login server, e.g. `image={}/{}{}`; `az acr show --name <registry> --query loginServer -o tsv` prints it",
-                    sanitize(&suggestion),
-                    image.repository,
-                    image.tag_or_digest()
-                ))
-                .data("server", safe_host)
-                .data("suggestion", sanitize(&suggestion)),
-            );
+            let message = format!("the image registry `{safe_host}` is not an Azure Container Registry domain but looks like a typo of one; the target would pull from (and send credentials to) whoever owns `{safe_host}`");
+            let fix = "Use the registry's login server, e.g.";
+            let tail = "; `az acr show --name <registry> --query loginServer -o tsv` prints it";
+            findings.push(host_typo(image, &safe_host, &suggestion, message, fix, tail));
             (findings, false)
         }
         RegistryHost::MissingSuffix { suggestion } => {
-            findings.push(
-                Finding::new(
-                    Code::REG002,
-                    format!("`{safe_host}` in the image `{written}` has no domain, so a runtime reads it as the Docker Hub repository `docker.io/{safe_host}/{}`", image.repository),
-                )
-                .remedy(format!(
-                    "Write the registry's full login server, e.g. `image={}/{}{}`",
-                    sanitize(&suggestion),
-                    image.repository,
-                    image.tag_or_digest()
-                ))
-                .data("server", safe_host)
-                .data("suggestion", sanitize(&suggestion)),
-            );
+            let message = format!("`{safe_host}` in the image `{written}` has no domain, so a runtime reads it as the Docker Hub repository `docker.io/{safe_host}/{}`", image.repository);
+            let fix = "Write the registry's full login server, e.g.";
+            findings.push(host_typo(image, &safe_host, &suggestion, message, fix, ""));
             (findings, false)
         }
         RegistryHost::Other => {
@@ -162,6 +141,14 @@ pub fn validate(image: &ImageRef) -> (Vec<Finding>, bool) {
             (findings, false)
         }
     }
+}
+
+/// REG002 for an image host that is not the registry the author meant.
+fn host_typo(image: &ImageRef, safe_host: &str, suggestion: &str, message: String, fix: &str, tail: &str) -> Finding {
+    Finding::new(Code::REG002, message)
+        .remedy(format!("{fix} `image={}/{}{}`{tail}", sanitize(suggestion), image.repository, image.tag_or_digest()))
+        .data("server", safe_host.to_string())
+        .data("suggestion", sanitize(suggestion))
 }
 
 /// Proves that `image` resolves (tag or digest exists) and offers the platforms the target
