@@ -16,6 +16,7 @@ pub mod deploy_target;
 pub mod env;
 pub mod exit;
 pub mod finding;
+pub mod fsread;
 pub mod logging;
 pub mod net;
 pub mod registry_target;
