@@ -16,6 +16,7 @@ pub use crate::exit::Exit;
 use crate::net::http::HttpSettings;
 use crate::net::proxy::ProxyConfig;
 use crate::net::{Endpoints, HttpClient};
+use crate::output::{LogCommand, Output};
 use crate::report::vso::{self, PipelineOutputs};
 use crate::report::{self, Report};
 use crate::secret::Redactor;
@@ -29,8 +30,34 @@ pub struct Io<'a> {
     pub cwd: PathBuf,
 }
 
+/// The run's two output streams, each an [`Output`] that cleans and redacts every line.
+pub struct Streams<'a> {
+    pub stdout: Output<'a>,
+    pub stderr: Output<'a>,
+    pub stdout_is_terminal: bool,
+    pub cwd: PathBuf,
+}
+
 /// Runs the program with the given arguments and environment; returns the exit code.
 pub fn run(args: Vec<OsString>, env: AgentEnv, io: &mut Io<'_>) -> Exit {
+    // One redactor for the whole run, known to both streams before anything is printed.
+    let redactor = Redactor::default();
+    let mut streams = Streams {
+        stdout: Output::for_env(&mut *io.stdout, &env, redactor.clone()),
+        stderr: Output::for_env(&mut *io.stderr, &env, redactor.clone()),
+        stdout_is_terminal: io.stdout_is_terminal,
+        cwd: io.cwd.clone(),
+    };
+    let exit = run_with(args, env, redactor, &mut streams);
+    let _ = streams.stdout.flush();
+    let _ = streams.stderr.flush();
+    exit
+}
+
+fn run_with(args: Vec<OsString>, env: AgentEnv, redactor: Redactor, io: &mut Streams<'_>) -> Exit {
+    if let Err(e) = require_utf8(&args) {
+        return bad_input(&env, io, &e.to_string());
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -44,18 +71,40 @@ pub fn run(args: Vec<OsString>, env: AgentEnv, io: &mut Io<'_>) -> Exit {
         }
     };
     match cli.command {
-        None => run_checks(&cli.run, env, io),
-        Some(Command::Run(args)) => run_checks(&args, env, io),
+        None => run_checks(&cli.run, env, redactor, io),
+        Some(Command::Run(args)) => run_checks(&args, env, redactor, io),
         Some(Command::Explain { code }) => explain(&code, &env, io),
         Some(Command::Advisories { action }) => {
-            crate::checks::tasks::advisories::command(&action, &mut *io.stdout, &mut *io.stderr)
+            crate::checks::tasks::advisories::command(&action, &mut io.stdout, &mut io.stderr)
         }
-        Some(Command::Fix(args)) => fix(&args, env, io),
+        Some(Command::Fix(args)) => fix(&args, env, redactor, io),
     }
 }
 
+/// Arguments must be UTF-8; one that is not is bad input naming its flag (clap's own error
+/// names none).
+fn require_utf8(args: &[OsString]) -> Result<(), InputError> {
+    for (i, arg) in args.iter().enumerate().skip(1) {
+        if arg.to_str().is_some() {
+            continue;
+        }
+        let lossy = arg.to_string_lossy();
+        let (flag, value) = match lossy.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), value.to_string()),
+            _ => match args[i - 1].to_str() {
+                Some(prev) if prev.starts_with('-') && !prev.contains('=') && i > 1 => {
+                    (prev.to_string(), lossy.to_string())
+                }
+                _ => ("argument".to_string(), lossy.to_string()),
+            },
+        };
+        return Err(InputError::new(&flag, &value, "UTF-8 text (this argument has bytes that are not UTF-8)"));
+    }
+    Ok(())
+}
+
 /// `fix`: the tasks check's advice applied to the YAML (see `checks::tasks::fix`).
-fn fix(args: &FixArgs, env: AgentEnv, io: &mut Io<'_>) -> Exit {
+fn fix(args: &FixArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'_>) -> Exit {
     let run = RunArgs {
         pipeline: args.pipeline.clone(),
         advisories: args.advisories.clone(),
@@ -63,16 +112,16 @@ fn fix(args: &FixArgs, env: AgentEnv, io: &mut Io<'_>) -> Exit {
         checks: Some("tasks".into()),
         ..RunArgs::default()
     };
-    let (ctx, runtime) = match prepare(&run, env, io) {
+    let (ctx, runtime) = match prepare(&run, env, redactor, io) {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
-    let exit = runtime.block_on(crate::checks::tasks::fix::run(&ctx, args.dry_run, &mut *io.stdout, &mut *io.stderr));
+    let exit = runtime.block_on(crate::checks::tasks::fix::run(&ctx, args.dry_run, &mut io.stdout, &mut io.stderr));
     runtime.shutdown_background();
     exit
 }
 
-fn explain(code: &str, env: &AgentEnv, io: &mut Io<'_>) -> Exit {
+fn explain(code: &str, env: &AgentEnv, io: &mut Streams<'_>) -> Exit {
     if code.eq_ignore_ascii_case("all") || code.eq_ignore_ascii_case("list") {
         for c in Code::ALL {
             let _ = writeln!(io.stdout, "{c}  {:<8} {:<9} {}", c.family(), c.default_severity().as_str(), c.title());
@@ -99,8 +148,12 @@ fn explain(code: &str, env: &AgentEnv, io: &mut Io<'_>) -> Exit {
 
 /// Validated settings, the run's context and its runtime; `Err` is the exit code after the
 /// message was written.
-fn prepare(args: &RunArgs, env: AgentEnv, io: &mut Io<'_>) -> Result<(Arc<Context>, tokio::runtime::Runtime), Exit> {
-    let redactor = Redactor::default();
+fn prepare(
+    args: &RunArgs,
+    env: AgentEnv,
+    redactor: Redactor,
+    io: &mut Streams<'_>,
+) -> Result<(Arc<Context>, tokio::runtime::Runtime), Exit> {
     let settings = match Settings::from_args(args, &env, &redactor, io.cwd.clone()) {
         Ok(s) => s,
         Err(e) => return Err(bad_input(&env, io, &e.to_string())),
@@ -126,9 +179,9 @@ fn prepare(args: &RunArgs, env: AgentEnv, io: &mut Io<'_>) -> Result<(Arc<Contex
     }
 }
 
-fn run_checks(args: &RunArgs, env: AgentEnv, io: &mut Io<'_>) -> Exit {
+fn run_checks(args: &RunArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'_>) -> Exit {
     let started = Instant::now();
-    let (ctx, runtime) = match prepare(args, env, io) {
+    let (ctx, runtime) = match prepare(args, env, redactor, io) {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
@@ -144,30 +197,38 @@ fn run_checks(args: &RunArgs, env: AgentEnv, io: &mut Io<'_>) -> Exit {
     finish(&ctx, &report, io)
 }
 
-fn finish(ctx: &Context, report: &Report, io: &mut Io<'_>) -> Exit {
+fn finish(ctx: &Context, report: &Report, io: &mut Streams<'_>) -> Exit {
     let settings = &ctx.settings;
-    let exit = if settings.no_exit_codes || !report.fails_threshold() { Exit::Ok } else { Exit::Findings };
+    let mut exit = if settings.no_exit_codes || !report.fails_threshold() { Exit::Ok } else { Exit::Findings };
     let mut report_written = None;
+    let mut internal_error = None;
     if let Some(path) = &settings.report_path {
-        match write_file(path, |w| report::json::render(report, w), &ctx.redactor) {
+        match write_file(ctx, path, |w| report::json::render(report, w)) {
             Ok(()) => report_written = Some(path.clone()),
             Err(e) => {
-                let _ = writeln!(io.stderr, "azp-preflight: cannot write the report to {}: {e}", path.display());
+                // The report is what a later step or a release gate reads: without it the
+                // run did not complete, whatever the findings (exit 3).
+                let problem = format!("cannot write the report to {}: {e}", path.display());
+                if settings.format != Format::AzurePipelines {
+                    let _ = writeln!(io.stderr, "azp-preflight: could not complete: {problem}");
+                }
+                internal_error = Some(problem);
+                exit = Exit::Internal;
             }
         }
     }
-    let mut buf = Vec::new();
+    let out = &mut io.stdout;
     let rendered = match settings.format {
-        Format::Json => report::json::render(report, &mut buf),
-        Format::Sarif => report::sarif::render(report, &mut buf),
-        Format::Github => report::github::render(report, &mut buf),
+        Format::Json => report::json::render(report, out),
+        Format::Sarif => report::sarif::render(report, out),
+        Format::Github => report::github::render(report, out),
         Format::Human => {
             let style = report::human::Style { color: report::human::wants_color(&ctx.env, io.stdout_is_terminal) };
-            report::human::render(report, style, exit.code(), &mut buf)
+            report::human::render(report, style, exit.code(), out)
         }
         Format::AzurePipelines => {
             let summary = settings.temp_dir.join("azp-preflight-summary.md");
-            let summary_path = match write_file(&summary, |w| report::markdown::render(report, w), &ctx.redactor) {
+            let summary_path = match write_file(ctx, &summary, |w| report::markdown::render(report, w)) {
                 Ok(()) => Some(summary),
                 Err(e) => {
                     let _ =
@@ -175,52 +236,38 @@ fn finish(ctx: &Context, report: &Report, io: &mut Io<'_>) -> Exit {
                     None
                 }
             };
-            let outputs = PipelineOutputs { secrets: ctx.redactor.values(), summary_path, report_path: report_written };
-            // setsecret lines carry the secrets on purpose: the agent consumes them.
-            let (secrets, rest) = {
-                let mut secret_lines = Vec::new();
-                let r = vso::render(report, &outputs, &mut secret_lines);
-                (r, secret_lines)
+            let outputs = PipelineOutputs {
+                secrets: ctx.redactor.values(),
+                summary_path,
+                report_path: report_written,
+                internal_error,
             };
-            buf = redact_except_setsecret(&rest, &ctx.redactor);
-            secrets
+            vso::render(report, &outputs, &mut io.stdout)
         }
     };
-    if ctx.settings.format != Format::AzurePipelines {
-        buf = ctx.redactor.redact(&String::from_utf8_lossy(&buf)).into_bytes();
-    }
-    if let Err(e) = rendered.and_then(|()| io.stdout.write_all(&buf)).and_then(|()| io.stdout.flush()) {
+    if let Err(e) = rendered.and_then(|()| io.stdout.flush()) {
         let _ = writeln!(io.stderr, "azp-preflight: cannot write the output: {e}");
         return Exit::Internal;
     }
     exit
 }
 
-/// Redacts every line except the `task.setsecret` commands themselves.
-fn redact_except_setsecret(bytes: &[u8], redactor: &Redactor) -> Vec<u8> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        if line.starts_with("##vso[task.setsecret]") {
-            out.push_str(line);
-        } else {
-            out.push_str(&redactor.redact(line));
-        }
-    }
-    out.into_bytes()
-}
-
+/// Writes a file through the same cleaning and redaction as the terminal output.
 fn write_file(
+    ctx: &Context,
     path: &std::path::Path,
-    render: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
-    redactor: &Redactor,
+    render: impl FnOnce(&mut Output<'_>) -> io::Result<()>,
 ) -> io::Result<()> {
     let mut buf = Vec::new();
-    render(&mut buf)?;
+    {
+        let mut out = Output::for_env(&mut buf, &ctx.env, ctx.redactor.clone());
+        render(&mut out)?;
+        out.flush()?;
+    }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(path, redactor.redact(&String::from_utf8_lossy(&buf)))
+    std::fs::write(path, buf)
 }
 
 fn http_client(env: &AgentEnv, redactor: &Redactor) -> Result<HttpClient, String> {
@@ -238,29 +285,24 @@ fn http_client(env: &AgentEnv, redactor: &Redactor) -> Result<HttpClient, String
 
 /// Exit 2: the message names the input, the value and the expected form. In a pipeline the
 /// step also gets one error issue and a failed completion.
-fn bad_input(env: &AgentEnv, io: &mut Io<'_>, message: &str) -> Exit {
+fn bad_input(env: &AgentEnv, io: &mut Streams<'_>, message: &str) -> Exit {
     fail_with(env, io, message, "bad input");
     Exit::BadInput
 }
 
 /// Exit 3: the run could not complete.
-fn internal(env: &AgentEnv, io: &mut Io<'_>, message: &str) -> Exit {
+fn internal(env: &AgentEnv, io: &mut Streams<'_>, message: &str) -> Exit {
     fail_with(env, io, message, "could not complete");
     Exit::Internal
 }
 
-fn fail_with(env: &AgentEnv, io: &mut Io<'_>, message: &str, what: &str) {
+fn fail_with(env: &AgentEnv, io: &mut Streams<'_>, message: &str, what: &str) {
     if env.in_pipeline() {
-        let _ = writeln!(
-            io.stdout,
-            "{}",
-            vso::command("task.logissue", &[("type", "error".into())], &format!("azp-preflight: {what}: {message}"))
-        );
-        let _ = writeln!(
-            io.stdout,
-            "{}",
-            vso::command("task.complete", &[("result", "Failed".into())], &format!("azp-preflight: {what}"))
-        );
+        let issue =
+            LogCommand::new("task.logissue", &[("type", "error".into())], &format!("azp-preflight: {what}: {message}"));
+        let _ = io.stdout.command(&issue);
+        let done = LogCommand::new("task.complete", &[("result", "Failed".into())], &format!("azp-preflight: {what}"));
+        let _ = io.stdout.command(&done);
     } else {
         let _ = writeln!(io.stderr, "azp-preflight: {what}: {message}");
     }
@@ -270,7 +312,8 @@ fn fail_with(env: &AgentEnv, io: &mut Io<'_>, message: &str, what: &str) {
 pub fn report_crash(env: &AgentEnv, stdout: &mut dyn Write) {
     if env.in_pipeline() {
         let message = "azp-preflight: could not complete: internal error (see the log above)";
-        let _ = writeln!(stdout, "{}", vso::command("task.logissue", &[("type", "error".into())], message));
-        let _ = writeln!(stdout, "{}", vso::command("task.complete", &[("result", "Failed".into())], message));
+        let mut out = Output::for_env(stdout, env, Redactor::default());
+        let _ = out.command(&LogCommand::new("task.logissue", &[("type", "error".into())], message));
+        let _ = out.command(&LogCommand::new("task.complete", &[("result", "Failed".into())], message));
     }
 }

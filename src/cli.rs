@@ -117,13 +117,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub offline: bool,
     /// Deadline for the whole run, in seconds (default 60).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
     pub timeout: Option<String>,
     /// Warn when a credential in use expires within N days (default 30).
-    #[arg(long = "expiry-warning-days", value_name = "N")]
+    #[arg(long = "expiry-warning-days", value_name = "N", allow_hyphen_values = true)]
     pub expiry_warning_days: Option<String>,
     /// Error when a credential in use expires within N days (default 7).
-    #[arg(long = "expiry-error-days", value_name = "N")]
+    #[arg(long = "expiry-error-days", value_name = "N", allow_hyphen_values = true)]
     pub expiry_error_days: Option<String>,
     /// Extra advisory file(s) merged over the embedded database.
     #[arg(long = "advisories", value_name = "FILE")]

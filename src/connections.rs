@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::env::AgentEnv;
 use crate::secret::{Redactor, Secret};
 use crate::settings::InputError;
+use crate::userinfo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ConnectionKind {
@@ -104,6 +105,16 @@ fn is_secret_param(key: &str) -> bool {
     EXACT.contains(&key) || key.ends_with("PASSWORD") || key.ends_with("SECRET") || key.ends_with("KEY")
 }
 
+/// A parameter as it may be shown: a registry URL written with `user:password@` keeps
+/// `***@` in its place (the password becomes a secret; REG001 still sees the `@`).
+fn shown_param(name: &str, value: &str, redactor: &Redactor) -> String {
+    if matches!(name, "REGISTRY" | "LOGINSERVER" | "URL") {
+        userinfo::strip(value, redactor)
+    } else {
+        value.to_string()
+    }
+}
+
 /// Reads every connection named by one `connectedService` input (comma-separated GUIDs).
 pub fn from_input(
     env: &AgentEnv,
@@ -148,7 +159,7 @@ fn read_endpoint(
             if is_secret_param(name) {
                 secrets.insert(name.to_string(), redactor.secret(value));
             } else {
-                params.insert(name.to_string(), value.to_string());
+                params.insert(name.to_string(), shown_param(name, value, redactor));
             }
         } else if let Some(name) = upper.strip_prefix(&data_prefix) {
             data.insert(name.to_string(), value.to_string());
@@ -164,7 +175,8 @@ fn read_endpoint(
                     if is_secret_param(&name) {
                         secrets.entry(name).or_insert_with(|| redactor.secret(v));
                     } else {
-                        params.entry(name).or_insert_with(|| v.to_string());
+                        let shown = shown_param(&name, v, redactor);
+                        params.entry(name).or_insert(shown);
                     }
                 }
             }
@@ -182,7 +194,7 @@ fn read_endpoint(
         id: id.to_string(),
         kind,
         origin: Origin::Pipeline,
-        url: url.map(str::to_string),
+        url: url.map(|u| userinfo::strip(u, redactor)),
         scheme,
         params,
         secrets,

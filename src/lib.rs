@@ -19,9 +19,11 @@ pub mod finding;
 pub mod fsread;
 pub mod logging;
 pub mod net;
+pub mod output;
 pub mod registry_target;
 pub mod report;
 pub mod secret;
 pub mod settings;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod userinfo;

@@ -4,11 +4,14 @@ use std::process::ExitCode;
 use azp_preflight::{app, env::AgentEnv};
 
 fn main() -> ExitCode {
-    // A bug must not print a backtrace into a pipeline log: one line, exit 3.
-    std::panic::set_hook(Box::new(|info| {
-        eprintln!("azp-preflight: internal error: {info}");
-    }));
     let env = AgentEnv::from_process();
+    // A bug must not print a backtrace into a pipeline log: one line, exit 3, cleaned like
+    // every other output (a panic message may quote a path or a server's words).
+    let in_pipeline = env.in_pipeline();
+    std::panic::set_hook(Box::new(move |info| {
+        let line = azp_preflight::output::clean_line(&info.to_string().replace('\n', " "), in_pipeline);
+        eprintln!("azp-preflight: internal error: {line}");
+    }));
     let outcome = std::panic::catch_unwind(|| {
         let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
         let mut stdout = std::io::stdout().lock();

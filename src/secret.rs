@@ -84,6 +84,16 @@ impl Redactor {
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
     }
 
+    /// Registers a Basic credential: the password and the base64 of `user:password`, the
+    /// form an `Authorization` header or a Docker config `auth` field carries.
+    pub fn register_basic(&self, user: &str, password: &str) {
+        use base64::Engine;
+        self.register(password);
+        if !password.is_empty() {
+            self.register(&base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+        }
+    }
+
     /// Every registered value, for `task.setsecret`.
     pub fn values(&self) -> Vec<String> {
         self.lock().clone()

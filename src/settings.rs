@@ -12,6 +12,7 @@ use crate::deploy_target::{self, DeployTarget};
 use crate::env::AgentEnv;
 use crate::registry_target::{self, RegistryTarget};
 use crate::secret::{Redactor, Secret};
+use crate::userinfo;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
@@ -198,18 +199,24 @@ impl Settings {
                 .unwrap_or_default()
         };
 
+        // Credentials written into a target (`user:pw@host`) are taken out before anything
+        // can quote the line: errors, display names and findings see `***@host`.
         let mut registries = Vec::new();
         for spec in &args.registry {
-            if let Some(target) = registry_target::parse_line(spec)
-                .map_err(|e| InputError::new("--registry", spec, &format!("{} ({e})", registry_target::GRAMMAR)))?
-            {
-                registries.push(SourcedTarget { target, source: "--registry".into() });
-            }
+            let spec = userinfo::strip_words(spec, redactor);
+            let target = registry_target::parse_line(&spec)
+                .map_err(|e| InputError::new("--registry", &spec, &format!("{} ({e})", registry_target::GRAMMAR)))?;
+            // An empty flag is a mistake (an unset variable), not "no target".
+            let target = target.ok_or_else(|| {
+                InputError::new("--registry", &spec, &format!("a registry target: {}", registry_target::GRAMMAR))
+            })?;
+            registries.push(SourcedTarget { target, source: "--registry".into() });
         }
         if let Some(input) = env.input("registries") {
             for (i, line) in input.lines().enumerate() {
                 let name = format!("registries line {}", i + 1);
-                if let Some(target) = registry_target::parse_line(line)
+                let line = userinfo::strip_words(line, redactor);
+                if let Some(target) = registry_target::parse_line(&line)
                     .map_err(|e| InputError::new(&name, line.trim(), &format!("{} ({e})", registry_target::GRAMMAR)))?
                 {
                     registries.push(SourcedTarget { target, source: name });
@@ -219,16 +226,19 @@ impl Settings {
 
         let mut deploy_targets = Vec::new();
         for spec in &args.deploy_target {
-            if let Some(target) = deploy_target::parse_line(spec)
-                .map_err(|e| InputError::new("--deploy-target", spec, &format!("{} ({e})", deploy_target::GRAMMAR)))?
-            {
-                deploy_targets.push(SourcedDeployTarget { target, source: "--deploy-target".into() });
-            }
+            let spec = userinfo::strip_words(spec, redactor);
+            let target = deploy_target::parse_line(&spec)
+                .map_err(|e| InputError::new("--deploy-target", &spec, &format!("{} ({e})", deploy_target::GRAMMAR)))?;
+            let target = target.ok_or_else(|| {
+                InputError::new("--deploy-target", &spec, &format!("a deploy target: {}", deploy_target::GRAMMAR))
+            })?;
+            deploy_targets.push(SourcedDeployTarget { target, source: "--deploy-target".into() });
         }
         if let Some(input) = env.input("deployTargets") {
             for (i, line) in input.lines().enumerate() {
                 let name = format!("deployTargets line {}", i + 1);
-                if let Some(target) = deploy_target::parse_line(line)
+                let line = userinfo::strip_words(line, redactor);
+                if let Some(target) = deploy_target::parse_line(&line)
                     .map_err(|e| InputError::new(&name, line.trim(), &format!("{} ({e})", deploy_target::GRAMMAR)))?
                 {
                     deploy_targets.push(SourcedDeployTarget { target, source: name });

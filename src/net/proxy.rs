@@ -28,27 +28,29 @@ impl ProxyConfig {
     /// A proxy URL that does not parse is reported as an input error by the caller.
     pub fn from_env(env: &AgentEnv, redactor: &Redactor) -> Result<ProxyConfig, String> {
         if let Some(raw) = env.get("AGENT_PROXYURL") {
-            let url = Url::parse(raw).map_err(|e| format!("AGENT_PROXYURL `{raw}` is not a URL ({e})"))?;
+            // Credentials written into the URL never reach a message, even when it does
+            // not parse.
+            let mut url = Url::parse(raw).map_err(|e| {
+                format!("AGENT_PROXYURL `{}` is not a URL ({e})", crate::userinfo::strip(raw, redactor))
+            })?;
+            let (url_user, url_password) = take_userinfo(&mut url, redactor);
             let bypass = match env.get("AGENT_PROXYBYPASSLIST") {
                 Some(list) => parse_agent_bypass(list)?,
                 None => Vec::new(),
             };
             return Ok(ProxyConfig {
                 url: Some(url),
-                username: env.get("AGENT_PROXYUSERNAME").map(str::to_string),
-                password: env.get("AGENT_PROXYPASSWORD").map(|p| redactor.secret(p)),
+                username: env.get("AGENT_PROXYUSERNAME").map(str::to_string).or(url_user),
+                password: env.get("AGENT_PROXYPASSWORD").map(|p| redactor.secret(p)).or(url_password),
                 bypass,
             });
         }
         let raw = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"].iter().find_map(|k| env.get(k));
         let Some(raw) = raw else { return Ok(ProxyConfig::default()) };
         let with_scheme = if raw.contains("://") { raw.to_string() } else { format!("http://{raw}") };
-        let mut url = Url::parse(&with_scheme).map_err(|e| format!("HTTPS_PROXY `{raw}` is not a URL ({e})"))?;
-        // Credentials inside the proxy URL are secrets: keep them out of the URL we print.
-        let username = (!url.username().is_empty()).then(|| url.username().to_string());
-        let password = url.password().map(|p| redactor.secret(p));
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
+        let mut url = Url::parse(&with_scheme)
+            .map_err(|e| format!("HTTPS_PROXY `{}` is not a URL ({e})", crate::userinfo::strip(raw, redactor)))?;
+        let (username, password) = take_userinfo(&mut url, redactor);
         let no_proxy = ["NO_PROXY", "no_proxy"].iter().find_map(|k| env.get(k)).unwrap_or("");
         Ok(ProxyConfig { url: Some(url), username, password, bypass: parse_no_proxy(no_proxy) })
     }
@@ -68,6 +70,19 @@ impl ProxyConfig {
             }
         })
     }
+}
+
+/// Credentials inside a proxy URL are secrets: they are taken out of the URL (which may be
+/// shown) and kept apart, the password registered with the redactor.
+fn take_userinfo(url: &mut Url, redactor: &Redactor) -> (Option<String>, Option<Secret>) {
+    let username = (!url.username().is_empty()).then(|| url.username().to_string());
+    let password = url.password().map(|p| redactor.secret(p));
+    if let (Some(u), Some(p)) = (&username, &password) {
+        redactor.register_basic(u, p.expose());
+    }
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    (username, password)
 }
 
 /// `AGENT_PROXYBYPASSLIST` is a JSON array of regular expressions (the agent's `.proxybypass`).

@@ -8,9 +8,10 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use super::sanitize::{neutralize_commands, strip_controls};
 use super::{counts_phrase, place, Report};
 use crate::finding::Severity;
+pub use crate::output::{escape_message, escape_property};
+use crate::output::{LogCommand, Output};
 
 /// What the pipeline renderer needs beyond the report.
 #[derive(Debug, Default)]
@@ -21,34 +22,19 @@ pub struct PipelineOutputs {
     pub summary_path: Option<PathBuf>,
     /// The JSON report file (`PreflightReportPath`).
     pub report_path: Option<PathBuf>,
-}
-
-/// Escapes a property value: `%` first, then CR, LF, `]` and `;`.
-pub fn escape_property(value: &str) -> String {
-    value.replace('%', "%AZP25").replace('\r', "%0D").replace('\n', "%0A").replace(']', "%5D").replace(';', "%3B")
-}
-
-/// Escapes the message part: `%` first, then CR and LF only (both parsers agree on these).
-pub fn escape_message(value: &str) -> String {
-    value.replace('%', "%AZP25").replace('\r', "%0D").replace('\n', "%0A")
-}
-
-/// Makes text from anywhere safe to stand in a command's message or a plain log line.
-fn safe(text: &str) -> String {
-    neutralize_commands(&strip_controls(text))
+    /// Set when the run could not complete (the report file could not be written): one
+    /// more error issue, and the step fails whatever the findings.
+    pub internal_error: Option<String>,
 }
 
 /// Formats one command. Properties with empty values are left out (the agent drops them).
-pub fn command(name: &str, properties: &[(&str, String)], message: &str) -> String {
-    let props: Vec<String> =
-        properties.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", escape_property(v))).collect();
-    let sep = if props.is_empty() { "" } else { " " };
-    format!("##vso[{name}{sep}{}]{}", props.join(";"), escape_message(message))
+pub fn command(name: &str, properties: &[(&str, String)], message: &str) -> LogCommand {
+    LogCommand::new(name, properties, message)
 }
 
-pub fn render(report: &Report, outputs: &PipelineOutputs, out: &mut impl Write) -> io::Result<()> {
+pub fn render(report: &Report, outputs: &PipelineOutputs, out: &mut Output<'_>) -> io::Result<()> {
     for secret in &outputs.secrets {
-        writeln!(out, "{}", command("task.setsecret", &[], secret))?;
+        out.command(&LogCommand::set_secret(secret))?;
     }
     let counts = report.counts();
     writeln!(
@@ -64,17 +50,18 @@ pub fn render(report: &Report, outputs: &PipelineOutputs, out: &mut impl Write) 
             Severity::Error => "error",
             Severity::Warning => "warning",
             Severity::Note => {
-                writeln!(out, "note {}: {} {}", place(result, f), f.code, safe(&f.message).replace(['\r', '\n'], " "))?;
+                // A plain line: the output neutralises the place (a file path) like the rest.
+                writeln!(out, "note {}: {} {}", place(result, f), f.code, f.message.replace(['\r', '\n'], " "))?;
                 continue;
             }
         };
         // Located findings are prefixed by the agent with `file(line,col): type CODE:`;
         // the others carry their check and target themselves.
         let message = match &f.location {
-            Some(_) => safe(&f.message),
-            None => format!("{} {}: {}", result.check.as_str(), safe(&result.target), safe(&f.message)),
+            Some(_) => f.message.clone(),
+            None => format!("{} {}: {}", result.check.as_str(), result.target, f.message),
         };
-        let message = super::with_remedy(&message, &safe(&f.remedy));
+        let message = super::with_remedy(&message, &f.remedy);
         let mut props = vec![("type", kind.to_string())];
         if let Some(loc) = &f.location {
             props.push(("sourcepath", loc.file.clone()));
@@ -82,9 +69,9 @@ pub fn render(report: &Report, outputs: &PipelineOutputs, out: &mut impl Write) 
             props.push(("columnnumber", loc.column.to_string()));
         }
         props.push(("code", f.code.to_string()));
-        writeln!(out, "{}", command("task.logissue", &props, &message))?;
+        out.command(&command("task.logissue", &props, &message))?;
     }
-    writeln!(out, "##[group]Preflight targets")?;
+    out.command(&LogCommand::group("Preflight targets"))?;
     for r in &report.checks {
         let detail = match (&r.reason, r.proven.is_empty()) {
             (Some(reason), _) => reason.clone(),
@@ -96,13 +83,13 @@ pub fn render(report: &Report, outputs: &PipelineOutputs, out: &mut impl Write) 
             "{:<4} {:<8} {} {}",
             r.status.as_str(),
             r.check.as_str(),
-            safe(&r.target),
-            safe(&detail).replace(['\r', '\n'], " ")
+            r.target,
+            detail.replace(['\r', '\n'], " ")
         )?;
     }
-    writeln!(out, "##[endgroup]")?;
+    out.command(&LogCommand::end_group())?;
     if let Some(path) = &outputs.summary_path {
-        writeln!(out, "{}", command("task.uploadsummary", &[], &path.display().to_string()))?;
+        out.command(&command("task.uploadsummary", &[], &path.display().to_string()))?;
     }
     let variables = [
         ("PreflightResult", report.result().as_str().to_string()),
@@ -111,22 +98,30 @@ pub fn render(report: &Report, outputs: &PipelineOutputs, out: &mut impl Write) 
         ("PreflightReportPath", outputs.report_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
     ];
     for (name, value) in variables {
-        writeln!(
-            out,
-            "{}",
-            command("task.setvariable", &[("variable", name.to_string()), ("isOutput", "true".to_string())], &value)
-        )?;
+        out.command(&command(
+            "task.setvariable",
+            &[("variable", name.to_string()), ("isOutput", "true".to_string())],
+            &value,
+        ))?;
+    }
+    if let Some(problem) = &outputs.internal_error {
+        out.command(&command(
+            "task.logissue",
+            &[("type", "error".to_string())],
+            &format!("azp-preflight: could not complete: {problem}"),
+        ))?;
+        return out.command(&command(
+            "task.complete",
+            &[("result", "Failed".to_string())],
+            &format!("Preflight could not complete: {problem}"),
+        ));
     }
     let completion = report.completion();
-    writeln!(
-        out,
-        "{}",
-        command(
-            "task.complete",
-            &[("result", completion.as_str().to_string())],
-            &format!("Preflight {}: {}", report.result().as_str(), counts_phrase(counts))
-        )
-    )
+    out.command(&command(
+        "task.complete",
+        &[("result", completion.as_str().to_string())],
+        &format!("Preflight {}: {}", report.result().as_str(), counts_phrase(counts)),
+    ))
 }
 
 #[cfg(test)]
@@ -140,9 +135,13 @@ mod tests {
             secrets: vec!["pa;ss]%word".into()],
             summary_path: Some("/agent/_temp/azp-preflight-summary.md".into()),
             report_path: Some("/agent/_temp/azp-preflight-report.json".into()),
+            internal_error: None,
         };
         let mut buf = Vec::new();
-        render(&fixtures::report(fail_on), &outputs, &mut buf).unwrap();
+        {
+            let mut out = Output::new(&mut buf, true, crate::secret::Redactor::default());
+            render(&fixtures::report(fail_on), &outputs, &mut out).unwrap();
+        }
         String::from_utf8(buf).unwrap()
     }
 
@@ -151,7 +150,7 @@ mod tests {
         assert_eq!(escape_property("a%b;c]d\r\ne"), "a%AZP25b%3Bc%5Dd%0D%0Ae");
         assert_eq!(escape_message("50% ; ] \n"), "50%AZP25 ; ] %0A");
         assert_eq!(
-            command("task.setvariable", &[("variable", "X".into()), ("isOutput", String::new())], "v"),
+            command("task.setvariable", &[("variable", "X".into()), ("isOutput", String::new())], "v").as_str(),
             "##vso[task.setvariable variable=X]v"
         );
     }

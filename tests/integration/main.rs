@@ -8,6 +8,7 @@ mod deploy;
 mod fake_acr;
 mod fake_arm;
 mod fake_entra;
+mod hostile_output;
 mod identity;
 mod identity_canary;
 mod pipeline_output;

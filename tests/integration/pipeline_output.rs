@@ -49,13 +49,13 @@ fn escaping_round_trips_through_both_parsers() {
         let props =
             [("type", "warning".to_string()), ("sourcepath", format!("dir/{value}.yml")), ("code", "TSK001".into())];
         cases.push(json!({
-            "line": command("task.logissue", &props, value),
+            "line": command("task.logissue", &props, value).to_string(),
             "command": "task.logissue",
             "properties": {"type": "warning", "sourcepath": format!("dir/{value}.yml"), "code": "TSK001"},
             "message": value,
         }));
         cases.push(json!({
-            "line": command("task.setvariable", &[("variable", "PreflightReportPath".into()), ("isOutput", "true".into())], value),
+            "line": command("task.setvariable", &[("variable", "PreflightReportPath".into()), ("isOutput", "true".into())], value).to_string(),
             "command": "task.setvariable",
             "properties": {"variable": "PreflightReportPath", "isOutput": "true"},
             "message": value,

@@ -269,6 +269,16 @@ impl<'a> Chain<'a> {
         match server::parse_server(&self.spec.server_raw, self.spec.origin) {
             Ok(mut s) => {
                 s.endpoint = self.ctx.endpoints.registry_endpoint(&s.authority).cloned();
+                // Decided here, not at the first request, so an offline run says the same.
+                if s.base_url().is_none() {
+                    let shown = sanitize(&s.authority);
+                    let finding = self
+                        .finding(Code::REG001, "syntax", format!("`{shown}` ({where_}) does not form a URL"))
+                        .remedy(format!("Correct the server in {where_}: a host name with an optional port."))
+                        .data("problem", "url")
+                        .data("value", shown);
+                    return Err(self.fail(finding));
+                }
                 self.server = Some(s);
             }
             Err(m) => {

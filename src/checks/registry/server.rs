@@ -224,8 +224,13 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), Malformed> 
             None => return Err(Malformed::new("character", format!("`{authority}` is not host[:port]"), None)),
         };
         (rest[..end].to_string(), port)
+    } else if authority.parse::<std::net::Ipv6Addr>().is_ok() {
+        // A bare IPv6 literal: its colons are not a port separator.
+        (authority.to_string(), None)
     } else {
-        match authority.rsplit_once(':') {
+        match authority.split_once(':') {
+            // `h.example:5000:6000`: the first colon ends the host, and what follows must be
+            // one port; a host never contains a colon unless it is a bracketed IPv6 literal.
             Some((h, p)) => (h.to_string(), Some(p)),
             None => (authority.to_string(), None),
         }
@@ -471,6 +476,7 @@ mod tests {
         assert_eq!(problem("https://registry.example.com/team", ServerOrigin::RegistryUrl), "path");
         assert_eq!(problem("user@contoso.azurecr.io", ServerOrigin::Line), "userinfo");
         assert_eq!(problem("contoso.azurecr.io:99999", ServerOrigin::Line), "port");
+        assert_eq!(problem("h.example:5000:6000", ServerOrigin::Line), "port");
         assert_eq!(problem("contoso_acr.azurecr.io", ServerOrigin::Line), "character");
         let e = parse_server("Contoso.AzureCR.io", ServerOrigin::Line).unwrap_err();
         assert_eq!((e.problem, e.suggestion.as_deref()), ("uppercase", Some("contoso.azurecr.io")));
