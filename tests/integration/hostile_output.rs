@@ -147,6 +147,21 @@ fn credentials_written_into_targets_never_print() {
         let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
         assert!(!report.contains("hunter2"), "{report}");
     }
+    // A Docker registry connection whose registry URL carries credentials.
+    let mut cmd = preflight(dir.path());
+    cmd.envs(pipeline_env(dir.path())).envs([
+        ("INPUT_CONTAINERREGISTRY", "edge-acr"),
+        ("ENDPOINT_URL_edge-acr", "https://bob:hunter2-Canary-url@registry.example/"),
+        ("ENDPOINT_AUTH_SCHEME_edge-acr", "UsernamePassword"),
+        ("ENDPOINT_AUTH_PARAMETER_edge-acr_REGISTRY", "https://bob:hunter2-Canary-url@registry.example"),
+        ("ENDPOINT_AUTH_PARAMETER_edge-acr_USERNAME", "bob"),
+        ("ENDPOINT_AUTH_PARAMETER_edge-acr_PASSWORD", "connection-password"),
+    ]);
+    let out = cmd.args(["--offline", "--checks", "registry", "--format", "json"]).output().unwrap();
+    let text = format!("{}{}", stdout_of(&out), stderr_of(&out));
+    assert!(text.contains("REG001") && text.contains("***@registry.example"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+
     // A line that does not parse is exit 2, and the message does not quote the password.
     for args in [vec!["--registry", "bob:hunter2-Canary-pw@registry.example/app extra"], vec!["--registry", ""]] {
         let out = preflight(dir.path()).args(&args).arg("--offline").output().unwrap();
