@@ -149,6 +149,44 @@ mod tests {
             .contains("registry check for hangs.example (push) did not finish within the 1 s deadline"));
     }
 
+    /// A job that finds its own targets, and a slow local job with its own late remedy.
+    struct Finder;
+
+    impl Check for Finder {
+        fn id(&self) -> CheckId {
+            CheckId::Tasks
+        }
+
+        fn plan(&self, _ctx: &Arc<Context>) -> Vec<TargetJob> {
+            vec![
+                TargetJob::new("pipeline files", async {
+                    let one = TargetOutcome { proven: vec!["1".into()], ..Default::default() };
+                    TargetOutcome {
+                        entries: vec![("a.yml".into(), one), ("b.yml".into(), TargetOutcome::default())],
+                        ..Default::default()
+                    }
+                }),
+                TargetJob::new("local scan", async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    TargetOutcome::default()
+                })
+                .late_remedy(|secs| format!("local work; raise the deadline above {secs}")),
+            ]
+        }
+    }
+
+    #[tokio::test]
+    async fn found_targets_become_entries_and_a_late_remedy_replaces_the_default() {
+        let ctx = test_context(&[("INPUT_TIMEOUTSECONDS", "1")]);
+        let results = run_checks(&ctx, &[Box::new(Finder)]).await.unwrap();
+        let targets: Vec<&str> = results.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(targets, ["a.yml", "b.yml", "local scan"]);
+        assert_eq!(results[0].proven, ["1"]);
+        let late = &results[2].findings[0];
+        assert_eq!(late.code, Code::RUN001);
+        assert_eq!(late.remedy, "local work; raise the deadline above 1");
+    }
+
     struct Panicky;
 
     impl Check for Panicky {

@@ -17,3 +17,4 @@ mod registry_lab;
 mod registry_oci;
 mod registry_support;
 mod tasks;
+mod tasks_hostile;

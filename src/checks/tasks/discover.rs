@@ -477,6 +477,31 @@ mod tests {
         assert!(got(&["ci/[.yml"]).is_err());
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn locate_keeps_to_the_sources_folder_after_links() {
+        let outer = tempfile::tempdir().unwrap();
+        let repo = outer.path().join("repo");
+        std::fs::create_dir_all(repo.join("ci")).unwrap();
+        std::fs::write(outer.path().join("out.yml"), "x").unwrap();
+        std::fs::write(repo.join("ci/in.yml"), "x").unwrap();
+        std::os::unix::fs::symlink(outer.path().join("out.yml"), repo.join("out-link.yml")).unwrap();
+        std::os::unix::fs::symlink(repo.join("ci/in.yml"), repo.join("in-link.yml")).unwrap();
+        let root = SourcesRoot::new(&repo);
+        let real = |p: &Path| std::fs::canonicalize(p).unwrap();
+        assert_eq!(root.locate(&repo.join("ci/../ci/in.yml")), Place::Inside(real(&repo.join("ci/in.yml"))));
+        assert_eq!(root.locate(&repo.join("in-link.yml")), Place::Inside(real(&repo.join("ci/in.yml"))));
+        assert_eq!(root.locate(&repo.join("out-link.yml")), Place::Outside(real(&outer.path().join("out.yml"))));
+        assert_eq!(root.locate(&repo.join("../out.yml")), Place::Outside(outer.path().join("out.yml")));
+        assert_eq!(root.locate(Path::new("/etc/shadow")), Place::Outside(PathBuf::from("/etc/shadow")));
+        assert_eq!(root.locate(&repo.join("nope.yml")), Place::Missing);
+        // Found by a glob: the link out is listed apart and not returned as a file.
+        let found = from_patterns_within(&root, &["*.yml".into()], "--pipeline", &AtomicBool::new(false)).unwrap();
+        assert_eq!(found.files.iter().map(|f| f.display.as_str()).collect::<Vec<_>>(), ["in-link.yml"]);
+        assert_eq!(found.outside.len(), 1);
+        assert_eq!(found.outside[0].0, "out-link.yml");
+    }
+
     #[test]
     fn display_and_normalize() {
         assert_eq!(normalize(Path::new("/s/a/../b/./c.yml")), PathBuf::from("/s/b/c.yml"));

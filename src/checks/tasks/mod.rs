@@ -450,6 +450,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_late_search_is_blamed_on_local_work_not_the_network() {
+        let scanning = late_remedy(Stage::Scanning as u8, "/src", true, 60);
+        assert!(scanning.contains("finding and reading pipeline files under /src on this agent, not on the network"));
+        assert!(scanning.contains("`pipelineFiles`") && scanning.contains("above 60"));
+        assert!(!scanning.contains("firewall"));
+        let offline = late_remedy(Stage::Advising as u8, "/src", false, 60);
+        assert_eq!(offline, scanning, "offline, matching is local work too");
+        assert!(late_remedy(Stage::Advising as u8, "/src", true, 60).contains("installed task versions"));
+        assert!(late_remedy(Stage::Definition as u8, "/src", true, 60).contains("pipeline definition"));
+    }
+
+    #[tokio::test]
+    async fn the_search_runs_in_the_job_and_stops_when_the_job_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("azure-pipelines.yml"), "steps:\n- task: Docker@2\n").unwrap();
+        let ctx = crate::check::test_context(&[("BUILD_SOURCESDIRECTORY", dir.path().to_str().unwrap())]);
+        let jobs = TasksCheck.plan(&ctx);
+        assert_eq!(jobs.len(), 1, "planning does no file work: one job");
+        assert!(jobs[0].late_remedy.is_some());
+        let outcome = jobs.into_iter().next().unwrap().work.await;
+        let targets: Vec<&str> = outcome.entries.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(targets, ["azure-pipelines.yml"]);
+        // Cancelled: the walk ends at once.
+        let cancelled = AtomicBool::new(true);
+        let root = SourcesRoot::new(dir.path());
+        assert!(discover::conventional_within(&root, &cancelled).files.is_empty());
+    }
+
+    #[test]
     fn db_info_counts_embedded_advisories() {
         let info = advisory_db_info().unwrap();
         assert_eq!(info.advisories, 16);
