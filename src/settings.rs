@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{FailOn, Format, RunArgs};
@@ -177,12 +177,26 @@ impl Settings {
         }
         // The agent fills an empty filePath input with the sources folder itself.
         let sources_dir = env.get("BUILD_SOURCESDIRECTORY").map(PathBuf::from).unwrap_or(cwd);
-        advisory_files.retain(|p| p != &sources_dir && !p.is_dir());
+        // That default is the only folder that means "none"; any other folder, a FIFO or a
+        // device given as an advisory file is bad input.
+        let (name, from_task) =
+            if args.advisories.is_empty() { ("advisoryFile", true) } else { ("--advisories", false) };
+        if from_task {
+            advisory_files.retain(|p| !same_folder(p, &sources_dir));
+        }
         for file in &advisory_files {
-            if !file.is_file() {
-                let name = if args.advisories.is_empty() { "advisoryFile" } else { "--advisories" };
-                return Err(InputError::new(name, &file.display().to_string(), "a readable advisory file"));
-            }
+            let problem = match std::fs::metadata(file) {
+                Ok(meta) if meta.is_file() => continue,
+                Ok(meta) if meta.is_dir() => "a directory".to_string(),
+                Ok(_) => "a FIFO, socket or device".to_string(),
+                Err(e) => e.to_string(),
+            };
+            let expected = if problem.starts_with("a ") {
+                format!("a readable advisory file (a TOML file, not {problem})")
+            } else {
+                format!("a readable advisory file ({problem})")
+            };
+            return Err(InputError::new(name, &file.display().to_string(), &expected));
         }
 
         let pipeline_patterns = if !args.pipeline.is_empty() {
@@ -373,6 +387,14 @@ fn number(
         return Err(InputError::new(name, raw, &expected));
     }
     Ok(n)
+}
+
+/// Whether two paths name the same folder (as written, or once links are followed).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    if a.components().eq(b.components()) {
+        return true;
+    }
+    matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 #[cfg(test)]

@@ -39,6 +39,9 @@ pub struct TargetOutcome {
     pub extra: Map<String, Value>,
     /// Set when the target was not checked, with the reason.
     pub skipped: Option<String>,
+    /// For a job that finds its own targets (the tasks check finds its pipeline files under
+    /// the deadline): one report entry per target found, reported instead of this outcome.
+    pub entries: Vec<(String, TargetOutcome)>,
 }
 
 impl TargetOutcome {
@@ -49,15 +52,28 @@ impl TargetOutcome {
 
 pub type JobFuture = Pin<Box<dyn Future<Output = TargetOutcome> + Send + 'static>>;
 
+/// Says, when a job missed the deadline, what to do about it (asked at that moment, so it
+/// can tell which part of the job was still running).
+pub type LateRemedy = Box<dyn Fn(u64) -> String + Send + Sync>;
+
 /// One unit of work: a check applied to one target.
 pub struct TargetJob {
     pub target: String,
     pub work: JobFuture,
+    /// The RUN001 remedy when the job misses the deadline, given the deadline in seconds;
+    /// `None`: the default, which suspects a slow or unreachable service.
+    pub late_remedy: Option<LateRemedy>,
 }
 
 impl TargetJob {
     pub fn new(target: impl Into<String>, work: impl Future<Output = TargetOutcome> + Send + 'static) -> Self {
-        TargetJob { target: target.into(), work: Box::pin(work) }
+        TargetJob { target: target.into(), work: Box::pin(work), late_remedy: None }
+    }
+
+    /// Sets the RUN001 remedy for a job whose slow part may be local work, not the network.
+    pub fn late_remedy(mut self, remedy: impl Fn(u64) -> String + Send + Sync + 'static) -> Self {
+        self.late_remedy = Some(Box::new(remedy));
+        self
     }
 
     /// A job that is already done: a static result or a skip.

@@ -51,11 +51,11 @@ async fn run_phase(
                 let outcome = work.await;
                 (outcome, started.elapsed())
             });
-            (check, job.target, started, handle)
+            (check, job.target, job.late_remedy, started, handle)
         })
         .collect();
     let mut results = Vec::with_capacity(handles.len());
-    for (check, target, started, mut handle) in handles {
+    for (check, target, late_remedy, started, mut handle) in handles {
         let (outcome, duration) = match tokio::time::timeout_at(deadline, &mut handle).await {
             Ok(Ok(done)) => done,
             Ok(Err(join)) => {
@@ -71,15 +71,22 @@ async fn run_phase(
             Err(_) => {
                 handle.abort();
                 let secs = timeout.as_secs();
+                let remedy = match &late_remedy {
+                    Some(remedy) => remedy(secs),
+                    None => format!(
+                        "Find out why {target} is slow or unreachable from this agent (firewall, proxy, private endpoint). \
+                         If it is just slow, raise `timeoutSeconds` (task) or `--timeout` (CLI) above {secs}."
+                    ),
+                };
                 let outcome = TargetOutcome {
                     findings: vec![Finding::new(
                         Code::RUN001,
-                        format!("the {} check for {target} did not finish within the {secs} s deadline", check.as_str()),
+                        format!(
+                            "the {} check for {target} did not finish within the {secs} s deadline",
+                            check.as_str()
+                        ),
                     )
-                    .remedy(format!(
-                        "Find out why {target} is slow or unreachable from this agent (firewall, proxy, private endpoint). \
-                         If it is just slow, raise `timeoutSeconds` (task) or `--timeout` (CLI) above {secs}."
-                    ))
+                    .remedy(remedy)
                     .data("check", check.as_str())
                     .data("target", target.clone())
                     .data("timeoutSeconds", secs)],
@@ -88,7 +95,14 @@ async fn run_phase(
                 (outcome, started.elapsed())
             }
         };
-        results.push(CheckResult::from_outcome(check, target, duration, outcome));
+        let mut outcome = outcome;
+        let entries = std::mem::take(&mut outcome.entries);
+        if entries.is_empty() {
+            results.push(CheckResult::from_outcome(check, target, duration, outcome));
+        } else {
+            // The job found its own targets; each is its own entry, timed as the whole job.
+            results.extend(entries.into_iter().map(|(t, o)| CheckResult::from_outcome(check, t, duration, o)));
+        }
     }
     Ok(results)
 }
@@ -133,6 +147,44 @@ mod tests {
         assert!(late.findings[0]
             .message
             .contains("registry check for hangs.example (push) did not finish within the 1 s deadline"));
+    }
+
+    /// A job that finds its own targets, and a slow local job with its own late remedy.
+    struct Finder;
+
+    impl Check for Finder {
+        fn id(&self) -> CheckId {
+            CheckId::Tasks
+        }
+
+        fn plan(&self, _ctx: &Arc<Context>) -> Vec<TargetJob> {
+            vec![
+                TargetJob::new("pipeline files", async {
+                    let one = TargetOutcome { proven: vec!["1".into()], ..Default::default() };
+                    TargetOutcome {
+                        entries: vec![("a.yml".into(), one), ("b.yml".into(), TargetOutcome::default())],
+                        ..Default::default()
+                    }
+                }),
+                TargetJob::new("local scan", async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    TargetOutcome::default()
+                })
+                .late_remedy(|secs| format!("local work; raise the deadline above {secs}")),
+            ]
+        }
+    }
+
+    #[tokio::test]
+    async fn found_targets_become_entries_and_a_late_remedy_replaces_the_default() {
+        let ctx = test_context(&[("INPUT_TIMEOUTSECONDS", "1")]);
+        let results = run_checks(&ctx, &[Box::new(Finder)]).await.unwrap();
+        let targets: Vec<&str> = results.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(targets, ["a.yml", "b.yml", "local scan"]);
+        assert_eq!(results[0].proven, ["1"]);
+        let late = &results[2].findings[0];
+        assert_eq!(late.code, Code::RUN001);
+        assert_eq!(late.remedy, "local work; raise the deadline above 1");
     }
 
     struct Panicky;

@@ -18,3 +18,4 @@ mod registry_lab;
 mod registry_oci;
 mod registry_support;
 mod tasks;
+mod tasks_hostile;

@@ -643,7 +643,9 @@ fn fix_offline_keeps_crlf_comments_and_everything_else() {
 
 #[test]
 fn explain_documents_the_task_codes() {
-    for code in ["TSK001", "TSK002", "TSK003", "TSK004", "TSK005", "TSK006", "TSK007", "TSK008", "TSK009", "AGT004"] {
+    for code in
+        ["TSK001", "TSK002", "TSK003", "TSK004", "TSK005", "TSK006", "TSK007", "TSK008", "TSK009", "TSK010", "AGT004"]
+    {
         let output = azp_preflight().args(["explain", code]).output().unwrap();
         assert_eq!(output.status.code(), Some(0));
         let text = String::from_utf8_lossy(&output.stdout);

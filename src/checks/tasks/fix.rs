@@ -3,32 +3,85 @@
 //! (comments, quoting, indentation, CRLF, a byte order mark) stays as it was. `--dry-run`
 //! prints a unified diff instead.
 
-use std::collections::BTreeMap;
+//!
+//! Only regular files inside the sources folder are rewritten: a template reached through a
+//! symbolic link or `../` that leads outside is never read (TSK010), and before each write the
+//! file's real path is checked again and opened without following a link.
+
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::advice::{Edit, PIN_MARKER};
 use super::advisories::AdvisoryDb;
-use super::{advise_pipeline, resolver, scan_pipelines, select_files};
+use super::discover::{Place, SourcesRoot};
+use super::{advise_pipeline, definition_name, find_and_scan, resolver};
 use crate::check::Context;
 use crate::exit::Exit;
+use crate::fsread;
 
 /// The edits the advice asks for, one per task value.
 pub async fn planned_edits(ctx: &Arc<Context>) -> Result<Vec<Edit>, String> {
-    let (files, how) = select_files(ctx).map_err(|e| e.to_string())?;
+    let definition = definition_name(ctx).await;
+    let planned =
+        find_and_scan(&ctx.settings, definition.as_deref(), &AtomicBool::new(false)).map_err(|e| e.to_string())?;
     let db = AdvisoryDb::load(&ctx.settings.advisory_files).map_err(|e| e.to_string())?;
     let resolver = resolver(ctx);
     let mut edits: Vec<Edit> = Vec::new();
-    for scan in scan_pipelines(&files, how, &ctx.settings.sources_dir) {
-        let (advice, _) = advise_pipeline(&scan, &db, None, resolver.as_ref()).await;
+    let mut seen: HashSet<(PathBuf, usize)> = HashSet::new();
+    for scan in &planned.scans {
+        let (advice, _) = advise_pipeline(scan, &db, None, resolver.as_ref()).await;
         for edit in advice.into_iter().filter_map(|a| a.edit) {
-            if !edits.iter().any(|e| e.path == edit.path && e.span == edit.span) {
+            if seen.insert((edit.path.clone(), edit.span.start)) {
                 edits.push(edit);
             }
         }
     }
     Ok(edits)
+}
+
+/// The real path `fix` may rewrite for `path`: a regular file inside the sources folder with
+/// no other hard link (another name for it could be anywhere on the same disk).
+fn writable(root: &SourcesRoot, path: &Path) -> Result<PathBuf, String> {
+    match root.locate(path) {
+        Place::Inside(real) => {
+            let meta = std::fs::symlink_metadata(&real).map_err(|e| e.to_string())?;
+            if !meta.is_file() {
+                return Err("it is not a regular file".into());
+            }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                if meta.nlink() > 1 {
+                    return Err("it has other hard links, which may lead outside the sources folder".into());
+                }
+            }
+            Ok(real)
+        }
+        Place::Outside(real) => Err(format!("it leads outside the sources folder (to {})", real.display())),
+        Place::Missing => Err("no such file".into()),
+    }
+}
+
+/// Rewrites a regular file in place (keeping its permissions), refusing a link or anything
+/// else that appeared at its path since it was checked.
+fn write_in_place(real: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // No link at the last step; a FIFO fails at once instead of waiting for a reader.
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let mut file = options.open(real)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    file.set_len(0)?;
+    file.write_all(bytes)
 }
 
 /// Applies edits to one file's text (without its byte order mark). Edits whose span no
@@ -120,13 +173,24 @@ pub async fn run(ctx: &Arc<Context>, dry_run: bool, out: &mut dyn Write, err: &m
         let _ = writeln!(err, "azp-preflight: nothing to fix: no pin or unpin advice for the pipeline files");
         return Exit::Ok;
     }
+    // Grouped by real path: two names (links) for one file get its edits once.
+    let root = SourcesRoot::new(&ctx.settings.sources_dir);
     let mut by_file: BTreeMap<PathBuf, Vec<&Edit>> = BTreeMap::new();
+    let mut refused = false;
     for e in &edits {
-        by_file.entry(e.path.clone()).or_default().push(e);
+        match writable(&root, &e.path) {
+            Ok(real) => by_file.entry(real).or_default().push(e),
+            Err(why) => {
+                let _ = writeln!(err, "azp-preflight: {} is not changed: {why}", e.display);
+                refused = true;
+            }
+        }
     }
-    for (path, file_edits) in by_file {
+    for (path, mut file_edits) in by_file {
+        let mut spans = HashSet::new();
+        file_edits.retain(|e| spans.insert(e.span.start));
         let display = file_edits[0].display.clone();
-        let bytes = match std::fs::read(&path) {
+        let bytes = match fsread::read(&path, fsread::limits::PIPELINE) {
             Ok(b) => b,
             Err(e) => {
                 let _ = writeln!(err, "azp-preflight: bad input: cannot read {display}: {e}");
@@ -154,13 +218,16 @@ pub async fn run(ctx: &Arc<Context>, dry_run: bool, out: &mut dyn Write, err: &m
         }
         if dry_run {
             let _ = write!(out, "{}", unified_diff(&display, text, &changed));
-        } else if let Err(e) = std::fs::write(&path, format!("{bom}{changed}")) {
+        } else if let Err(e) = write_in_place(&path, format!("{bom}{changed}").as_bytes()) {
             let _ = writeln!(err, "azp-preflight: cannot write {display}: {e}");
             return Exit::Internal;
         }
     }
     if dry_run {
         let _ = writeln!(err, "azp-preflight: dry run: no file was changed");
+    }
+    if refused {
+        return Exit::BadInput;
     }
     Exit::Ok
 }

@@ -14,58 +14,159 @@ pub mod scan;
 pub mod templates;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use self::advice::{Advice, Facts, Identity};
 use self::advisories::AdvisoryDb;
-use self::discover::{How, PipelineFile};
+use self::discover::{Discovered, How, PipelineFile, SourcesRoot};
 use self::resolve::{Lookup, Resolver};
 use self::templates::{Collection, PipelineScan};
 use crate::check::{Check, Context, TargetJob, TargetOutcome};
+use crate::codes::Code;
+use crate::finding::{Finding, Location, Severity};
+use crate::report::sanitize::sanitize;
 use crate::report::AdvisoryDbInfo;
 use crate::settings::{CheckId, InputError, Settings};
 
 pub struct TasksCheck;
+
+/// The report entry for what concerns the search as a whole (nothing found, files skipped).
+const FILES_TARGET: &str = "pipeline files";
+/// TSK010 findings listed one by one for found links out of the sources folder; the rest
+/// are counted in one more.
+const MAX_LISTED_OUTSIDE: usize = 20;
+/// Pipelines checked at once: their online lookups share one cache, so this only bounds
+/// how many are in flight.
+const CONCURRENT_PIPELINES: usize = 8;
+
+/// What the tasks job was doing, for the remedy when it misses the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Stage {
+    /// Asking Azure DevOps for the definition's YAML file name.
+    Definition,
+    /// Finding, reading and scanning files on this agent.
+    Scanning,
+    /// Matching references, asking the organization for its task versions when online.
+    Advising,
+}
 
 impl Check for TasksCheck {
     fn id(&self) -> CheckId {
         CheckId::Tasks
     }
 
+    // Finding and reading the pipeline files is local work that can be large (a monorepo,
+    // `**/*.yml`, generated YAML). It used to run here, before the deadline applied. Options:
+    // (a) plan a job per file after discovery: discovery itself is the slow part;
+    // (b) find the files in this phase's job and check them in `after`: those jobs would wait
+    //     for every network check of the first phase and lose their time to it;
+    // (c) one job that finds, reads and checks the files and reports one entry per file
+    //     (`TargetOutcome::entries`). Chosen: the smallest change that keeps the report's
+    //     shape and puts everything under the deadline. Its cost: a run that misses the
+    //     deadline reports one RUN001 for "pipeline files" rather than per-file results.
     fn plan(&self, ctx: &Arc<Context>) -> Vec<TargetJob> {
-        let (files, how) = match select_files(ctx) {
-            Ok(found) => found,
-            Err(e) => return vec![TargetJob::ready("pipeline files", TargetOutcome::skip(e.to_string()))],
-        };
-        if files.is_empty() {
-            return vec![TargetJob::ready(
-                "pipeline files",
-                TargetOutcome::skip(no_files_reason(&ctx.settings.sources_dir)),
-            )];
-        }
-        let db =
-            Arc::new(AdvisoryDb::load(&ctx.settings.advisory_files).unwrap_or_else(|_| advisories::embedded().clone()));
-        let resolver = resolver(ctx).map(Arc::new);
-        scan_pipelines(&files, how, &ctx.settings.sources_dir)
-            .into_iter()
-            .map(|scan| {
-                let (ctx, db, resolver) = (ctx.clone(), db.clone(), resolver.clone());
-                TargetJob::new(scan.display.clone(), async move {
-                    check_pipeline(&scan, &db, ctx.settings.agent_version.as_deref(), resolver.as_deref()).await
-                })
-            })
-            .collect()
+        let stage = Arc::new(AtomicU8::new(Stage::Definition as u8));
+        let (job_ctx, job_stage) = (ctx.clone(), stage.clone());
+        let sources = ctx.settings.sources_dir.display().to_string();
+        let is_online = online(ctx);
+        let job = TargetJob::new(FILES_TARGET, async move { run(job_ctx, job_stage).await })
+            .late_remedy(move |secs| late_remedy(stage.load(Ordering::Relaxed), &sources, is_online, secs));
+        vec![job]
     }
 }
 
+fn late_remedy(stage: u8, sources: &str, is_online: bool, secs: u64) -> String {
+    let raise = format!("If the work is just large, raise `timeoutSeconds` (task) or `--timeout` (CLI) above {secs}.");
+    if stage == Stage::Definition as u8 {
+        format!(
+            "The check was still asking Azure DevOps for the pipeline definition's YAML file. Find out why the \
+             collection is slow or unreachable from this agent (firewall, proxy), or name the pipeline files with \
+             `pipelineFiles` / `--pipeline`. {raise}"
+        )
+    } else if stage == Stage::Scanning as u8 || !is_online {
+        format!(
+            "The time went on finding and reading pipeline files under {} on this agent, not on the network. \
+             Name the pipeline files with `pipelineFiles` (task) or `--pipeline` (CLI) instead of searching the \
+             whole sources folder, and keep generated or vendored YAML out of the search. {raise}",
+            sanitize(sources)
+        )
+    } else {
+        format!(
+            "The check was asking the organization for its installed task versions. Find out why the Azure \
+             DevOps collection is slow or unreachable from this agent (firewall, proxy), or check offline \
+             (`offline: true` / `--offline`). {raise}"
+        )
+    }
+}
+
+/// Sets a flag when dropped: the job was cancelled at the deadline (or finished), so the
+/// blocking search it started stops instead of running on unobserved.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The tasks check as one job: find the files, read and scan them off the async workers,
+/// then check each pipeline.
+async fn run(ctx: Arc<Context>, stage: Arc<AtomicU8>) -> TargetOutcome {
+    let definition = definition_name(&ctx).await;
+    stage.store(Stage::Scanning as u8, Ordering::Relaxed);
+    let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+    let (flag, search_ctx) = (cancel.0.clone(), ctx.clone());
+    let searched = tokio::task::spawn_blocking(move || {
+        let settings = &search_ctx.settings;
+        let planned = find_and_scan(settings, definition.as_deref(), &flag)?;
+        // Validated before the run; the embedded database is the fallback should a file change.
+        let db = AdvisoryDb::load(&settings.advisory_files).unwrap_or_else(|_| advisories::embedded().clone());
+        Ok::<_, InputError>((planned, db))
+    })
+    .await;
+    let (planned, db) = match searched {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => return TargetOutcome::skip(e.to_string()),
+        Err(join) => match join.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => return TargetOutcome::skip("the search for pipeline files was cancelled"),
+        },
+    };
+    stage.store(Stage::Advising as u8, Ordering::Relaxed);
+    let resolver = resolver(&ctx);
+    let agent_version = ctx.settings.agent_version.as_deref();
+    let (scans, db, resolver) = (&planned.scans, &db, resolver.as_ref());
+    let mut entries: Vec<(String, TargetOutcome)> = stream::iter(0..scans.len())
+        .map(|i| async move {
+            let scan = &scans[i];
+            (scan.display.clone(), check_pipeline(scan, db, agent_version, resolver).await)
+        })
+        .buffered(CONCURRENT_PIPELINES)
+        .collect()
+        .await;
+    if !planned.notes.is_empty() || entries.is_empty() {
+        let mut about_files = TargetOutcome { findings: planned.notes, ..Default::default() };
+        if entries.is_empty() {
+            about_files.skipped = Some(no_files_reason(&ctx.settings.sources_dir));
+        }
+        entries.push((FILES_TARGET.to_string(), about_files));
+    }
+    drop(cancel);
+    TargetOutcome { entries, ..Default::default() }
+}
+
 /// Bad `pipelineFiles` / `--pipeline` values and advisory files are input errors (exit 2),
-/// reported before anything runs.
+/// reported before anything runs. Globs are only checked to match something here; the
+/// search itself runs under the deadline.
 pub fn validate(settings: &Settings) -> Result<(), InputError> {
     if !settings.pipeline_patterns.is_empty() {
-        discover::from_patterns(&settings.sources_dir, &settings.pipeline_patterns, pattern_input(settings))?;
+        discover::validate_patterns(&settings.sources_dir, &settings.pipeline_patterns, pattern_input(settings))?;
     }
     AdvisoryDb::load(&settings.advisory_files).map_err(|e| {
         let name = if settings.in_pipeline { "advisoryFile" } else { "--advisories" };
@@ -111,67 +212,148 @@ fn resolver(ctx: &Context) -> Option<Resolver> {
     Some(Resolver::new(&ctx.http, ctx.endpoints.devops.clone()?, ctx.settings.job_token.clone()?))
 }
 
-/// The files to scan: given patterns; else the pipeline definition's YAML file (online);
-/// else the conventional names.
-pub fn select_files(ctx: &Arc<Context>) -> Result<(Vec<PipelineFile>, How), InputError> {
-    let settings = &ctx.settings;
+/// The files to scan: given patterns; else the pipeline definition's YAML file (`definition`,
+/// asked for online); else the conventional names. Stops at `MAX_PIPELINE_FILES` or when
+/// `cancel` is set.
+pub fn find_files(
+    settings: &Settings,
+    root: &SourcesRoot,
+    definition: Option<&str>,
+    cancel: &AtomicBool,
+) -> Result<(Discovered, How), InputError> {
     if !settings.pipeline_patterns.is_empty() {
-        let files =
-            discover::from_patterns(&settings.sources_dir, &settings.pipeline_patterns, pattern_input(settings))?;
-        return Ok((files, How::Given));
+        let found = discover::from_patterns_within(root, &settings.pipeline_patterns, pattern_input(settings), cancel)?;
+        return Ok((found, How::Given));
     }
-    if let Some(Ok(name)) = definition_yaml_blocking(ctx) {
-        if let Some(file) = discover::definition_file(&settings.sources_dir, &name) {
-            return Ok((vec![file], How::Definition));
+    if let Some(name) = definition {
+        if let Some(file) = discover::definition_file(&settings.sources_dir, name) {
+            return Ok((Discovered { files: vec![file], ..Default::default() }, How::Definition));
         }
         tracing::debug!("the definition's YAML file {name} is not under the sources folder");
     }
-    Ok((discover::conventional(&settings.sources_dir), How::Conventional))
+    Ok((discover::conventional_within(root, cancel), How::Conventional))
 }
 
-/// Asks for the definition's YAML file name. Planning is synchronous, so the request runs on
-/// the run's runtime from a helper thread; only on a multi-threaded runtime, whose workers
-/// drive the I/O while this thread waits.
-fn definition_yaml_blocking(ctx: &Arc<Context>) -> Option<Result<String, String>> {
-    if !online(ctx) || ctx.settings.project.is_none() || ctx.settings.definition_id.is_none() {
+/// What the search found: the pipelines to check, and notes about files left out.
+pub struct Planned {
+    pub scans: Vec<PipelineScan>,
+    /// TSK010 for found links out of the sources folder, TSK007 when a cap stopped the search.
+    pub notes: Vec<Finding>,
+}
+
+/// Finds the pipeline files, reads them and their templates, and says what was left out.
+pub fn find_and_scan(
+    settings: &Settings,
+    definition: Option<&str>,
+    cancel: &AtomicBool,
+) -> Result<Planned, InputError> {
+    let root = SourcesRoot::new(&settings.sources_dir);
+    let (found, how) = find_files(settings, &root, definition, cancel)?;
+    let collection = Collection::read_within(&found.files, &root, cancel);
+    let scans = pipelines_of(&collection, &found.files, how, cancel);
+    let mut notes = Vec::new();
+    for (display, real) in found.outside.iter().take(MAX_LISTED_OUTSIDE) {
+        notes.push(
+            Finding::new(
+                Code::TSK010,
+                format!(
+                    "{} is a link that leads outside the sources folder (to {}); it was not read",
+                    sanitize(display),
+                    sanitize(&real.display().to_string())
+                ),
+            )
+            .severity(Severity::Warning)
+            .remedy("Replace the link with the file itself, or leave it out of pipelineFiles / --pipeline.")
+            .at(Location::new(sanitize(display), 1, 1))
+            .data("resolved", sanitize(&real.display().to_string())),
+        );
+    }
+    if found.outside.len() > MAX_LISTED_OUTSIDE {
+        notes.push(
+            Finding::new(
+                Code::TSK010,
+                format!(
+                    "…and {} more links that lead outside the sources folder were not read",
+                    found.outside.len() - MAX_LISTED_OUTSIDE
+                ),
+            )
+            .severity(Severity::Warning)
+            .remedy("Replace the links with the files themselves."),
+        );
+    }
+    if found.capped {
+        notes.push(
+            Finding::new(
+                Code::TSK007,
+                format!(
+                    "more than {} pipeline files matched under {}; the search stopped there and the rest were not checked",
+                    discover::MAX_PIPELINE_FILES,
+                    settings.sources_dir.display()
+                ),
+            )
+            .remedy(
+                "Name the pipeline files with pipelineFiles (task) or --pipeline (CLI), for example \
+                 `.azuredevops/*.yml`, instead of a glob or search that matches generated or vendored YAML.",
+            )
+            .data("limit", discover::MAX_PIPELINE_FILES),
+        );
+    }
+    if collection.capped {
+        notes.push(
+            Finding::new(
+                Code::TSK007,
+                format!(
+                    "the pipelines and their templates came to more than {} files; the templates beyond that were not read",
+                    templates::MAX_FILES
+                ),
+            )
+            .remedy("Check fewer pipeline files per run with pipelineFiles / --pipeline.")
+            .data("limit", templates::MAX_FILES),
+        );
+    }
+    Ok(Planned { scans, notes })
+}
+
+/// Asks for the definition's YAML file name, online and when the run knows its definition.
+pub async fn definition_name(ctx: &Context) -> Option<String> {
+    if !online(ctx) || !ctx.settings.pipeline_patterns.is_empty() {
         return None;
     }
-    let handle = tokio::runtime::Handle::try_current().ok()?;
-    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-        return None;
-    }
-    let ctx2 = ctx.clone();
-    let limit = ctx.settings.timeout.min(Duration::from_secs(15));
-    let work = async move {
-        let (collection, token) = (ctx2.endpoints.devops.as_ref()?, ctx2.settings.job_token.as_ref()?);
-        let lookup = discover::DefinitionLookup {
-            http: &ctx2.http,
-            collection,
-            project: ctx2.settings.project.as_deref()?,
-            definition_id: ctx2.settings.definition_id.as_deref()?,
-            token,
-        };
-        match tokio::time::timeout(limit, discover::definition_yaml(lookup)).await {
-            Ok(result) => Some(result),
-            Err(_) => Some(Err("the build definitions API did not answer in time".into())),
-        }
+    let lookup = discover::DefinitionLookup {
+        http: &ctx.http,
+        collection: ctx.endpoints.devops.as_ref()?,
+        project: ctx.settings.project.as_deref()?,
+        definition_id: ctx.settings.definition_id.as_deref()?,
+        token: ctx.settings.job_token.as_ref()?,
     };
-    let result = std::thread::scope(|s| s.spawn(|| handle.block_on(work)).join().ok().flatten());
-    if let Some(Err(why)) = &result {
-        tracing::debug!("pipeline definition lookup failed: {why}");
+    let limit = ctx.settings.timeout.min(Duration::from_secs(15));
+    let result = match tokio::time::timeout(limit, discover::definition_yaml(lookup)).await {
+        Ok(result) => result,
+        Err(_) => Err("the build definitions API did not answer in time".into()),
+    };
+    match result {
+        Ok(name) => Some(name),
+        Err(why) => {
+            tracing::debug!("pipeline definition lookup failed: {why}");
+            None
+        }
     }
-    result
 }
 
 /// Reads every pipeline file and its templates. Found by convention, a file that another
 /// found file includes is a template, not a pipeline of its own.
 pub fn scan_pipelines(files: &[PipelineFile], how: How, sources_dir: &Path) -> Vec<PipelineScan> {
     let collection = Collection::read(files, sources_dir);
-    let scans: Vec<PipelineScan> = files.iter().map(|f| collection.pipeline(f)).collect();
+    pipelines_of(&collection, files, how, &AtomicBool::new(false))
+}
+
+fn pipelines_of(collection: &Collection, files: &[PipelineFile], how: How, cancel: &AtomicBool) -> Vec<PipelineScan> {
+    let scans: Vec<PipelineScan> =
+        files.iter().take_while(|_| !cancel.load(Ordering::Relaxed)).map(|f| collection.pipeline(f)).collect();
     if how == How::Given {
         return scans;
     }
-    let paths: Vec<std::path::PathBuf> = files.iter().map(|f| discover::normalize(&f.path)).collect();
+    let paths: Vec<std::path::PathBuf> = files.iter().map(|f| collection.key(&f.path)).collect();
     let includes = |s: &PipelineScan, path: &std::path::PathBuf| s.files.iter().skip(1).any(|f| &f.path == path);
     // A file another found file includes is a template; of two that include each other, the
     // first found stays.
@@ -266,6 +448,35 @@ pub fn references_json(scan: &PipelineScan) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_search_is_blamed_on_local_work_not_the_network() {
+        let scanning = late_remedy(Stage::Scanning as u8, "/src", true, 60);
+        assert!(scanning.contains("finding and reading pipeline files under /src on this agent, not on the network"));
+        assert!(scanning.contains("`pipelineFiles`") && scanning.contains("above 60"));
+        assert!(!scanning.contains("firewall"));
+        let offline = late_remedy(Stage::Advising as u8, "/src", false, 60);
+        assert_eq!(offline, scanning, "offline, matching is local work too");
+        assert!(late_remedy(Stage::Advising as u8, "/src", true, 60).contains("installed task versions"));
+        assert!(late_remedy(Stage::Definition as u8, "/src", true, 60).contains("pipeline definition"));
+    }
+
+    #[tokio::test]
+    async fn the_search_runs_in_the_job_and_stops_when_the_job_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("azure-pipelines.yml"), "steps:\n- task: Docker@2\n").unwrap();
+        let ctx = crate::check::test_context(&[("BUILD_SOURCESDIRECTORY", dir.path().to_str().unwrap())]);
+        let jobs = TasksCheck.plan(&ctx);
+        assert_eq!(jobs.len(), 1, "planning does no file work: one job");
+        assert!(jobs[0].late_remedy.is_some());
+        let outcome = jobs.into_iter().next().unwrap().work.await;
+        let targets: Vec<&str> = outcome.entries.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(targets, ["azure-pipelines.yml"]);
+        // Cancelled: the walk ends at once.
+        let cancelled = AtomicBool::new(true);
+        let root = SourcesRoot::new(dir.path());
+        assert!(discover::conventional_within(&root, &cancelled).files.is_empty());
+    }
 
     #[test]
     fn db_info_counts_embedded_advisories() {

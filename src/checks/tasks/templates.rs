@@ -4,17 +4,21 @@
 //!
 //! Paths resolve relative to the including file, or to the repository root when they start
 //! with `/`; `path@self` is local, `path@alias` is in another repository and is not fetched.
+//! As in Azure Pipelines, a template must lie inside the sources folder once symbolic links
+//! are followed: one outside (`../../x.yml`, `//etc/x`, a link out of the checkout) is a
+//! TSK010 finding and is never read.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::discover::{display_path, normalize, PipelineFile};
+use super::discover::{display_path, normalize, PipelineFile, Place, SourcesRoot};
 use super::reference::has_expression;
 use super::scan::{self, IncludeKind, Lines, RawReference, Scanned};
 use crate::codes::Code;
 use crate::finding::{Finding, Location};
+use crate::fsread;
 use crate::report::sanitize::sanitize;
 
 /// Azure Pipelines stops at 100 nested template files; so do we.
@@ -36,8 +40,15 @@ pub struct ScannedFile {
 }
 
 impl ScannedFile {
+    /// Reads `path` (a regular file of at most `fsread::limits::PIPELINE` bytes; a FIFO or a
+    /// device is refused at once).
     pub fn read(path: &Path, display: String) -> ScannedFile {
-        let (text, bom, read_error) = match std::fs::read(path) {
+        ScannedFile::read_from(path.to_path_buf(), path, display)
+    }
+
+    /// Reads the file known as `path` from `real`, where its links lead.
+    pub fn read_from(path: PathBuf, real: &Path, display: String) -> ScannedFile {
+        let (text, bom, read_error) = match fsread::read(real, fsread::limits::PIPELINE) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(mut text) => {
                     let bom = text.starts_with('\u{feff}');
@@ -50,7 +61,7 @@ impl ScannedFile {
             },
             Err(e) => (String::new(), false, Some(e.to_string())),
         };
-        ScannedFile::from_text(path.to_path_buf(), display, text, bom, read_error)
+        ScannedFile::from_text(path, display, text, bom, read_error)
     }
 
     pub fn from_text(
@@ -110,11 +121,9 @@ pub enum Target {
     Expression,
 }
 
-pub fn resolve_include(value: &str, including: &Path, repo_root: &Path) -> Target {
-    resolve_include_with(value, including, repo_root, &|p: &Path| p.is_file())
-}
-
-/// As `resolve_include`, asking `exists` whether a file is there (the read files, once read).
+/// Resolves `value` as written in `including`, asking `exists` whether a file is there (for
+/// the root-relative fallback). `repo_root` is absolute, so a result outside it is visible
+/// by its spelling.
 fn resolve_include_with(value: &str, including: &Path, repo_root: &Path, exists: &dyn Fn(&Path) -> bool) -> Target {
     let value = value.trim();
     if has_expression(value) {
@@ -143,50 +152,94 @@ fn resolve_include_with(value: &str, including: &Path, repo_root: &Path, exists:
     Target::Local(local)
 }
 
+/// Pipelines and templates read in one run, at most: twice the pipeline-file cap leaves room
+/// for their templates, and keeps a hostile include graph from reading without end.
+pub const MAX_FILES: usize = 2 * super::discover::MAX_PIPELINE_FILES;
+
 /// Reads all pipeline files and every local template reachable from them.
 pub struct Collection {
     files: HashMap<PathBuf, Arc<ScannedFile>>,
-    repo_root: PathBuf,
+    /// Included paths that lead outside the sources folder, and where they lead; never read.
+    outside: HashMap<PathBuf, PathBuf>,
+    root: SourcesRoot,
+    /// Set when `MAX_FILES` stopped the reading: some templates were not read.
+    pub capped: bool,
 }
 
 impl Collection {
     pub fn read(roots: &[PipelineFile], repo_root: &Path) -> Collection {
-        let mut files: HashMap<PathBuf, Arc<ScannedFile>> = HashMap::new();
-        let mut todo: Vec<(PathBuf, String)> = roots.iter().map(|r| (normalize(&r.path), r.display.clone())).collect();
-        while !todo.is_empty() {
-            todo.retain(|(p, _)| !files.contains_key(p));
+        Collection::read_within(roots, &SourcesRoot::new(repo_root), &AtomicBool::new(false))
+    }
+
+    /// As `read`, stopping (with what was read so far) when `cancel` is set.
+    pub fn read_within(roots: &[PipelineFile], root: &SourcesRoot, cancel: &AtomicBool) -> Collection {
+        let mut c = Collection { files: HashMap::new(), outside: HashMap::new(), root: root.clone(), capped: false };
+        let mut todo: Vec<(PathBuf, String)> = roots.iter().map(|r| (root.key(&r.path), r.display.clone())).collect();
+        while !todo.is_empty() && !cancel.load(Ordering::Relaxed) {
+            todo.retain(|(p, _)| !c.files.contains_key(p) && !c.outside.contains_key(p));
             todo.sort();
             todo.dedup_by(|a, b| a.0 == b.0);
-            let read = read_parallel(&todo);
+            let room = MAX_FILES.saturating_sub(c.files.len());
+            if todo.len() > room {
+                todo.truncate(room);
+                c.capped = true;
+            }
+            let mut to_read = Vec::with_capacity(todo.len());
+            for (key, display) in todo {
+                match root.locate(&key) {
+                    Place::Inside(real) => to_read.push((key, real, display)),
+                    Place::Outside(real) => {
+                        c.outside.insert(key, real);
+                    }
+                    Place::Missing => {
+                        let missing =
+                            ScannedFile::from_text(key, display, String::new(), false, Some("no such file".into()));
+                        c.files.insert(missing.path.clone(), Arc::new(missing));
+                    }
+                }
+            }
             let mut next = Vec::new();
-            for file in read {
+            for file in read_parallel(&to_read, cancel) {
                 let mut asked: HashSet<&str> = HashSet::new();
                 for inc in &file.scanned.includes {
                     if !asked.insert(inc.value.as_str()) {
                         continue;
                     }
-                    if let Target::Local(path) = resolve_include(&inc.value, &file.path, repo_root) {
-                        if !files.contains_key(&path) && path.is_file() {
-                            let display = display_path(repo_root, &path);
+                    let exists = |p: &Path| p.starts_with(root.path()) && p.exists();
+                    if let Target::Local(path) = resolve_include_with(&inc.value, &file.path, root.path(), &exists) {
+                        let known = c.files.contains_key(&path) || c.outside.contains_key(&path);
+                        // Outside by its spelling: recorded (never looked at) in the next round.
+                        if !known && (exists(&path) || !path.starts_with(root.path())) {
+                            let display = display_path(root.path(), &path);
                             next.push((path, display));
                         }
                     }
                 }
-                files.insert(file.path.clone(), Arc::new(file));
+                c.files.insert(file.path.clone(), Arc::new(file));
             }
             todo = next;
         }
-        Collection { files, repo_root: repo_root.to_path_buf() }
+        c
+    }
+
+    /// The key a file is known by: absolute and normalised.
+    pub fn key(&self, path: &Path) -> PathBuf {
+        self.root.key(path)
     }
 
     pub fn get(&self, path: &Path) -> Option<&Arc<ScannedFile>> {
-        self.files.get(&normalize(path))
+        self.files.get(&self.root.key(path))
     }
 
     /// The references and include findings for one pipeline file (display as given for it).
     pub fn pipeline(&self, root: &PipelineFile) -> PipelineScan {
         let mut out = PipelineScan { display: root.display.clone(), ..Default::default() };
-        let Some(file) = self.get(&root.path).cloned() else { return out };
+        let key = self.root.key(&root.path);
+        if let Some(real) = self.outside.get(&key) {
+            out.findings.push(outside_finding("pipeline file", &root.display, &root.display, 1, 1, real));
+            return out;
+        }
+        let Some(file) = self.files.get(&key).cloned() else { return out };
         let mut seen = HashSet::new();
         self.visit(&file, 0, &mut seen, &mut out);
         out
@@ -218,8 +271,8 @@ impl Collection {
         }
         out.references.extend((0..file.scanned.references.len()).map(|index| FoundRef { file: file.clone(), index }));
         for inc in &file.scanned.includes {
-            let known = |p: &Path| self.files.contains_key(p);
-            let target = resolve_include_with(&inc.value, &file.path, &self.repo_root, &known);
+            let known = |p: &Path| self.files.contains_key(p) || self.outside.contains_key(p);
+            let target = resolve_include_with(&inc.value, &file.path, self.root.path(), &known);
             if let Some(child) = match &target {
                 Target::Local(path) => self.files.get(path),
                 _ => None,
@@ -256,8 +309,12 @@ impl Collection {
                     .data("template", sanitize(&path))
                     .data("repository", sanitize(&alias)),
                 ),
+                Target::Local(path) if self.outside.contains_key(&path) => {
+                    let real = &self.outside[&path];
+                    out.findings.push(outside_finding(what, &value, &shown, inc.line, inc.column, real));
+                }
                 Target::Local(path) => {
-                    let expected = display_path(&self.repo_root, &path);
+                    let expected = display_path(self.root.path(), &path);
                     out.findings.push(
                         Finding::new(
                             Code::TSK009,
@@ -275,6 +332,25 @@ impl Collection {
             }
         }
     }
+}
+
+/// TSK010: an include (or a found pipeline file) that leads outside the sources folder.
+fn outside_finding(what: &str, value: &str, shown: &str, line: u32, column: u32, real: &Path) -> Finding {
+    let lands = sanitize(&real.display().to_string());
+    let message = if what == "pipeline file" {
+        format!("pipeline file {shown} leads outside the sources folder (to {lands}); it was not read")
+    } else {
+        format!("{what} `{value}` included from {shown} leads outside the sources folder (to {lands}); it was not read")
+    };
+    Finding::new(Code::TSK010, message)
+        .remedy(
+            "Azure Pipelines reads templates from the repository only: move the file into the repository, or take \
+             it from another repository with `path@alias` and `resources.repositories`. Replace a symbolic link \
+             that points out of the checkout with the file itself.",
+        )
+        .at(Location::new(shown, line, column))
+        .data("template", value.to_string())
+        .data("resolved", lands)
 }
 
 fn problem_finding(shown: &str, problem: &scan::Problem) -> Finding {
@@ -299,11 +375,15 @@ fn problem_finding(shown: &str, problem: &scan::Problem) -> Finding {
     }
 }
 
-/// Reads and scans the files on all cores.
-fn read_parallel(todo: &[(PathBuf, String)]) -> Vec<ScannedFile> {
+/// Reads and scans the files (known path, real path, display) on all cores; stops early
+/// when `cancel` is set.
+fn read_parallel(todo: &[(PathBuf, PathBuf, String)], cancel: &AtomicBool) -> Vec<ScannedFile> {
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8).min(todo.len());
+    let read = |(path, real, display): &(PathBuf, PathBuf, String)| {
+        ScannedFile::read_from(path.clone(), real, display.clone())
+    };
     if workers <= 1 {
-        return todo.iter().map(|(p, d)| ScannedFile::read(p, d.clone())).collect();
+        return todo.iter().take_while(|_| !cancel.load(Ordering::Relaxed)).map(read).collect();
     }
     let next = AtomicUsize::new(0);
     let mut results: Vec<(usize, ScannedFile)> = std::thread::scope(|s| {
@@ -313,8 +393,8 @@ fn read_parallel(todo: &[(PathBuf, String)]) -> Vec<ScannedFile> {
                     let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((path, display)) = todo.get(i) else { break };
-                        mine.push((i, ScannedFile::read(path, display.clone())));
+                        let Some(item) = todo.get(i).filter(|_| !cancel.load(Ordering::Relaxed)) else { break };
+                        mine.push((i, read(item)));
                     }
                     mine
                 })

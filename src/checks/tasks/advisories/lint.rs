@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use super::{embedded_files, Advisory};
 
+/// `advisories lint` prints at most this many problems, then one line counting the rest.
+pub const MAX_LISTED: usize = 200;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// `advisories/AZP-ADV-0001.toml` (embedded) or the path given.
@@ -62,9 +65,14 @@ pub fn lint(sources: &[Source<'_>]) -> (Vec<Advisory>, Vec<Problem>) {
             problems.push(Problem { file: file.clone(), message: format!("duplicate id {} (also in {first})", a.id) });
         }
     }
+    // Only advisories about the same task and major can disagree about a last-good version.
+    let mut by_task: BTreeMap<(&str, u32), Vec<&Advisory>> = BTreeMap::new();
+    for (_, _, a) in &parsed {
+        by_task.entry((a.task_id.as_str(), a.major)).or_default().push(a);
+    }
     for (file, _, a) in &parsed {
-        for (_, _, other) in &parsed {
-            if other.id == a.id || other.task_id != a.task_id || other.major != a.major {
+        for other in by_task.get(&(a.task_id.as_str(), a.major)).into_iter().flatten() {
+            if other.id == a.id {
                 continue;
             }
             if let Some(good) = a.last_good.filter(|v| other.affects(*v)) {

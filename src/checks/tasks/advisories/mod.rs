@@ -139,7 +139,7 @@ pub struct Advisory {
 impl Advisory {
     /// Parses and validates one advisory file; every problem is listed.
     pub fn parse(text: &str, origin: &str) -> Result<Advisory, Vec<String>> {
-        let raw: RawAdvisory = toml::from_str(text).map_err(|e| vec![one_line(&e.to_string())])?;
+        let raw: RawAdvisory = toml::from_str(text).map_err(|e| bounded(vec![one_line(&e.to_string())]))?;
         let mut problems = Vec::new();
         if !valid_id(&raw.id) {
             problems.push(format!(
@@ -210,12 +210,8 @@ impl Advisory {
                 Err(e) => problems.push(format!("affected: {e}")),
             }
         }
-        for (i, a) in affected.iter().enumerate() {
-            for b in &affected[i + 1..] {
-                if a.overlaps(b) {
-                    problems.push(format!("affected ranges `{a}` and `{b}` overlap"));
-                }
-            }
+        for (i, j) in range::overlapping(&affected) {
+            problems.push(format!("affected ranges `{}` and `{}` overlap", affected[i], affected[j]));
         }
         if raw.pinnable && affected.is_empty() {
             problems.push("versions.affected is empty; list the affected versions, or set pinnable = false".into());
@@ -248,7 +244,7 @@ impl Advisory {
             }
         }
         if !problems.is_empty() {
-            return Err(problems);
+            return Err(bounded(problems));
         }
         Ok(Advisory {
             id: raw.id,
@@ -294,6 +290,27 @@ impl Advisory {
     pub fn primary_source(&self) -> Option<&str> {
         self.sources.all().next().map(String::as_str)
     }
+}
+
+/// At most this many problems are listed for one advisory, then one line counts the rest: a
+/// file with thousands of bad or overlapping ranges gets a readable answer, not megabytes.
+pub const MAX_PROBLEMS: usize = 20;
+/// A problem quotes values from the file; each is cut to this many characters.
+const MAX_PROBLEM_CHARS: usize = 300;
+
+fn bounded(mut problems: Vec<String>) -> Vec<String> {
+    let more = problems.len().saturating_sub(MAX_PROBLEMS);
+    problems.truncate(MAX_PROBLEMS);
+    for p in &mut problems {
+        if let Some((cut, _)) = p.char_indices().nth(MAX_PROBLEM_CHARS) {
+            p.truncate(cut);
+            p.push('…');
+        }
+    }
+    if more > 0 {
+        problems.push(format!("…and {more} more problem{}", if more == 1 { "" } else { "s" }));
+    }
+    problems
 }
 
 fn one_line(text: &str) -> String {
@@ -347,9 +364,15 @@ impl std::fmt::Display for FileError {
     }
 }
 
+/// Reads an advisory file: a regular file of at most `fsread::limits::ADVISORY` bytes (a FIFO
+/// or a device is refused at once).
+pub fn read_text(path: &Path) -> Result<String, FileError> {
+    crate::fsread::read_to_string(path, crate::fsread::limits::ADVISORY)
+        .map_err(|e| FileError { file: path.to_path_buf(), problems: vec![format!("cannot read it: {e}")] })
+}
+
 pub fn read_file(path: &Path) -> Result<Advisory, FileError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| FileError { file: path.to_path_buf(), problems: vec![format!("cannot read it: {e}")] })?;
+    let text = read_text(path)?;
     Advisory::parse(&text, &path.display().to_string())
         .map_err(|problems| FileError { file: path.to_path_buf(), problems })
 }
@@ -358,8 +381,17 @@ impl AdvisoryDb {
     /// The embedded advisories with the extra files merged over them (same id: replaced).
     pub fn load(extra: &[PathBuf]) -> Result<AdvisoryDb, FileError> {
         let mut db = embedded().clone();
+        let mut index: std::collections::HashMap<String, usize> =
+            db.advisories.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
         for path in extra {
-            db.merge(read_file(path)?);
+            let advisory = read_file(path)?;
+            match index.get(&advisory.id) {
+                Some(&i) => db.advisories[i] = advisory,
+                None => {
+                    index.insert(advisory.id.clone(), db.advisories.len());
+                    db.advisories.push(advisory);
+                }
+            }
         }
         Ok(db)
     }
@@ -439,7 +471,7 @@ pub fn command(
         AdvisoriesAction::Lint(files) => {
             let mut texts = Vec::new();
             for path in &files.advisories {
-                match std::fs::read_to_string(path) {
+                match crate::fsread::read_to_string(path, crate::fsread::limits::ADVISORY) {
                     Ok(t) => texts.push((path.display().to_string(), t)),
                     Err(e) => {
                         let _ = writeln!(err, "azp-preflight: bad input: --advisories: `{}` is not valid; expected a readable advisory file ({e})", path.display());
@@ -450,8 +482,11 @@ pub fn command(
             let mut sources = lint::embedded_sources();
             sources.extend(texts.iter().map(|(file, text)| lint::Source { file: file.clone(), text, embedded: false }));
             let (advisories, problems) = lint::lint(&sources);
-            for p in &problems {
+            for p in problems.iter().take(lint::MAX_LISTED) {
                 let _ = writeln!(out, "{p}");
+            }
+            if problems.len() > lint::MAX_LISTED {
+                let _ = writeln!(out, "…and {} more problems", problems.len() - lint::MAX_LISTED);
             }
             if problems.is_empty() {
                 let _ = writeln!(out, "{} advisories checked: no problems", advisories.len());
@@ -540,6 +575,24 @@ issues = ["https://example.com/issues/1"]
             let problems = Advisory::parse(&text, "test").expect_err(to);
             assert!(problems.iter().any(|p| p.contains(expected)), "{to}: {problems:?}");
         }
+    }
+
+    #[test]
+    fn thousands_of_overlapping_ranges_are_fast_and_bounded() {
+        let ranges: Vec<String> = (0..5_000).map(|i| format!("\">= 2.{i}.0, < 2.9999.0\"")).collect();
+        let text = SAMPLE
+            .replace("affected = [\">= 2.10.0, < 2.12.0\"]", &format!("affected = [{}]", ranges.join(", ")))
+            .replace("fixed = \"2.12.0\"\n", "")
+            .replace("last-good = \"2.9.1\"\n", "");
+        let started = std::time::Instant::now();
+        let problems = Advisory::parse(&text, "test").unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        assert_eq!(problems.len(), MAX_PROBLEMS + 1);
+        assert!(problems[0].contains("overlap"), "{problems:?}");
+        assert_eq!(problems[MAX_PROBLEMS], "…and 4979 more problems");
+        let long = SAMPLE.replace("title = \"Sample\"", &format!("title = \"\"\nsymptom2 = \"{}\"", "x".repeat(5000)));
+        let problems = Advisory::parse(&long, "test").unwrap_err();
+        assert!(problems.iter().all(|p| p.chars().count() <= MAX_PROBLEM_CHARS + 1), "{problems:?}");
     }
 
     #[test]

@@ -114,6 +114,38 @@ impl VersionRange {
     }
 }
 
+/// Pairs of ranges that overlap (indices, the earlier listed first), in O(n log n): sorted by
+/// lower bound, a range overlaps some range before it exactly when it overlaps the one before
+/// it that reaches highest. One pair per range that overlaps another, so at most n - 1.
+pub fn overlapping(ranges: &[VersionRange]) -> Vec<(usize, usize)> {
+    // An inclusive lower bound starts before an exclusive one at the same version.
+    let mut order: Vec<usize> = (0..ranges.len()).collect();
+    order.sort_by_key(|&i| (ranges[i].lower.version, !ranges[i].lower.inclusive));
+    // No upper bound reaches highest; at the same version an inclusive bound reaches further.
+    let reach = |r: &VersionRange| r.upper.map(|u| (u.version, u.inclusive));
+    let reaches_further = |a: &VersionRange, b: &VersionRange| match (reach(a), reach(b)) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(x), Some(y)) => x > y,
+    };
+    let mut pairs = Vec::new();
+    let mut highest: Option<usize> = None;
+    for i in order {
+        match highest {
+            Some(h) => {
+                if ranges[h].overlaps(&ranges[i]) {
+                    pairs.push((h.min(i), h.max(i)));
+                }
+                if reaches_further(&ranges[i], &ranges[h]) {
+                    highest = Some(i);
+                }
+            }
+            None => highest = Some(i),
+        }
+    }
+    pairs
+}
+
 impl fmt::Display for VersionRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.upper == Some(self.lower) {
@@ -176,5 +208,58 @@ mod tests {
         assert!(a.entirely_below(v("2.243.2")) && !a.entirely_below(v("2.243.1")));
         assert!(a.entirely_above(v("2.238.1")) && !a.entirely_above(v("2.241.0")));
         assert!(!b.entirely_below(v("9.0.0")));
+    }
+
+    #[test]
+    fn overlap_sweep_agrees_with_every_pair() {
+        let texts = [
+            ">= 2.1.0, < 2.3.0",
+            "2.5.0",
+            ">= 2.3.0, <= 2.4.0",
+            "> 2.4.0, < 2.5.0",
+            ">= 2.6.0, < 2.9.0",
+            "2.7.1",
+            ">= 2.10.0",
+            "> 2.12.0, < 2.13.0",
+        ];
+        let ranges: Vec<VersionRange> = texts.iter().map(|t| VersionRange::parse(t).unwrap()).collect();
+        assert_eq!(overlapping(&ranges), [(4, 5), (6, 7)]);
+        // Against every pair, on pseudo-random sets: each reported pair overlaps, and a range
+        // is reported exactly when it overlaps a range that sorts before it.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        for _ in 0..300 {
+            let set: Vec<VersionRange> = (0..next(8) + 1)
+                .map(|_| {
+                    let lo = next(10) as u32;
+                    let lower = Bound { version: TaskVersion::new(2, lo, 0), inclusive: next(2) == 0 };
+                    let upper = match next(4) {
+                        0 => None,
+                        _ => Some(Bound {
+                            version: TaskVersion::new(2, lo + next(4) as u32, 0),
+                            inclusive: next(2) == 0,
+                        }),
+                    };
+                    VersionRange { lower, upper }
+                })
+                .filter(|r| !r.is_empty())
+                .collect();
+            let pairs = overlapping(&set);
+            assert!(pairs.iter().all(|&(i, j)| i < j && set[i].overlaps(&set[j])));
+            let key = |r: &VersionRange| (r.lower.version, !r.lower.inclusive);
+            let mut order: Vec<usize> = (0..set.len()).collect();
+            order.sort_by_key(|&i| key(&set[i]));
+            let expected = order
+                .iter()
+                .enumerate()
+                .filter(|&(pos, &j)| order[..pos].iter().any(|&i| set[i].overlaps(&set[j])))
+                .count();
+            assert_eq!(pairs.len(), expected, "{set:?}");
+        }
+        let none: Vec<VersionRange> = texts[..4].iter().map(|t| VersionRange::parse(t).unwrap()).collect();
+        assert!(overlapping(&none).is_empty());
     }
 }
