@@ -13,6 +13,7 @@ use reqwest::Method;
 use url::Url;
 
 use super::ensure_secure_url;
+use super::limit::{self, Limiter};
 use super::proxy::ProxyConfig;
 use crate::secret::Secret;
 
@@ -63,6 +64,8 @@ pub enum HttpErrorKind {
     /// The body ended early or could not be read.
     Body,
     BodyTooLarge,
+    /// This process (or machine) has no file descriptor left: a local limit, not the network.
+    OutOfFiles,
     Other,
 }
 
@@ -208,6 +211,8 @@ pub struct HttpClient {
     /// Built on first use: for IMDS, which must never go through a proxy.
     direct: Arc<OnceLock<reqwest::Client>>,
     dates: Arc<Mutex<Vec<DateObservation>>>,
+    /// Connection slots shared by every request and by the registry check's raw probes.
+    limiter: Limiter,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -224,7 +229,14 @@ impl HttpClient {
             proxied,
             direct: Arc::new(OnceLock::new()),
             dates: Arc::new(Mutex::new(Vec::new())),
+            limiter: Limiter::default(),
         })
+    }
+
+    /// The run's connection slots, for code that opens connections itself (the registry
+    /// check's DNS/TCP/TLS probes).
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
     }
 
     pub fn settings(&self) -> &HttpSettings {
@@ -256,8 +268,13 @@ impl HttpClient {
     async fn send_with(&self, client: &reqwest::Client, request: Request) -> Result<Response, HttpError> {
         ensure_secure_url(&request.url).map_err(|e| HttpError::new(HttpErrorKind::Refused, e))?;
         let mut retries = 0;
+        let host = limit::host_key(&request.url);
         loop {
+            // One slot per attempt, held through the body read and released before a retry
+            // waits. Time spent waiting counts against the caller's own deadline.
+            let permit = self.limiter.acquire(&host).await;
             let outcome = self.attempt(client, &request).await;
+            drop(permit);
             let retry_wait = match &outcome {
                 Ok(resp) if matches!(resp.status, 429 | 502 | 503 | 504) => Some(retry_after(resp, retries)),
                 Err(e) if e.kind == HttpErrorKind::ConnectionReset => Some(backoff(retries)),
@@ -331,6 +348,9 @@ fn build(settings: &HttpSettings, with_proxy: bool) -> Result<reqwest::Client, S
         .timeout(settings.request_timeout)
         .user_agent(settings.user_agent.clone())
         .no_proxy()
+        // Idle connections are descriptors too: no more kept per host than may be in use.
+        .pool_max_idle_per_host(limit::PER_HOST_CONNECTIONS)
+        .pool_idle_timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::custom(|attempt| {
             if attempt.previous().len() >= 5 {
                 attempt.error("more than 5 redirects")
@@ -392,7 +412,13 @@ fn classify(error: &reqwest::Error) -> HttpError {
         source = e.source();
     }
     let text = chain.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
-    let io_kind = chain.iter().find_map(|e| e.downcast_ref::<std::io::Error>()).map(|e| e.kind());
+    let io_error = chain.iter().find_map(|e| e.downcast_ref::<std::io::Error>());
+    let io_kind = io_error.map(|e| e.kind());
+    // Checked first: a refused socket() looks like a DNS or connect failure otherwise.
+    if io_error.is_some_and(limit::is_out_of_files) || limit::mentions_out_of_files(&text) {
+        let detail = chain.iter().skip(1).map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
+        return HttpError::new(HttpErrorKind::OutOfFiles, if detail.is_empty() { error.to_string() } else { detail });
+    }
     let tls = chain.iter().any(|e| e.downcast_ref::<rustls::Error>().is_some())
         || text.contains("certificate")
         || text.contains("tls handshake");

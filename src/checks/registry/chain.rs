@@ -18,6 +18,7 @@ use super::credentials::{self, Credential, DockerConfig, Sourced};
 use super::netprobe::{self, AddressClass};
 use super::platform;
 use super::server::{self, Server, ServerOrigin};
+use super::tags::closest_tags;
 use crate::azure::entra::{self, AccessToken, TokenError};
 use crate::check::{Context, TargetOutcome};
 use crate::codes::Code;
@@ -364,12 +365,19 @@ impl<'a> Chain<'a> {
         let host = server.host.clone();
         let port = server.port_or_default();
         let api_host = base.host_str().unwrap_or(&host).trim_start_matches('[').trim_end_matches(']').to_string();
+        // The probes below take a resolver socket and a connection: they count against the
+        // run's connection slots like any request, until the probe's connection is closed.
+        let _permit = self.ctx.http.limiter().acquire(&crate::net::limit::host_key(&base)).await;
         let addrs = if let Ok(ip) = api_host.parse::<std::net::IpAddr>() {
             vec![std::net::SocketAddr::new(ip, port)]
         } else {
             let wait = self.remaining().min(Duration::from_secs(5));
             match netprobe::resolve(&api_host, port, wait).await {
                 Ok(a) => a,
+                Err(e) if e.kind == netprobe::OUT_OF_FILES => {
+                    let f = self.out_of_files(&format!("resolving `{api_host}`"), &e.detail);
+                    return Err(self.fail(f));
+                }
                 Err(e) => {
                     let single_label = !api_host.contains('.') && !server.is_loopback();
                     let mut remedy = format!(
@@ -413,6 +421,10 @@ impl<'a> Chain<'a> {
         let wait = self.remaining().min(self.ctx.http.settings().connect_timeout);
         let stream = match netprobe::connect(&addrs, wait).await {
             Ok((stream, _)) => stream,
+            Err(e) if e.kind == netprobe::OUT_OF_FILES => {
+                let f = self.out_of_files(&format!("connecting to {}", e.address), &e.detail);
+                return Err(self.fail(f));
+            }
             Err(e) => {
                 if !private.is_empty() {
                     let note = self.private_note(&api_host, &private, Severity::Warning, false);
@@ -546,8 +558,18 @@ impl<'a> Chain<'a> {
         }
     }
 
+    /// RUN002: the agent ran out of file descriptors; says nothing about the network.
+    fn out_of_files(&self, what: &str, detail: &str) -> Finding {
+        let mut f = crate::net::limit::out_of_files_finding(what, detail);
+        if let Some(s) = &self.server {
+            f = f.data("server", s.authority.clone());
+        }
+        f
+    }
+
     fn transport_fault(&self, link: &'static str, what: &str, e: &HttpError) -> Finding {
         let (kind, said) = match e.kind {
+            HttpErrorKind::OutOfFiles => return self.out_of_files(what, &e.detail).data("link", link),
             HttpErrorKind::Timeout => (
                 "timeout",
                 "did not answer in time (the server accepted the connection but sent no complete answer)".to_string(),
@@ -2031,14 +2053,6 @@ fn short_digest(digest: &str) -> String {
     }
 }
 
-/// Up to five existing tags closest to the wanted one (typos first, then the most similar).
-pub fn closest_tags(wanted: &str, tags: &[String]) -> Vec<String> {
-    let mut scored: Vec<(usize, &String)> = tags.iter().map(|t| (server::edit_distance(wanted, t), t)).collect();
-    scored.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
-    let limit = (wanted.chars().count() / 2).max(2);
-    scored.into_iter().filter(|(d, _)| *d <= limit).take(5).map(|(_, t)| sanitize(t)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2072,14 +2086,6 @@ mod tests {
         assert!(grants(&star, "push"));
         assert_eq!(granted_actions("opaque-token-value", "a"), None);
         assert_eq!(granted_actions(&jwt(&serde_json::json!({"sub": "x"})), "a"), None);
-    }
-
-    #[test]
-    fn closest_tags_prefer_near_misses() {
-        let tags: Vec<String> = ["1.0.0", "1.0.1", "latest", "2.0.0", "stable"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(closest_tags("1.0.2", &tags)[..2], ["1.0.0".to_string(), "1.0.1".to_string()]);
-        assert_eq!(closest_tags("lastest", &tags)[0], "latest");
-        assert!(closest_tags("zzzzzzzzzzzz", &tags).is_empty());
     }
 
     fn spec(server: &str) -> TargetSpec {
