@@ -225,8 +225,12 @@ pub fn local_azure(env: &AgentEnv, redactor: &Redactor) -> Result<Option<Service
         );
         "ServicePrincipal"
     } else if let Some(path) = env.get("AZURE_FEDERATED_TOKEN_FILE") {
-        let token =
-            read("AZURE_FEDERATED_TOKEN_FILE", path, "file holding one federated ID token (a JWT)", fsread::limits::TOKEN_FILE)?;
+        let token = read(
+            "AZURE_FEDERATED_TOKEN_FILE",
+            path,
+            "file holding one federated ID token (a JWT)",
+            fsread::limits::TOKEN_FILE,
+        )?;
         secrets.insert("IDTOKEN".into(), redactor.secret(token.trim()));
         "WorkloadIdentityFederation"
     } else {

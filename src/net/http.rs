@@ -557,6 +557,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn requests_to_one_host_never_exceed_the_per_host_limit() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let (open, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (o, p) = (open.clone(), peak.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { continue };
+                let (o, p) = (o.clone(), p.clone());
+                tokio::spawn(async move {
+                    p.fetch_max(o.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    // Counted closed before answering: the client may reuse the slot at once.
+                    o.fetch_sub(1, Ordering::SeqCst);
+                    let _ = sock.write_all(OK.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        let c = client();
+        let requests = (0..40).map(|_| c.send(Request::get(url.clone())));
+        let answers = futures_util::future::join_all(requests).await;
+        assert!(answers.iter().all(|a| a.as_ref().is_ok_and(|r| r.status == 200)));
+        let peak = peak.load(Ordering::SeqCst);
+        assert!((2..=limit::PER_HOST_CONNECTIONS).contains(&peak), "peak {peak} connections to one host");
+        assert_eq!(c.limiter().available(), limit::GLOBAL_CONNECTIONS, "every slot came back");
+    }
+
+    #[tokio::test]
     async fn a_hanging_server_times_out() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();

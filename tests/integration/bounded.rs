@@ -114,7 +114,10 @@ fn hostile_files(dir: &Path, name: &str) -> [(PathBuf, &'static str); 2] {
     std::fs::create_dir_all(&zero_dir).unwrap();
     mkfifo(&fifo_dir.join(name));
     std::os::unix::fs::symlink("/dev/zero", zero_dir.join(name)).unwrap();
-    [(fifo_dir.join(name), "it is a FIFO, not a regular file"), (zero_dir.join(name), "it is a device, not a regular file")]
+    [
+        (fifo_dir.join(name), "it is a FIFO, not a regular file"),
+        (zero_dir.join(name), "it is a device, not a regular file"),
+    ]
 }
 
 const RSS_CAP_KIB: i64 = 100 * 1024;
@@ -123,9 +126,11 @@ const RSS_CAP_KIB: i64 = 100 * 1024;
 fn certificate_token_and_ca_bundle_paths_that_are_fifos_or_dev_zero_are_bad_input_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    for (variable, file) in
-        [("AZURE_CLIENT_CERTIFICATE_PATH", "client.pem"), ("AZURE_FEDERATED_TOKEN_FILE", "token.jwt"), ("SSL_CERT_FILE", "ca.pem")]
-    {
+    for (variable, file) in [
+        ("AZURE_CLIENT_CERTIFICATE_PATH", "client.pem"),
+        ("AZURE_FEDERATED_TOKEN_FILE", "token.jwt"),
+        ("SSL_CERT_FILE", "ca.pem"),
+    ] {
         for (path, why) in hostile_files(&home.join(variable), file) {
             let mut vars = BTreeMap::new();
             vars.insert("AZURE_CLIENT_ID".to_string(), APP.to_string());
@@ -134,9 +139,13 @@ fn certificate_token_and_ca_bundle_paths_that_are_fifos_or_dev_zero_are_bad_inpu
             let mut cmd = binary(home, &vars);
             cmd.args(["--checks", "identity", "--offline", "--format", "json"]);
             let run = measure(cmd, Duration::from_secs(20));
-            let shown = format!("{variable}={}: {run:?}", path.display(), run = (&run.stderr, run.elapsed, run.max_rss_kib));
+            let shown =
+                format!("{variable}={}: {run:?}", path.display(), run = (&run.stderr, run.elapsed, run.max_rss_kib));
             assert_eq!(run.code, 2, "{shown}");
-            assert!(run.stderr.contains(&format!("{variable}: `{}` is not valid; expected", path.display())), "{shown}");
+            assert!(
+                run.stderr.contains(&format!("{variable}: `{}` is not valid; expected", path.display())),
+                "{shown}"
+            );
             assert!(run.stderr.contains(why), "{shown}");
             assert!(run.elapsed < Duration::from_secs(2), "{shown}");
             assert!(run.max_rss_kib < RSS_CAP_KIB, "{shown}");
@@ -160,7 +169,12 @@ fn pipeline_vars(temp: &Path, registries: &str, login_server: Option<&str>) -> B
     vars.insert("BUILD_SOURCESDIRECTORY".into(), temp);
     vars.insert("INPUT_REGISTRIES".into(), registries.into());
     if let Some(login_server) = login_server {
-        for (k, v) in [("LOGINSERVER", login_server), ("SERVICEPRINCIPALID", APP), ("SERVICEPRINCIPALKEY", SP_SECRET), ("TENANTID", "t")] {
+        for (k, v) in [
+            ("LOGINSERVER", login_server),
+            ("SERVICEPRINCIPALID", APP),
+            ("SERVICEPRINCIPALKEY", SP_SECRET),
+            ("TENANTID", "t"),
+        ] {
             vars.insert(format!("ENDPOINT_AUTH_PARAMETER_{CONN}_{k}"), v.into());
         }
         vars.insert(format!("ENDPOINT_AUTH_SCHEME_{CONN}"), "ServicePrincipal".into());
@@ -254,7 +268,10 @@ fn credential_helpers_that_flood_or_hang_are_stopped_and_reported() {
             .map(|(_, _, m)| m.clone())
             .unwrap_or_else(|| panic!("no REG009 for {needle}: {shown}"))
     };
-    assert!(message("127.0.0.1").contains("`docker-credential-flood get` printed more than 1024 KiB on stdout"), "{shown}");
+    assert!(
+        message("127.0.0.1").contains("`docker-credential-flood get` printed more than 1024 KiB on stdout"),
+        "{shown}"
+    );
     assert!(message("localhost").contains("`docker-credential-hang get` did not answer within 5 s"), "{shown}");
     assert_eq!(run.code, 1, "{shown}");
     // The hanging helper gets its 5 s; nothing waits for the 60 s sleep.
@@ -356,7 +373,14 @@ fn running_out_of_file_descriptors_is_run002_never_a_network_finding() {
     let run = measure(with_open_files_limit(24, binary(dir.path(), &vars)), Duration::from_secs(60));
     let report = report(dir.path());
     let found = findings(&report);
-    let shown = format!("code {} {:?}\nstdout: {}\nstderr: {}\n{:?}", run.code, run.elapsed, run.stdout, run.stderr, &found[..found.len().min(5)]);
+    let shown = format!(
+        "code {} {:?}\nstdout: {}\nstderr: {}\n{:?}",
+        run.code,
+        run.elapsed,
+        run.stdout,
+        run.stderr,
+        &found[..found.len().min(5)]
+    );
     let run002: Vec<_> = found.iter().filter(|(_, code, _)| code == "RUN002").collect();
     assert!(!run002.is_empty(), "{shown}");
     assert!(run002.iter().all(|(_, _, m)| m.contains("ran out of file descriptors (the limit here is 24)")), "{shown}");

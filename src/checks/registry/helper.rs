@@ -42,7 +42,10 @@ pub enum Failure {
     /// It did not exit within the time limit.
     Timeout(Duration),
     /// It printed more than the cap on `stream` (`stdout` or `stderr`).
-    Flood { stream: &'static str, limit: usize },
+    Flood {
+        stream: &'static str,
+        limit: usize,
+    },
     Io(std::io::Error),
 }
 

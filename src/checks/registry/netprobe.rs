@@ -37,8 +37,7 @@ pub async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<Soc
             // The resolver needs a socket too: without a descriptor the name is not at fault.
             let kind = if crate::net::limit::is_out_of_files(&e) || crate::net::limit::mentions_out_of_files(&text) {
                 OUT_OF_FILES
-            } else if lower.contains("not known") || lower.contains("no address") || lower.contains("nodename nor")
-            {
+            } else if lower.contains("not known") || lower.contains("no address") || lower.contains("nodename nor") {
                 "nxdomain"
             } else if lower.contains("temporary") || lower.contains("try again") {
                 "temporary"

@@ -69,8 +69,7 @@ impl Rows {
             let mut row_min = i;
             for j in 1..width {
                 let cost = usize::from(a[i - 1] != b[j - 1]);
-                let mut best =
-                    (self.previous[j] + 1).min(self.current[j - 1] + 1).min(self.previous[j - 1] + cost);
+                let mut best = (self.previous[j] + 1).min(self.current[j - 1] + 1).min(self.previous[j - 1] + cost);
                 if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                     best = best.min(self.before[j - 2] + 1);
                 }
