@@ -139,7 +139,10 @@ pub fn soft_open_files_limit() -> Option<u64> {
         let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: getrlimit writes into the struct passed; no other memory is touched.
         let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-        (rc == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+        // `rlim_t` is not `u64` on every unix.
+        #[allow(clippy::unnecessary_cast)]
+        let current = limit.rlim_cur as u64;
+        (rc == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(current)
     }
     #[cfg(not(unix))]
     {

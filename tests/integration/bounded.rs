@@ -35,6 +35,8 @@ struct Measured {
 }
 
 /// Runs `cmd` to the end (killing it after `limit`), sampling its open descriptors.
+// The child is reaped with wait4 (for its rusage), not through `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn measure(mut cmd: Command, limit: Duration) -> Measured {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
