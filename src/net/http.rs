@@ -66,6 +66,9 @@ pub enum HttpErrorKind {
     BodyTooLarge,
     /// This process (or machine) has no file descriptor left: a local limit, not the network.
     OutOfFiles,
+    /// Not sent: no connection slot came free before the request's slot deadline (the run
+    /// has more work than it can do in time; nothing was learned about the server).
+    NoSlot,
     Other,
 }
 
@@ -92,11 +95,13 @@ pub struct Request {
     body: Option<Vec<u8>>,
     /// Whether this request may be retried (token requests with one-time assertions may not).
     pub retryable: bool,
+    /// Give up with `NoSlot` if no connection slot is free by then.
+    slot_deadline: Option<tokio::time::Instant>,
 }
 
 impl Request {
     pub fn new(method: Method, url: Url) -> Self {
-        Request { method, url, headers: HeaderMap::new(), body: None, retryable: true }
+        Request { method, url, headers: HeaderMap::new(), body: None, retryable: true, slot_deadline: None }
     }
 
     pub fn get(url: Url) -> Self {
@@ -163,6 +168,13 @@ impl Request {
 
     pub fn no_retry(mut self) -> Self {
         self.retryable = false;
+        self
+    }
+
+    /// Waits for a connection slot only until `at`, so a caller with its own deadline can
+    /// tell "queued behind the run's other requests" from "the server did not answer".
+    pub fn slot_deadline(mut self, at: tokio::time::Instant) -> Self {
+        self.slot_deadline = Some(at);
         self
     }
 }
@@ -272,7 +284,13 @@ impl HttpClient {
         loop {
             // One slot per attempt, held through the body read and released before a retry
             // waits. Time spent waiting counts against the caller's own deadline.
-            let permit = self.limiter.acquire(&host).await;
+            let permit = match request.slot_deadline {
+                None => self.limiter.acquire(&host).await,
+                Some(at) => match tokio::time::timeout_at(at, self.limiter.acquire(&host)).await {
+                    Ok(permit) => permit,
+                    Err(_) => return Err(HttpError::new(HttpErrorKind::NoSlot, limit::NO_SLOT)),
+                },
+            };
             let outcome = self.attempt(client, &request).await;
             drop(permit);
             let retry_wait = match &outcome {
@@ -586,6 +604,24 @@ mod tests {
         let peak = peak.load(Ordering::SeqCst);
         assert!((2..=limit::PER_HOST_CONNECTIONS).contains(&peak), "peak {peak} connections to one host");
         assert_eq!(c.limiter().available(), limit::GLOBAL_CONNECTIONS, "every slot came back");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_gets_no_slot_in_time_is_no_slot_and_never_sent() {
+        let (url, hits) = serve(vec![OK]).await;
+        let c = client();
+        let key = limit::host_key(&url);
+        let mut held = Vec::new();
+        for _ in 0..limit::PER_HOST_CONNECTIONS {
+            held.push(c.limiter().acquire(&key).await);
+        }
+        let at = tokio::time::Instant::now() + Duration::from_millis(100);
+        let err = c.send(Request::get(url.clone()).slot_deadline(at)).await.unwrap_err();
+        assert_eq!(err.kind, HttpErrorKind::NoSlot);
+        assert_eq!(*hits.lock().unwrap(), 0);
+        drop(held);
+        let at = tokio::time::Instant::now() + Duration::from_millis(500);
+        assert_eq!(c.send(Request::get(url).slot_deadline(at)).await.unwrap().status, 200);
     }
 
     #[tokio::test]

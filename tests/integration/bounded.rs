@@ -390,3 +390,39 @@ fn running_out_of_file_descriptors_is_run002_never_a_network_finding() {
         assert!(found.iter().all(|(_, c, _)| c != code), "no network finding ({code}) from a local limit: {shown}");
     }
 }
+
+#[test]
+fn targets_queued_past_their_deadline_are_run001_not_a_slow_registry() {
+    // Every answer takes 300 ms and one host takes 8 requests at a time: 60 targets of
+    // several requests each cannot all be checked in a 2 s run.
+    let mut config = Config::default().user(APP, SP_SECRET, &["pull", "push", "metadata_read"]).with_app(
+        "shop/web",
+        Attrs::open(),
+        Attrs::open(),
+    );
+    config.latency = Duration::from_millis(300);
+    let fake = FakeAcr::start(config);
+    let s = fake.server();
+    let dir = tempfile::tempdir().unwrap();
+    let targets: Vec<String> = (0..60).map(|_| format!("{s}/shop/web:1.0 pull")).collect();
+    let mut vars = pipeline_vars(dir.path(), &targets.join("\n"), Some(&s));
+    vars.insert("INPUT_TIMEOUTSECONDS".into(), "2".into());
+    let run = measure(binary(dir.path(), &vars), Duration::from_secs(30));
+    let report = report(dir.path());
+    let mut queued = Vec::new();
+    for entry in report["checks"].as_array().into_iter().flatten() {
+        for f in entry["findings"].as_array().into_iter().flatten() {
+            if f["data"]["kind"] == "no-slot" {
+                queued.push(f.clone());
+            }
+        }
+    }
+    let shown = format!("{:?} {:?}", run.elapsed, findings(&report).iter().take(6).collect::<Vec<_>>());
+    assert!(!queued.is_empty(), "{shown}");
+    for f in &queued {
+        assert_eq!(f["code"], "RUN001", "{f}");
+        let message = f["message"].as_str().unwrap_or_default();
+        assert!(message.contains("was not checked within the 2 s deadline") && message.contains("never sent"), "{f}");
+    }
+    assert!(run.elapsed < Duration::from_secs(5), "{shown}");
+}

@@ -367,7 +367,12 @@ impl<'a> Chain<'a> {
         let api_host = base.host_str().unwrap_or(&host).trim_start_matches('[').trim_end_matches(']').to_string();
         // The probes below take a resolver socket and a connection: they count against the
         // run's connection slots like any request, until the probe's connection is closed.
-        let _permit = self.ctx.http.limiter().acquire(&crate::net::limit::host_key(&base)).await;
+        let slot_key = crate::net::limit::host_key(&base);
+        let slot = self.ctx.http.limiter().acquire(&slot_key);
+        let Ok(_permit) = tokio::time::timeout_at(self.deadline, slot).await else {
+            let f = self.no_slot("tcp", &format!("the connection to `{api_host}`"));
+            return Err(self.fail(f));
+        };
         let addrs = if let Ok(ip) = api_host.parse::<std::net::IpAddr>() {
             vec![std::net::SocketAddr::new(ip, port)]
         } else {
@@ -549,7 +554,7 @@ impl<'a> Chain<'a> {
 
     async fn try_send(&self, request: Request) -> Result<Response, HttpError> {
         let wait = self.remaining();
-        match tokio::time::timeout(wait, self.ctx.http.send(request)).await {
+        match tokio::time::timeout(wait, self.ctx.http.send(request.slot_deadline(self.deadline))).await {
             Ok(r) => r,
             Err(_) => Err(HttpError {
                 kind: HttpErrorKind::Timeout,
@@ -567,9 +572,23 @@ impl<'a> Chain<'a> {
         f
     }
 
+    /// RUN001: queued behind the run's other connections until the target's time was up;
+    /// says nothing about the server.
+    fn no_slot(&self, link: &'static str, what: &str) -> Finding {
+        let secs = self.ctx.settings.timeout.as_secs();
+        self.finding(Code::RUN001, link, format!("{what} was not checked within the {secs} s deadline: {}", crate::net::limit::NO_SLOT))
+            .remedy(format!(
+                "Nothing was learned about the registry. This run has more targets than it can check in {secs} s: raise `timeoutSeconds` \
+                 (task) or `--timeout` (CLI), or split the targets over several steps."
+            ))
+            .data("kind", "no-slot")
+            .data("timeoutSeconds", secs)
+    }
+
     fn transport_fault(&self, link: &'static str, what: &str, e: &HttpError) -> Finding {
         let (kind, said) = match e.kind {
             HttpErrorKind::OutOfFiles => return self.out_of_files(what, &e.detail).data("link", link),
+            HttpErrorKind::NoSlot => return self.no_slot(link, what),
             HttpErrorKind::Timeout => (
                 "timeout",
                 "did not answer in time (the server accepted the connection but sent no complete answer)".to_string(),
