@@ -160,10 +160,14 @@ struct AuthEntry {
 impl DockerConfig {
     /// `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json` (`USERPROFILE` on Windows).
     pub fn load(env: &AgentEnv, redactor: &Redactor) -> DockerConfig {
-        let path = match env.get("DOCKER_CONFIG") {
-            Some(dir) => PathBuf::from(dir).join("config.json"),
-            None => match env.get("HOME").or_else(|| env.get("USERPROFILE")) {
-                Some(home) => PathBuf::from(home).join(".docker").join("config.json"),
+        let (path, named_by) = match env.get("DOCKER_CONFIG") {
+            Some(dir) => (PathBuf::from(dir).join("config.json"), "DOCKER_CONFIG"),
+            None => match env
+                .get("HOME")
+                .map(|h| (h, "HOME"))
+                .or_else(|| env.get("USERPROFILE").map(|h| (h, "USERPROFILE")))
+            {
+                Some((home, var)) => (PathBuf::from(home).join(".docker").join("config.json"), var),
                 None => return DockerConfig::default(),
             },
         };
@@ -176,7 +180,8 @@ impl DockerConfig {
             Err(e) => {
                 return DockerConfig {
                     error: Some(format!(
-                        "{} cannot be read: expected the Docker client's JSON config as a regular file ({e})",
+                        "`{}` (from {named_by}) cannot be read: expected the Docker client's JSON config as a regular \
+                         file ({e})",
                         path.display()
                     )),
                     path: Some(path),

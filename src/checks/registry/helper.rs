@@ -57,15 +57,23 @@ pub async fn run(mut command: Command, input: &[u8], limits: Limits) -> Result<O
     #[cfg(unix)]
     command.process_group(0);
     let mut child = command.spawn().map_err(Failure::Spawn)?;
+    // If the job is cancelled at the run deadline this future is dropped mid-way: the
+    // guard still takes the whole group down (kill_on_drop alone reaches only the helper).
+    let mut guard = GroupGuard(child.id());
     let result = tokio::time::timeout(limits.time, collect(&mut child, input, limits)).await;
     match result {
-        Ok(Ok(output)) => Ok(output),
+        Ok(Ok(output)) => {
+            guard.0 = None;
+            Ok(output)
+        }
         Ok(Err(failure)) => {
             kill(&mut child).await;
+            guard.0 = None;
             Err(failure)
         }
         Err(_) => {
             kill(&mut child).await;
+            guard.0 = None;
             Err(Failure::Timeout(limits.time))
         }
     }
@@ -99,15 +107,34 @@ async fn read_capped(stream: impl AsyncRead + Unpin, limit: usize, name: &'stati
     Ok(buf)
 }
 
-/// Kills the helper's process group (or the helper alone elsewhere) and reaps it.
-async fn kill(child: &mut Child) {
+/// Kills the helper's process group when dropped while armed.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            kill_group(pid);
+        }
+    }
+}
+
+/// SIGKILL to the process group the helper leads (set by `process_group(0)`).
+fn kill_group(pid: u32) {
     #[cfg(unix)]
-    if let Some(pid) = child.id().and_then(|id| libc::pid_t::try_from(id).ok()) {
-        // SAFETY: kill(2) with a negative pid signals the process group the helper leads
-        // (set by `process_group(0)` above); no memory is involved.
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
         }
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+/// Kills the helper's process group (or the helper alone elsewhere) and reaps it.
+async fn kill(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        kill_group(pid);
     }
     let _ = child.start_kill();
     // Reaping is quick once the signal landed; never let it hold the job.
@@ -149,16 +176,35 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(3));
     }
 
+    /// A helper that starts `sleep 60` and waits for it; gives the script and the pid file.
+    fn hanging_helper(dir: &std::path::Path) -> (Command, std::path::PathBuf) {
+        let pid_file = dir.join("child.pid");
+        (sh(&format!("sleep 60 & echo $! > {}; wait", pid_file.display())), pid_file)
+    }
+
     #[tokio::test]
     async fn a_helper_that_never_exits_is_killed_with_its_children_at_the_time_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let pid_file = dir.path().join("child.pid");
-        let script = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
+        let (command, pid_file) = hanging_helper(dir.path());
         let started = Instant::now();
-        let err = run(sh(&script), b"", limits()).await.unwrap_err();
+        let err = run(command, b"", limits()).await.unwrap_err();
         assert!(matches!(err, Failure::Timeout(_)), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(3));
-        let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        assert_gone(&pid_file).await;
+    }
+
+    #[tokio::test]
+    async fn a_helper_cancelled_with_its_job_takes_its_children_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (command, pid_file) = hanging_helper(dir.path());
+        // The runner drops a job at the run deadline: here, well before the helper's own limit.
+        let cancelled = tokio::time::timeout(Duration::from_millis(500), run(command, b"", limits())).await;
+        assert!(cancelled.is_err());
+        assert_gone(&pid_file).await;
+    }
+
+    async fn assert_gone(pid_file: &std::path::Path) {
+        let pid: i32 = std::fs::read_to_string(pid_file).unwrap().trim().parse().unwrap();
         // The grandchild was in the helper's group and got the same SIGKILL (give the
         // kernel a moment; the shell reaps nothing any more, so check liveness by signal 0).
         let mut alive = true;
