@@ -288,7 +288,7 @@ impl HttpClient {
                 None => self.limiter.acquire(&host).await,
                 Some(at) => match tokio::time::timeout_at(at, self.limiter.acquire(&host)).await {
                     Ok(permit) => permit,
-                    Err(_) => return Err(HttpError::new(HttpErrorKind::NoSlot, limit::NO_SLOT)),
+                    Err(_) => return Err(HttpError::new(HttpErrorKind::NoSlot, limit::no_slot_detail())),
                 },
             };
             let outcome = self.attempt(client, &request).await;

@@ -20,9 +20,12 @@ pub const GLOBAL_CONNECTIONS: usize = 64;
 pub const PER_HOST_CONNECTIONS: usize = 8;
 
 /// Why a request or probe was not started: said the same way wherever it happens.
-pub const NO_SLOT: &str =
-    "it waited for one of the run's connection slots (64 at once, 8 per host) until this target's \
-     share of the deadline was used up, so it was never sent";
+pub fn no_slot_detail() -> String {
+    format!(
+        "it waited for one of the run's connection slots ({GLOBAL_CONNECTIONS} at once, {PER_HOST_CONNECTIONS} per host) \
+         until this target's share of the deadline was used up, so it was never sent"
+    )
+}
 
 /// The run's connection slots. Cheap to clone; clones share the slots.
 #[derive(Debug, Clone)]

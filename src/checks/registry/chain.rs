@@ -576,7 +576,7 @@ impl<'a> Chain<'a> {
     /// says nothing about the server.
     fn no_slot(&self, link: &'static str, what: &str) -> Finding {
         let secs = self.ctx.settings.timeout.as_secs();
-        self.finding(Code::RUN001, link, format!("{what} was not checked within the {secs} s deadline: {}", crate::net::limit::NO_SLOT))
+        self.finding(Code::RUN001, link, format!("{what} was not checked within the {secs} s deadline: {}", crate::net::limit::no_slot_detail()))
             .remedy(format!(
                 "Nothing was learned about the registry. This run has more targets than it can check in {secs} s: raise `timeoutSeconds` \
                  (task) or `--timeout` (CLI), or split the targets over several steps."
