@@ -273,10 +273,11 @@ fn write_file(
 fn http_client(env: &AgentEnv, redactor: &Redactor) -> Result<HttpClient, String> {
     let proxy = ProxyConfig::from_env(env, redactor)?;
     let extra_roots_pem = match env.get("SSL_CERT_FILE") {
-        Some(path) => Some(
-            std::fs::read(path)
-                .map_err(|e| format!("SSL_CERT_FILE: `{path}` is not valid; expected a readable PEM file ({e})"))?,
-        ),
+        // Regular files only, capped: a device or FIFO here would grow memory or block
+        // before the run's deadline starts.
+        Some(path) => Some(crate::fsread::read(std::path::Path::new(path), crate::fsread::limits::CA_BUNDLE).map_err(
+            |e| format!("SSL_CERT_FILE: `{path}` is not valid; expected the path of a readable PEM bundle of CA certificates ({e})"),
+        )?),
         None => None,
     };
     HttpClient::new(HttpSettings { proxy, extra_roots_pem, ..HttpSettings::default() })

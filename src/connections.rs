@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::env::AgentEnv;
+use crate::fsread;
 use crate::secret::{Redactor, Secret};
 use crate::settings::InputError;
 use crate::userinfo;
@@ -213,8 +214,11 @@ pub fn local_azure(env: &AgentEnv, redactor: &Redactor) -> Result<Option<Service
         ("TENANTID".to_string(), tenant.to_string()),
     ]);
     let mut secrets = BTreeMap::new();
-    let read = |var: &str, path: &str| {
-        std::fs::read_to_string(path).map_err(|e| InputError::new(var, path, &format!("a readable file ({e})")))
+    // Regular files only, capped: `/dev/zero` or a FIFO here must not grow memory or block
+    // the run before its deadline has even started.
+    let read = |var: &str, path: &str, what: &str, limit: u64| {
+        fsread::read_to_string(std::path::Path::new(path), limit)
+            .map_err(|e| InputError::new(var, path, &format!("the path of a readable {what} ({e})")))
     };
     let scheme = if let Some(secret) = env.get("AZURE_CLIENT_SECRET") {
         params.insert("AUTHENTICATIONTYPE".into(), "spnKey".into());
@@ -224,11 +228,22 @@ pub fn local_azure(env: &AgentEnv, redactor: &Redactor) -> Result<Option<Service
         params.insert("AUTHENTICATIONTYPE".into(), "spnCertificate".into());
         secrets.insert(
             "SERVICEPRINCIPALCERTIFICATE".into(),
-            redactor.secret(read("AZURE_CLIENT_CERTIFICATE_PATH", path)?),
+            redactor.secret(read(
+                "AZURE_CLIENT_CERTIFICATE_PATH",
+                path,
+                "PEM file holding the certificate and its private key",
+                fsread::limits::CERTIFICATE,
+            )?),
         );
         "ServicePrincipal"
     } else if let Some(path) = env.get("AZURE_FEDERATED_TOKEN_FILE") {
-        secrets.insert("IDTOKEN".into(), redactor.secret(read("AZURE_FEDERATED_TOKEN_FILE", path)?.trim().to_string()));
+        let token = read(
+            "AZURE_FEDERATED_TOKEN_FILE",
+            path,
+            "file holding one federated ID token (a JWT)",
+            fsread::limits::TOKEN_FILE,
+        )?;
+        secrets.insert("IDTOKEN".into(), redactor.secret(token.trim()));
         "WorkloadIdentityFederation"
     } else {
         "ManagedServiceIdentity"

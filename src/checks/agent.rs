@@ -36,7 +36,9 @@ impl Check for AgentCheck {
         let name = ctx.env.get("AGENT_NAME").or(ctx.env.get("AGENT_MACHINENAME")).unwrap_or("local").to_string();
         vec![TargetJob::new(name, async move {
             let mut outcome = TargetOutcome::default();
-            let preload_file = std::fs::read_to_string("/etc/ld.so.preload").ok();
+            // Bounded like every outside file: a hostile or odd system cannot make it grow or block.
+            let preload_file =
+                crate::fsread::read_to_string(Path::new("/etc/ld.so.preload"), crate::fsread::limits::SYSTEM_FILE).ok();
             let injected = injected_profilers(&ctx.env, preload_file.as_deref());
             if injected.is_empty() {
                 outcome.proven.push("no injected profilers".into());

@@ -873,6 +873,9 @@ fn token_finding(
             .data("status", *status)
             .data("excerpt", excerpt.clone())
             .data("requestId", request_id.clone().map(Value::from).unwrap_or(Value::Null)),
+        TokenError::Transport(e) if e.kind == HttpErrorKind::OutOfFiles => {
+            about.base_data(crate::net::limit::out_of_files_finding("the token request", &e.detail))
+        }
         TokenError::Transport(e) => about
             .base_data(Finding::new(
                 Code::IDN011,

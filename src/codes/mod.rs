@@ -93,6 +93,7 @@ catalogue! {
     DEP010: Error, "Private DNS zone privatelink.azurecr.io is not linked to the target's virtual network";
     DEP011: Note, "Part of the deployment check could not be verified";
     RUN001: Error, "Check did not finish within the deadline";
+    RUN002: Error, "Agent ran out of file descriptors";
 }
 
 impl Code {

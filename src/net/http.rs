@@ -13,6 +13,7 @@ use reqwest::Method;
 use url::Url;
 
 use super::ensure_secure_url;
+use super::limit::{self, Limiter};
 use super::proxy::ProxyConfig;
 use crate::secret::Secret;
 
@@ -63,6 +64,11 @@ pub enum HttpErrorKind {
     /// The body ended early or could not be read.
     Body,
     BodyTooLarge,
+    /// This process (or machine) has no file descriptor left: a local limit, not the network.
+    OutOfFiles,
+    /// Not sent: no connection slot came free before the request's slot deadline (the run
+    /// has more work than it can do in time; nothing was learned about the server).
+    NoSlot,
     Other,
 }
 
@@ -89,11 +95,13 @@ pub struct Request {
     body: Option<Vec<u8>>,
     /// Whether this request may be retried (token requests with one-time assertions may not).
     pub retryable: bool,
+    /// Give up with `NoSlot` if no connection slot is free by then.
+    slot_deadline: Option<tokio::time::Instant>,
 }
 
 impl Request {
     pub fn new(method: Method, url: Url) -> Self {
-        Request { method, url, headers: HeaderMap::new(), body: None, retryable: true }
+        Request { method, url, headers: HeaderMap::new(), body: None, retryable: true, slot_deadline: None }
     }
 
     pub fn get(url: Url) -> Self {
@@ -162,6 +170,13 @@ impl Request {
         self.retryable = false;
         self
     }
+
+    /// Waits for a connection slot only until `at`, so a caller with its own deadline can
+    /// tell "queued behind the run's other requests" from "the server did not answer".
+    pub fn slot_deadline(mut self, at: tokio::time::Instant) -> Self {
+        self.slot_deadline = Some(at);
+        self
+    }
 }
 
 /// A response read to the end (up to the body cap).
@@ -208,6 +223,8 @@ pub struct HttpClient {
     /// Built on first use: for IMDS, which must never go through a proxy.
     direct: Arc<OnceLock<reqwest::Client>>,
     dates: Arc<Mutex<Vec<DateObservation>>>,
+    /// Connection slots shared by every request and by the registry check's raw probes.
+    limiter: Limiter,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -224,7 +241,14 @@ impl HttpClient {
             proxied,
             direct: Arc::new(OnceLock::new()),
             dates: Arc::new(Mutex::new(Vec::new())),
+            limiter: Limiter::default(),
         })
+    }
+
+    /// The run's connection slots, for code that opens connections itself (the registry
+    /// check's DNS/TCP/TLS probes).
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
     }
 
     pub fn settings(&self) -> &HttpSettings {
@@ -256,8 +280,19 @@ impl HttpClient {
     async fn send_with(&self, client: &reqwest::Client, request: Request) -> Result<Response, HttpError> {
         ensure_secure_url(&request.url).map_err(|e| HttpError::new(HttpErrorKind::Refused, e))?;
         let mut retries = 0;
+        let host = limit::host_key(&request.url);
         loop {
+            // One slot per attempt, held through the body read and released before a retry
+            // waits. Time spent waiting counts against the caller's own deadline.
+            let permit = match request.slot_deadline {
+                None => self.limiter.acquire(&host).await,
+                Some(at) => match tokio::time::timeout_at(at, self.limiter.acquire(&host)).await {
+                    Ok(permit) => permit,
+                    Err(_) => return Err(HttpError::new(HttpErrorKind::NoSlot, limit::no_slot_detail())),
+                },
+            };
             let outcome = self.attempt(client, &request).await;
+            drop(permit);
             let retry_wait = match &outcome {
                 Ok(resp) if matches!(resp.status, 429 | 502 | 503 | 504) => Some(retry_after(resp, retries)),
                 Err(e) if e.kind == HttpErrorKind::ConnectionReset => Some(backoff(retries)),
@@ -331,6 +366,9 @@ fn build(settings: &HttpSettings, with_proxy: bool) -> Result<reqwest::Client, S
         .timeout(settings.request_timeout)
         .user_agent(settings.user_agent.clone())
         .no_proxy()
+        // Idle connections are descriptors too: no more kept per host than may be in use.
+        .pool_max_idle_per_host(limit::PER_HOST_CONNECTIONS)
+        .pool_idle_timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::custom(|attempt| {
             if attempt.previous().len() >= 5 {
                 attempt.error("more than 5 redirects")
@@ -392,7 +430,13 @@ fn classify(error: &reqwest::Error) -> HttpError {
         source = e.source();
     }
     let text = chain.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
-    let io_kind = chain.iter().find_map(|e| e.downcast_ref::<std::io::Error>()).map(|e| e.kind());
+    let io_error = chain.iter().find_map(|e| e.downcast_ref::<std::io::Error>());
+    let io_kind = io_error.map(|e| e.kind());
+    // Checked first: a refused socket() looks like a DNS or connect failure otherwise.
+    if io_error.is_some_and(limit::is_out_of_files) || limit::mentions_out_of_files(&text) {
+        let detail = chain.iter().skip(1).map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
+        return HttpError::new(HttpErrorKind::OutOfFiles, if detail.is_empty() { error.to_string() } else { detail });
+    }
     let tls = chain.iter().any(|e| e.downcast_ref::<rustls::Error>().is_some())
         || text.contains("certificate")
         || text.contains("tls handshake");
@@ -528,6 +572,56 @@ mod tests {
         let resp = client().send(Request::post(url).form(&[("client_secret", "s3cret")])).await.unwrap();
         assert_eq!(resp.status, 307);
         assert_eq!(*hits.lock().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn requests_to_one_host_never_exceed_the_per_host_limit() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let (open, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (o, p) = (open.clone(), peak.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { continue };
+                let (o, p) = (o.clone(), p.clone());
+                tokio::spawn(async move {
+                    p.fetch_max(o.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    // Counted closed before answering: the client may reuse the slot at once.
+                    o.fetch_sub(1, Ordering::SeqCst);
+                    let _ = sock.write_all(OK.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        let c = client();
+        let requests = (0..40).map(|_| c.send(Request::get(url.clone())));
+        let answers = futures_util::future::join_all(requests).await;
+        assert!(answers.iter().all(|a| a.as_ref().is_ok_and(|r| r.status == 200)));
+        let peak = peak.load(Ordering::SeqCst);
+        assert!((2..=limit::PER_HOST_CONNECTIONS).contains(&peak), "peak {peak} connections to one host");
+        assert_eq!(c.limiter().available(), limit::GLOBAL_CONNECTIONS, "every slot came back");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_gets_no_slot_in_time_is_no_slot_and_never_sent() {
+        let (url, hits) = serve(vec![OK]).await;
+        let c = client();
+        let key = limit::host_key(&url);
+        let mut held = Vec::new();
+        for _ in 0..limit::PER_HOST_CONNECTIONS {
+            held.push(c.limiter().acquire(&key).await);
+        }
+        let at = tokio::time::Instant::now() + Duration::from_millis(100);
+        let err = c.send(Request::get(url.clone()).slot_deadline(at)).await.unwrap_err();
+        assert_eq!(err.kind, HttpErrorKind::NoSlot);
+        assert_eq!(*hits.lock().unwrap(), 0);
+        drop(held);
+        let at = tokio::time::Instant::now() + Duration::from_millis(500);
+        assert_eq!(c.send(Request::get(url).slot_deadline(at)).await.unwrap().status, 200);
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 
 pub mod endpoints;
 pub mod http;
+pub mod limit;
 pub mod proxy;
 
 pub use endpoints::Endpoints;

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod bounded;
 mod cli;
 mod deploy;
 mod fake_acr;

@@ -161,6 +161,12 @@ pub(crate) fn not_verified(step: &str, what: String, remedy: String, warn: bool)
 
 /// DEP001: the target itself cannot be read.
 pub(crate) fn unreadable(noun: &str, id: &str, conn: &ServiceConnection, e: &ArmError) -> Finding {
+    if let ArmError::Transport(t) = e {
+        if t.kind == crate::net::HttpErrorKind::OutOfFiles {
+            // Not a fact about Azure Resource Manager or the network: RUN002, not DEP001.
+            return crate::net::limit::out_of_files_finding(&format!("reading the {noun} `{id}`"), &t.detail);
+        }
+    }
     let assignee = conn.param("SERVICEPRINCIPALID").unwrap_or("<the connection's client id>");
     let (kind, remedy) = match e {
         ArmError::Token(_) => (

@@ -18,6 +18,7 @@ use super::credentials::{self, Credential, DockerConfig, Sourced};
 use super::netprobe::{self, AddressClass};
 use super::platform;
 use super::server::{self, Server, ServerOrigin};
+use super::tags::closest_tags;
 use crate::azure::entra::{self, AccessToken, TokenError};
 use crate::check::{Context, TargetOutcome};
 use crate::codes::Code;
@@ -374,12 +375,24 @@ impl<'a> Chain<'a> {
         let host = server.host.clone();
         let port = server.port_or_default();
         let api_host = base.host_str().unwrap_or(&host).trim_start_matches('[').trim_end_matches(']').to_string();
+        // The probes below take a resolver socket and a connection: they count against the
+        // run's connection slots like any request, until the probe's connection is closed.
+        let slot_key = crate::net::limit::host_key(&base);
+        let slot = self.ctx.http.limiter().acquire(&slot_key);
+        let Ok(_permit) = tokio::time::timeout_at(self.deadline, slot).await else {
+            let f = self.no_slot("tcp", &format!("the connection to `{api_host}`"));
+            return Err(self.fail(f));
+        };
         let addrs = if let Ok(ip) = api_host.parse::<std::net::IpAddr>() {
             vec![std::net::SocketAddr::new(ip, port)]
         } else {
             let wait = self.remaining().min(Duration::from_secs(5));
             match netprobe::resolve(&api_host, port, wait).await {
                 Ok(a) => a,
+                Err(e) if e.kind == netprobe::OUT_OF_FILES => {
+                    let f = self.out_of_files(&format!("resolving `{api_host}`"), &e.detail);
+                    return Err(self.fail(f));
+                }
                 Err(e) => {
                     let single_label = !api_host.contains('.') && !server.is_loopback();
                     let mut remedy = format!(
@@ -423,6 +436,10 @@ impl<'a> Chain<'a> {
         let wait = self.remaining().min(self.ctx.http.settings().connect_timeout);
         let stream = match netprobe::connect(&addrs, wait).await {
             Ok((stream, _)) => stream,
+            Err(e) if e.kind == netprobe::OUT_OF_FILES => {
+                let f = self.out_of_files(&format!("connecting to {}", e.address), &e.detail);
+                return Err(self.fail(f));
+            }
             Err(e) => {
                 if !private.is_empty() {
                     let note = self.private_note(&api_host, &private, Severity::Warning, false);
@@ -547,7 +564,7 @@ impl<'a> Chain<'a> {
 
     async fn try_send(&self, request: Request) -> Result<Response, HttpError> {
         let wait = self.remaining();
-        match tokio::time::timeout(wait, self.ctx.http.send(request)).await {
+        match tokio::time::timeout(wait, self.ctx.http.send(request.slot_deadline(self.deadline))).await {
             Ok(r) => r,
             Err(_) => Err(HttpError {
                 kind: HttpErrorKind::Timeout,
@@ -556,8 +573,32 @@ impl<'a> Chain<'a> {
         }
     }
 
+    /// RUN002: the agent ran out of file descriptors; says nothing about the network.
+    fn out_of_files(&self, what: &str, detail: &str) -> Finding {
+        let mut f = crate::net::limit::out_of_files_finding(what, detail);
+        if let Some(s) = &self.server {
+            f = f.data("server", s.authority.clone());
+        }
+        f
+    }
+
+    /// RUN001: queued behind the run's other connections until the target's time was up;
+    /// says nothing about the server.
+    fn no_slot(&self, link: &'static str, what: &str) -> Finding {
+        let secs = self.ctx.settings.timeout.as_secs();
+        self.finding(Code::RUN001, link, format!("{what} was not checked within the {secs} s deadline: {}", crate::net::limit::no_slot_detail()))
+            .remedy(format!(
+                "Nothing was learned about the registry. This run has more targets than it can check in {secs} s: raise `timeoutSeconds` \
+                 (task) or `--timeout` (CLI), or split the targets over several steps."
+            ))
+            .data("kind", "no-slot")
+            .data("timeoutSeconds", secs)
+    }
+
     fn transport_fault(&self, link: &'static str, what: &str, e: &HttpError) -> Finding {
         let (kind, said) = match e.kind {
+            HttpErrorKind::OutOfFiles => return self.out_of_files(what, &e.detail).data("link", link),
+            HttpErrorKind::NoSlot => return self.no_slot(link, what),
             HttpErrorKind::Timeout => (
                 "timeout",
                 "did not answer in time (the server accepted the connection but sent no complete answer)".to_string(),
@@ -2041,14 +2082,6 @@ fn short_digest(digest: &str) -> String {
     }
 }
 
-/// Up to five existing tags closest to the wanted one (typos first, then the most similar).
-pub fn closest_tags(wanted: &str, tags: &[String]) -> Vec<String> {
-    let mut scored: Vec<(usize, &String)> = tags.iter().map(|t| (server::edit_distance(wanted, t), t)).collect();
-    scored.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
-    let limit = (wanted.chars().count() / 2).max(2);
-    scored.into_iter().filter(|(d, _)| *d <= limit).take(5).map(|(_, t)| sanitize(t)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2082,14 +2115,6 @@ mod tests {
         assert!(grants(&star, "push"));
         assert_eq!(granted_actions("opaque-token-value", "a"), None);
         assert_eq!(granted_actions(&jwt(&serde_json::json!({"sub": "x"})), "a"), None);
-    }
-
-    #[test]
-    fn closest_tags_prefer_near_misses() {
-        let tags: Vec<String> = ["1.0.0", "1.0.1", "latest", "2.0.0", "stable"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(closest_tags("1.0.2", &tags)[..2], ["1.0.0".to_string(), "1.0.1".to_string()]);
-        assert_eq!(closest_tags("lastest", &tags)[0], "latest");
-        assert!(closest_tags("zzzzzzzzzzzz", &tags).is_empty());
     }
 
     fn spec(server: &str) -> TargetSpec {

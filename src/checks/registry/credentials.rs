@@ -5,15 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine as _;
-use tokio::io::AsyncWriteExt;
 
+use super::helper;
 use super::server::{parse_server, Server, ServerOrigin};
 use crate::connections::ServiceConnection;
 use crate::env::AgentEnv;
+use crate::fsread;
 use crate::report::sanitize::{cap, sanitize};
 use crate::secret::{Redactor, Secret};
 
@@ -160,22 +160,30 @@ struct AuthEntry {
 impl DockerConfig {
     /// `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json` (`USERPROFILE` on Windows).
     pub fn load(env: &AgentEnv, redactor: &Redactor) -> DockerConfig {
-        let path = match env.get("DOCKER_CONFIG") {
-            Some(dir) => PathBuf::from(dir).join("config.json"),
-            None => match env.get("HOME").or_else(|| env.get("USERPROFILE")) {
-                Some(home) => PathBuf::from(home).join(".docker").join("config.json"),
+        let (path, named_by) = match env.get("DOCKER_CONFIG") {
+            Some(dir) => (PathBuf::from(dir).join("config.json"), "DOCKER_CONFIG"),
+            None => match env
+                .get("HOME")
+                .map(|h| (h, "HOME"))
+                .or_else(|| env.get("USERPROFILE").map(|h| (h, "USERPROFILE")))
+            {
+                Some((home, var)) => (PathBuf::from(home).join(".docker").join("config.json"), var),
                 None => return DockerConfig::default(),
             },
         };
         let helper_env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let text = match std::fs::read_to_string(&path) {
+        // Regular file only, capped: `/dev/zero` or a FIFO named as the config must cost
+        // nothing and block nothing.
+        let text = match fsread::read_to_string(&path, fsread::limits::DOCKER_CONFIG) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return DockerConfig { helper_env, ..Default::default() }
-            }
+            Err(e) if e.is_not_found() => return DockerConfig { helper_env, ..Default::default() },
             Err(e) => {
                 return DockerConfig {
-                    error: Some(format!("cannot read {} ({e})", path.display())),
+                    error: Some(format!(
+                        "`{}` (from {named_by}) cannot be read: expected the Docker client's JSON config as a regular \
+                         file ({e})",
+                        path.display()
+                    )),
                     path: Some(path),
                     helper_env,
                     ..Default::default()
@@ -274,27 +282,27 @@ impl DockerConfig {
             Some(Sourced { credential: Credential::Unreadable { detail }, source: source.clone(), connection: None })
         };
         let mut command = tokio::process::Command::new(&program);
-        command
-            .arg("get")
-            .env_clear()
-            .envs(self.helper_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = match command.spawn() {
-            Ok(c) => c,
-            Err(e) => return unreadable(format!("`{program}` cannot be started ({e}); is it installed and on PATH?")),
-        };
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(key.as_bytes()).await;
-        }
-        let output = match tokio::time::timeout(HELPER_TIMEOUT, child.wait_with_output()).await {
-            Err(_) => {
-                return unreadable(format!("`{program} get` did not answer within {} s", HELPER_TIMEOUT.as_secs()))
+        command.arg("get").env_clear().envs(self.helper_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let limits = helper::Limits { time: HELPER_TIMEOUT, ..helper::Limits::default() };
+        let output = match helper::run(command, key.as_bytes(), limits).await {
+            Ok(o) => o,
+            Err(helper::Failure::Spawn(e)) => {
+                return unreadable(format!("`{program}` cannot be started ({e}); is it installed and on PATH?"))
             }
-            Ok(Err(e)) => return unreadable(format!("`{program} get` failed ({e})")),
-            Ok(Ok(o)) => o,
+            Err(helper::Failure::Timeout(limit)) => {
+                return unreadable(format!(
+                    "`{program} get` did not answer within {} s and was stopped",
+                    limit.as_secs()
+                ))
+            }
+            Err(helper::Failure::Flood { stream, limit }) => {
+                return unreadable(format!(
+                    "`{program} get` printed more than {} KiB on {stream} (a credential answer is a small JSON \
+                     document) and was stopped",
+                    limit >> 10
+                ))
+            }
+            Err(helper::Failure::Io(e)) => return unreadable(format!("`{program} get` failed ({e})")),
         };
         let stdout = String::from_utf8_lossy(&output.stdout).to_string();
         if !output.status.success() {

@@ -9,9 +9,11 @@
 pub mod answer;
 pub mod chain;
 pub mod credentials;
+pub mod helper;
 pub mod netprobe;
 pub mod platform;
 pub mod server;
+pub mod tags;
 
 use std::sync::Arc;
 

@@ -12,10 +12,13 @@ use tokio::net::TcpStream;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsFailure {
-    /// `nxdomain`, `temporary`, `timeout`, `other`.
+    /// `nxdomain`, `temporary`, `timeout`, `out-of-files` (a local limit), `other`.
     pub kind: &'static str,
     pub detail: String,
 }
+
+/// The failure kind for "this process has no file descriptor left": never a network verdict.
+pub const OUT_OF_FILES: &str = "out-of-files";
 
 /// Resolves `host` (not an IP literal) with a deadline. `.invalid` names fail at once, as
 /// RFC 6761 asks resolvers to do, without a query.
@@ -31,8 +34,10 @@ pub async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<Soc
         Ok(Err(e)) => {
             let text = e.to_string();
             let lower = text.to_ascii_lowercase();
-            let kind = if lower.contains("not known") || lower.contains("no address") || lower.contains("nodename nor")
-            {
+            // The resolver needs a socket too: without a descriptor the name is not at fault.
+            let kind = if crate::net::limit::is_out_of_files(&e) || crate::net::limit::mentions_out_of_files(&text) {
+                OUT_OF_FILES
+            } else if lower.contains("not known") || lower.contains("no address") || lower.contains("nodename nor") {
                 "nxdomain"
             } else if lower.contains("temporary") || lower.contains("try again") {
                 "temporary"
@@ -100,7 +105,7 @@ pub fn address_class(ip: IpAddr) -> AddressClass {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpFailure {
-    /// `timeout`, `refused`, `unreachable`, `other`.
+    /// `timeout`, `refused`, `unreachable`, `out-of-files` (a local limit), `other`.
     pub kind: &'static str,
     pub address: SocketAddr,
     pub detail: String,
@@ -118,12 +123,18 @@ pub async fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<(TcpStre
             Ok(Ok(stream)) => return Ok((stream, *addr)),
             Ok(Err(e)) => {
                 let kind = match e.kind() {
+                    _ if crate::net::limit::is_out_of_files(&e) => OUT_OF_FILES,
                     std::io::ErrorKind::ConnectionRefused => "refused",
                     std::io::ErrorKind::TimedOut => "timeout",
                     _ if is_unreachable(&e) => "unreachable",
                     _ => "other",
                 };
-                last = Some(TcpFailure { kind, address: *addr, detail: e.to_string() });
+                let failure = TcpFailure { kind, address: *addr, detail: e.to_string() };
+                // Another address would fail the same way, and must not hide the cause.
+                if kind == OUT_OF_FILES {
+                    return Err(failure);
+                }
+                last = Some(failure);
             }
             Err(_) => {
                 last = Some(TcpFailure {
