@@ -299,7 +299,7 @@ fn a_healthy_aks_target_proves_each_step_and_reads_through_arm() {
         assert!(s.query.contains_key("api-version"), "{}", s.path);
     }
     let ra = seen.iter().find(|s| s.path.ends_with("/roleassignments")).unwrap();
-    assert_eq!(ra.query["$filter"], format!("principalId eq '{KUBELET_OID}'"));
+    assert_eq!(ra.query["$filter"], format!("assignedTo('{KUBELET_OID}')"));
     r.assert_no_secret(dir.path());
 }
 
