@@ -5,6 +5,7 @@ mod common;
 
 mod cli;
 mod deploy;
+mod deploy_proof;
 mod fake_acr;
 mod fake_arm;
 mod fake_entra;

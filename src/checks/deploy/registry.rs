@@ -287,7 +287,7 @@ pub async fn pull_permission(
                                         sanitize(repository)
                                     )),
                                     Verdict::Denies => condition_excludes.push(role),
-                                    Verdict::Unknown(why) => unevaluated.push(format!("{role}: {why}")),
+                                    Verdict::Unknown(why) => unevaluated.push(format!("{role} ({why})")),
                                 }
                             }
                         }
@@ -313,7 +313,7 @@ pub async fn pull_permission(
         unknown.push(format!("the role definitions {} cannot be read", unreadable.join(", ")));
     }
     if !unevaluated.is_empty() {
-        unknown.push(format!("the condition of {} cannot be evaluated", unevaluated.join("; ")));
+        unknown.push(format!("the repository condition of {} cannot be evaluated", unevaluated.join("; ")));
     }
     if let Some(e) = groups_unread {
         unknown.push(format!(
