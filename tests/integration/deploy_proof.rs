@@ -169,7 +169,10 @@ fn a_role_held_through_a_group_grants_the_pull() {
     let r = run_default(dir.path(), &arm, aks_line());
     assert_eq!((r.code, r.entry()["status"].as_str()), (0, Some("pass")), "{}", status(&r));
     let proven = r.entry()["proven"].to_string();
-    assert!(proven.contains(&format!("AcrPull at /subscriptions/{SUB}/resourcegroups/rg-acr (through group {GROUP})")), "{proven}");
+    assert!(
+        proven.contains(&format!("AcrPull at /subscriptions/{SUB}/resourcegroups/rg-acr (through group {GROUP})")),
+        "{proven}"
+    );
     let ra = arm.requests().into_iter().find(|s| s.path.ends_with("/roleassignments")).unwrap();
     assert_eq!(ra.query["$filter"], format!("assignedTo('{KUBELET_OID}')"));
 
@@ -256,7 +259,10 @@ fn node_public_ips_are_the_egress_of_their_pool() {
     let r = run_default(dir.path(), &arm, aks_line());
     assert_ne!(r.entry()["status"], "pass", "{}", status(&r));
     assert_eq!(step_notes(r.entry()), ["network:warning"]);
-    assert!(r.finding("DEP011")["message"].as_str().unwrap().contains("node pool armpool gives each node its own public IP"));
+    assert!(r.finding("DEP011")["message"]
+        .as_str()
+        .unwrap()
+        .contains("node pool armpool gives each node its own public IP"));
 
     // From a prefix: the whole prefix must be allowed, one address of it is not enough.
     put_cluster(&arm, true, "msi", lb_network(), &public_ip_pools(Some(NODE_PREFIX)));
@@ -280,7 +286,9 @@ fn an_outbound_prefix_is_checked_as_a_whole_range() {
     let dir = tempfile::tempdir().unwrap();
     let arm = FakeArm::start();
     aks_world(&arm);
-    let lb_prefix = format!("/subscriptions/{SUB}/resourcegroups/{NODE_RG}/providers/Microsoft.Network/publicIPPrefixes/aks-egress");
+    let lb_prefix = format!(
+        "/subscriptions/{SUB}/resourcegroups/{NODE_RG}/providers/Microsoft.Network/publicIPPrefixes/aks-egress"
+    );
     arm.put(&lb_prefix, ip_prefix(&lb_prefix, "51.124.30.16/28"));
     let network = json!({
         "networkPlugin": "azure", "loadBalancerSku": "standard", "outboundType": "loadBalancer",
@@ -360,5 +368,8 @@ fn a_windows_web_app_build_is_not_proven() {
     let r = run_with(dir.path(), &arm, &[webapp_line()], &windows_registry("10.0.17763.5936"));
     assert_ne!(r.entry()["status"], "pass", "{}", status(&r));
     assert_eq!(step_notes(r.entry()), ["image:warning"]);
-    assert!(r.finding("DEP011")["message"].as_str().unwrap().contains("the Windows build the target runs is not known"));
+    assert!(r.finding("DEP011")["message"]
+        .as_str()
+        .unwrap()
+        .contains("the Windows build the target runs is not known"));
 }

@@ -412,7 +412,8 @@ impl Config {
             {"mediaType": MEDIA_MANIFEST, "digest": fake_digest(os_version.as_bytes()), "size": 1161,
              "platform": {"architecture": "amd64", "os": "windows", "os.version": os_version}}
         ]});
-        let image = Image { media_type: MEDIA_INDEX.into(), body: index.to_string().into_bytes(), attrs: Attrs::open() };
+        let image =
+            Image { media_type: MEDIA_INDEX.into(), body: index.to_string().into_bytes(), attrs: Attrs::open() };
         if let Some(r) = self.repos.get_mut(repo) {
             r.tags.insert(tag.into(), image);
         }

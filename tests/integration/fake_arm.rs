@@ -335,9 +335,9 @@ fn role_assignments_for(
                     || scope.starts_with(&format!("{s}/"))
                     || scope == s
                     || s.starts_with(&format!("{scope}/"));
-                let who = principals.as_ref().is_none_or(|ids| {
-                    p["principalId"].as_str().is_some_and(|x| ids.contains(&x.to_ascii_lowercase()))
-                });
+                let who = principals
+                    .as_ref()
+                    .is_none_or(|ids| p["principalId"].as_str().is_some_and(|x| ids.contains(&x.to_ascii_lowercase())));
                 related && who
             })
             .cloned()

@@ -85,7 +85,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             }
             '\'' => {
                 let start = i + 1;
-                let end = (start..chars.len()).find(|&j| chars[j] == '\'').ok_or("a string without its closing quote")?;
+                let end =
+                    (start..chars.len()).find(|&j| chars[j] == '\'').ok_or("a string without its closing quote")?;
                 out.push(Token::Str(chars[start..end].iter().collect()));
                 i = end + 1;
             }
@@ -96,7 +97,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             }
             c if c.is_alphanumeric() || matches!(c, '_' | ':' | '.' | '-' | '/') => {
                 let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | ':' | '.' | '-' | '/')) {
+                while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | ':' | '.' | '-' | '/'))
+                {
                     i += 1;
                 }
                 let word: String = chars[start..i].iter().collect();
@@ -121,7 +123,12 @@ enum Expr {
     ActionMatches(String),
     SubOperationMatches(String),
     /// `<attribute> <operator> <value or set>`.
-    Compare { attribute: String, operator: String, values: Vec<String>, set: bool },
+    Compare {
+        attribute: String,
+        operator: String,
+        values: Vec<String>,
+        set: bool,
+    },
     /// A well-formed expression this evaluator has no meaning for (`Exists`, numbers, ...).
     Opaque(String),
 }
@@ -330,7 +337,8 @@ fn compare(base: &str, name: &str, value: &str) -> Tri {
         Some(op) => (op.to_string(), true),
         None => (rest, false),
     };
-    let (n, v) = if ignore_case { (name.to_lowercase(), value.to_lowercase()) } else { (name.to_string(), value.to_string()) };
+    let (n, v) =
+        if ignore_case { (name.to_lowercase(), value.to_lowercase()) } else { (name.to_string(), value.to_string()) };
     let hit = match op.as_str() {
         "stringequals" => n == v,
         "stringstartswith" => n.starts_with(&v),
@@ -407,9 +415,9 @@ pub fn pull_verdict(condition: &str, repository: &str, grants_metadata: bool) ->
     match evaluate(condition, ABAC_CONTENT_READ, repository) {
         Verdict::Allows if grants_metadata => match evaluate(condition, ABAC_METADATA_READ, repository) {
             Verdict::Allows => Verdict::Allows,
-            Verdict::Denies => Verdict::Unknown(
-                "the condition allows content/read but refuses metadata/read on the repository".into(),
-            ),
+            Verdict::Denies => {
+                Verdict::Unknown("the condition allows content/read but refuses metadata/read on the repository".into())
+            }
             unknown => unknown,
         },
         other => other,
@@ -432,7 +440,9 @@ mod tests {
 
     #[test]
     fn the_documented_shape_allows_only_the_named_repositories() {
-        let c = read_only(&format!("{REPO} StringStartsWithIgnoreCase 'backend/' OR {REPO} StringEqualsIgnoreCase 'nginx'"));
+        let c = read_only(&format!(
+            "{REPO} StringStartsWithIgnoreCase 'backend/' OR {REPO} StringEqualsIgnoreCase 'nginx'"
+        ));
         assert_eq!(evaluate(&c, READ, "Backend/api"), Verdict::Allows);
         assert_eq!(evaluate(&c, READ, "nginx"), Verdict::Allows);
         assert_eq!(evaluate(&c, READ, "frontend/web"), Verdict::Denies);
@@ -457,7 +467,9 @@ mod tests {
         assert_eq!(evaluate(&c, WRITE, "shop/web"), Verdict::Denies);
         assert_eq!(evaluate(&c, WRITE, "team/tools"), Verdict::Allows);
         // Wildcard action patterns target pull as well.
-        let c = format!("!(ActionMatches{{'Microsoft.ContainerRegistry/registries/repositories/*'}}) || {REPO} StringLike 'team/*'");
+        let c = format!(
+            "!(ActionMatches{{'Microsoft.ContainerRegistry/registries/repositories/*'}}) || {REPO} StringLike 'team/*'"
+        );
         assert_eq!(evaluate(&c, READ, "shop/web"), Verdict::Denies);
         assert_eq!(evaluate(&c, READ, "team/x"), Verdict::Allows);
     }
@@ -479,9 +491,11 @@ mod tests {
     #[test]
     fn unknown_parts_never_allow() {
         // Another attribute decides: unknown, unless the rest decides alone.
-        let c = read_only(&format!("@Resource[Microsoft.ContainerRegistry/registries/repositories:tags] StringEquals 'x'"));
+        let c = read_only("@Resource[Microsoft.ContainerRegistry/registries/repositories:tags] StringEquals 'x'");
         assert!(matches!(evaluate(&c, READ, "shop/web"), Verdict::Unknown(_)));
-        let c = read_only(&format!("{REPO} StringEquals 'shop/web' OR @Environment[UtcNow] DateTimeGreaterThan '2030-01-01T00:00:00.0Z'"));
+        let c = read_only(&format!(
+            "{REPO} StringEquals 'shop/web' OR @Environment[UtcNow] DateTimeGreaterThan '2030-01-01T00:00:00.0Z'"
+        ));
         assert_eq!(evaluate(&c, READ, "shop/web"), Verdict::Allows);
         assert!(matches!(evaluate(&c, READ, "shop/api"), Verdict::Unknown(_)));
         let c = read_only(&format!("{REPO} StringEquals 'a' AND @Principal[x] StringEquals 'y'"));

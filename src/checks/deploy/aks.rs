@@ -209,9 +209,9 @@ fn egress_of(network: &Value, pools: &[Value]) -> Egress {
             }
             None => {
                 return Egress::Unknown(format!(
-                    "node pool {name} gives each node its own public IP (enableNodePublicIP) without a public IP prefix \
+                "node pool {name} gives each node its own public IP (enableNodePublicIP) without a public IP prefix \
                      (nodePublicIPPrefixID), so the addresses its pulls come from change with every node"
-                ))
+            ))
             }
         }
     }

@@ -74,7 +74,7 @@ fn build_of_node_image(version: &str) -> Option<String> {
         return None;
     }
     lower
-        .split(|c: char| c == '-' || c == '.')
+        .split(['-', '.'])
         .skip(1)
         .find(|part| part.len() == 5 && part.chars().all(|c| c.is_ascii_digit()))
         .map(|build| format!("10.0.{build}"))

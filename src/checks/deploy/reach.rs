@@ -69,9 +69,15 @@ async fn public_addresses(arm: &ArmClient<'_>, egress: &Egress) -> Result<Vec<Ne
                 let noun = if prefix { "public IP prefix" } else { "outbound public IP" };
                 let v = r.map_err(|e| format!("the {noun} {} cannot be read: {e}", sanitize(id)))?;
                 let net = if prefix {
-                    v.pointer("/properties/ipPrefix").and_then(|v| v.as_str()).filter(|t| t.contains('/')).and_then(parse_rule)
+                    v.pointer("/properties/ipPrefix")
+                        .and_then(|v| v.as_str())
+                        .filter(|t| t.contains('/'))
+                        .and_then(parse_rule)
                 } else {
-                    v.pointer("/properties/ipAddress").and_then(|v| v.as_str()).and_then(|s| s.parse::<Ipv4Addr>().ok()).map(|ip| (ip, 32))
+                    v.pointer("/properties/ipAddress")
+                        .and_then(|v| v.as_str())
+                        .and_then(|s| s.parse::<Ipv4Addr>().ok())
+                        .map(|ip| (ip, 32))
                 };
                 match net {
                     Some(n) => {

@@ -10,9 +10,9 @@ use crate::connections::ServiceConnection;
 use crate::deploy_target::DeployTarget;
 use crate::report::sanitize::sanitize;
 
+use super::abac::{self, Verdict};
 use super::clean_id;
 use super::network::same_id;
-use super::abac::{self, Verdict};
 use super::rbac::{self, RoleDefinition};
 
 /// `roleAssignmentMode` is returned from this version on.
@@ -282,10 +282,8 @@ pub async fn pull_permission(
                             Some(c) => {
                                 let metadata = def.grants_data_action(rbac::ABAC_METADATA_READ);
                                 match abac::pull_verdict(c, repository, metadata) {
-                                    Verdict::Allows => granted.push(format!(
-                                        "{role} (its condition covers `{}`)",
-                                        sanitize(repository)
-                                    )),
+                                    Verdict::Allows => granted
+                                        .push(format!("{role} (its condition covers `{}`)", sanitize(repository))),
                                     Verdict::Denies => condition_excludes.push(role),
                                     Verdict::Unknown(why) => unevaluated.push(format!("{role} ({why})")),
                                 }

@@ -1959,12 +1959,7 @@ impl<'a> Chain<'a> {
     }
 
     /// The platform of a single-platform image, from its configuration blob.
-    async fn config_platform(
-        &mut self,
-        auth: &Auth,
-        repo: &str,
-        manifest: &Value,
-    ) -> Step<Option<platform::Offered>> {
+    async fn config_platform(&mut self, auth: &Auth, repo: &str, manifest: &Value) -> Step<Option<platform::Offered>> {
         let Some(digest) = manifest.get("config").and_then(|c| c.get("digest")).and_then(|d| d.as_str()) else {
             return Ok(None);
         };

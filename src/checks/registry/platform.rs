@@ -122,7 +122,8 @@ pub fn fit(wanted: &Platform, offered: &[Offered]) -> Fit {
         return Fit::No;
     }
     let Some(host) = wanted.os_version.as_deref().and_then(windows_build) else { return Fit::Yes };
-    let builds: Vec<Option<(u32, u32, u32)>> = same.iter().map(|o| o.os_version.as_deref().and_then(windows_build)).collect();
+    let builds: Vec<Option<(u32, u32, u32)>> =
+        same.iter().map(|o| o.os_version.as_deref().and_then(windows_build)).collect();
     if builds.contains(&Some(host)) {
         return Fit::Yes;
     }
@@ -130,7 +131,12 @@ pub fn fit(wanted: &Platform, offered: &[Offered]) -> Fit {
     for (o, build) in same.iter().zip(builds) {
         match build {
             None => unsure.push(format!("{} names no Windows build", o.describe())),
-            Some(c) if c.0 == host.0 && c.1 == host.1 && host.2 > LTSC2022_BUILD && (LTSC2022_BUILD..host.2).contains(&c.2) => {
+            Some(c)
+                if c.0 == host.0
+                    && c.1 == host.1
+                    && host.2 > LTSC2022_BUILD
+                    && (LTSC2022_BUILD..host.2).contains(&c.2) =>
+            {
                 unsure.push(format!(
                     "{} is an older build that a {}.{}.{} host may run only under its compatibility rules",
                     o.describe(),
@@ -164,7 +170,10 @@ pub fn index_platforms(index: &serde_json::Value) -> Vec<Offered> {
         }
         let Some(p) = entry.get("platform") else { continue };
         let item = Offered::from_json(p);
-        if item.os.is_empty() || item.architecture.is_empty() || (item.os == "unknown" && item.architecture == "unknown") {
+        if item.os.is_empty()
+            || item.architecture.is_empty()
+            || (item.os == "unknown" && item.architecture == "unknown")
+        {
             continue;
         }
         if !out.contains(&item) {
@@ -222,7 +231,9 @@ mod tests {
         assert_eq!(fit(&host("10.0.20348"), &offered), Fit::No);
         assert_eq!(fit(&p("windows", "amd64", None), &offered), Fit::Yes, "no build wanted: os/arch decide");
         // A 2022 image on a 2025 host: containerd may accept it; not proven either way.
-        let ltsc2022 = vec![Offered::from_json(&serde_json::json!({"os": "windows", "architecture": "amd64", "os.version": "10.0.20348.2527"}))];
+        let ltsc2022 = vec![Offered::from_json(
+            &serde_json::json!({"os": "windows", "architecture": "amd64", "os.version": "10.0.20348.2527"}),
+        )];
         assert!(matches!(fit(&host("10.0.26100"), &ltsc2022), Fit::Unsure(_)));
         assert_eq!(fit(&host("10.0.17763"), &ltsc2022), Fit::No, "a newer image never runs on an older host");
         let unversioned = vec![Offered::from_json(&serde_json::json!({"os": "windows", "architecture": "amd64"}))];
