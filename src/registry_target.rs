@@ -29,6 +29,10 @@ pub struct Platform {
     pub os: String,
     pub architecture: String,
     pub variant: Option<String>,
+    /// The Windows build a host runs (`10.0.20348`): its process-isolated containers need
+    /// an image of that build. Set by the deploy check for Windows node pools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
 }
 
 impl fmt::Display for Platform {
@@ -111,9 +115,14 @@ fn parse_platform(text: &str) -> Result<Platform, String> {
     let valid =
         |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
     match parts.as_slice() {
-        [os, arch] if valid(os) && valid(arch) => Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None }),
+        [os, arch] if valid(os) && valid(arch) => Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None, os_version: None }),
         [os, arch, variant] if valid(os) && valid(arch) && valid(variant) => {
-            Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: Some(variant.to_string()) })
+            Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: Some(variant.to_string()),
+                os_version: None,
+            })
         }
         _ => Err(format!("`platform={text}` is not of the form <os>/<arch>[/<variant>], e.g. platform=linux/amd64 or platform=linux/arm/v7")),
     }

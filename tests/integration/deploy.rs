@@ -11,52 +11,52 @@ use crate::common::{pipeline_env, preflight, stderr_of, stdout_of};
 use crate::fake_acr::{Attrs, Config as AcrConfig, FakeAcr};
 use crate::fake_arm::*;
 
-const SUB: &str = "6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e";
-const HUB_SUB: &str = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a";
-const CONN: &str = "2f6e7c1a-9b8d-4e3f-a1b2-c3d4e5f6a7b8";
-const TENANT: &str = "5e4d3c2b-1a0f-4e9d-8c7b-6a5f4e3d2c1b";
-const SPN_CLIENT: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-const SPN_SECRET: &str = "spn-secret-canary-Zq8wX";
-const ADMIN_PASSWORD: &str = "acr-admin-password-canary-Lm3";
-const OLD_PASSWORD: &str = "old-admin-password-canary-Pq9";
+pub(crate) const SUB: &str = "6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e";
+pub(crate) const HUB_SUB: &str = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a";
+pub(crate) const CONN: &str = "2f6e7c1a-9b8d-4e3f-a1b2-c3d4e5f6a7b8";
+pub(crate) const TENANT: &str = "5e4d3c2b-1a0f-4e9d-8c7b-6a5f4e3d2c1b";
+pub(crate) const SPN_CLIENT: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+pub(crate) const SPN_SECRET: &str = "spn-secret-canary-Zq8wX";
+pub(crate) const ADMIN_PASSWORD: &str = "acr-admin-password-canary-Lm3";
+pub(crate) const OLD_PASSWORD: &str = "old-admin-password-canary-Pq9";
 
-const CLUSTER: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/aks-prod";
-const NODE_RG: &str = "MC_rg-aks_aks-prod_westeurope";
-const KUBELET_OID: &str = "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a";
-const KUBELET_CLIENT: &str = "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d";
-const CLUSTER_SP: &str = "4d3c2b1a-0f9e-4d8c-b7a6-5f4e3d2c1b0a";
-const CLUSTER_SP_OID: &str = "8e7d6c5b-4a39-4281-9f0e-1d2c3b4a5968";
-const SUBNET: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-spoke/subnets/aks-nodes";
-const VNET: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-spoke";
-const HUB_VNET: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-hub";
-const ZONE: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/privatelink.azurecr.io";
-const PE: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-net/providers/Microsoft.Network/privateEndpoints/contosoprod-pe";
+pub(crate) const CLUSTER: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/aks-prod";
+pub(crate) const NODE_RG: &str = "MC_rg-aks_aks-prod_westeurope";
+pub(crate) const KUBELET_OID: &str = "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a";
+pub(crate) const KUBELET_CLIENT: &str = "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d";
+pub(crate) const CLUSTER_SP: &str = "4d3c2b1a-0f9e-4d8c-b7a6-5f4e3d2c1b0a";
+pub(crate) const CLUSTER_SP_OID: &str = "8e7d6c5b-4a39-4281-9f0e-1d2c3b4a5968";
+pub(crate) const SUBNET: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-spoke/subnets/aks-nodes";
+pub(crate) const VNET: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-spoke";
+pub(crate) const HUB_VNET: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-hub";
+pub(crate) const ZONE: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/privatelink.azurecr.io";
+pub(crate) const PE: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-net/providers/Microsoft.Network/privateEndpoints/contosoprod-pe";
 
-const REGISTRY: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-acr/providers/Microsoft.ContainerRegistry/registries/contosoprod";
-const IMAGE: &str = "contosoprod.azurecr.io/shop/web:1.4";
+pub(crate) const REGISTRY: &str = "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-acr/providers/Microsoft.ContainerRegistry/registries/contosoprod";
+pub(crate) const IMAGE: &str = "contosoprod.azurecr.io/shop/web:1.4";
 
-const SITE: &str =
+pub(crate) const SITE: &str =
     "/subscriptions/6b1f0c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e/resourceGroups/rg-web/providers/Microsoft.Web/sites/shop-web";
-const WEB_PRINCIPAL: &str = "6f5e4d3c-2b1a-4098-8f7e-6d5c4b3a2918";
+pub(crate) const WEB_PRINCIPAL: &str = "6f5e4d3c-2b1a-4098-8f7e-6d5c4b3a2918";
 
-fn kubelet_id() -> String {
+pub(crate) fn kubelet_id() -> String {
     format!("/subscriptions/{SUB}/resourceGroups/{NODE_RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aks-prod-agentpool")
 }
 
-fn registries_list(sub: &str) -> String {
+pub(crate) fn registries_list(sub: &str) -> String {
     format!("/subscriptions/{sub}/providers/Microsoft.ContainerRegistry/registries")
 }
 
-fn scale_sets_list() -> String {
+pub(crate) fn scale_sets_list() -> String {
     format!("/subscriptions/{SUB}/resourceGroups/{NODE_RG}/providers/Microsoft.Compute/virtualMachineScaleSets")
 }
 
-fn outbound_ip_id() -> String {
+pub(crate) fn outbound_ip_id() -> String {
     format!("/subscriptions/{SUB}/resourceGroups/{NODE_RG}/providers/Microsoft.Network/publicIPAddresses/kubernetes-outbound")
 }
 
 /// Registries in the subscription: the target's one third, so finding it takes two pages.
-fn put_registries(arm: &FakeArm, target_registry: Value) {
+pub(crate) fn put_registries(arm: &FakeArm, target_registry: Value) {
     for other in ["buildcache", "legacyimages"] {
         let id = format!(
             "/subscriptions/{SUB}/resourceGroups/rg-acr/providers/Microsoft.ContainerRegistry/registries/{other}"
@@ -69,14 +69,14 @@ fn put_registries(arm: &FakeArm, target_registry: Value) {
     arm.add_to_list(&registries_list(SUB), target_registry);
 }
 
-fn pools(subnet: Option<&str>) -> Vec<Value> {
+pub(crate) fn pools(subnet: Option<&str>) -> Vec<Value> {
     vec![
         agent_pool(CLUSTER, "system", "Linux", "Ubuntu", "Standard_D4s_v5", subnet),
         agent_pool(CLUSTER, "armpool", "Linux", "AzureLinux", "Standard_D4ps_v5", subnet),
     ]
 }
 
-fn put_cluster(arm: &FakeArm, kubelet: bool, service_principal: &str, network: Value, pools: &[Value]) {
+pub(crate) fn put_cluster(arm: &FakeArm, kubelet: bool, service_principal: &str, network: Value, pools: &[Value]) {
     let kid = kubelet_id();
     let kubelet = kubelet.then_some((KUBELET_OID, KUBELET_CLIENT, kid.as_str()));
     arm.put(CLUSTER, managed_cluster(CLUSTER, "aks-prod", NODE_RG, kubelet, service_principal, network, pools));
@@ -86,7 +86,7 @@ fn put_cluster(arm: &FakeArm, kubelet: bool, service_principal: &str, network: V
     }
 }
 
-fn lb_network() -> Value {
+pub(crate) fn lb_network() -> Value {
     json!({
         "networkPlugin": "azure", "loadBalancerSku": "standard", "outboundType": "loadBalancer",
         "loadBalancerProfile": {"managedOutboundIPs": {"count": 1}, "effectiveOutboundIPs": [{"id": outbound_ip_id()}]}
@@ -95,7 +95,7 @@ fn lb_network() -> Value {
 
 /// A healthy AKS target: kubelet identity with AcrPull on the registry, on both scale sets,
 /// registry open to public networks.
-fn aks_world(arm: &FakeArm) {
+pub(crate) fn aks_world(arm: &FakeArm) {
     put_builtin_roles(arm, SUB);
     put_cluster(arm, true, "msi", lb_network(), &pools(Some(SUBNET)));
     let node_rg_id = format!("/subscriptions/{SUB}/resourceGroups/{NODE_RG}");
@@ -112,7 +112,7 @@ fn aks_world(arm: &FakeArm) {
 
 /// A healthy Linux web app pulling with its system-assigned identity, AcrPull inherited from
 /// the registry's resource group.
-fn webapp_world(arm: &FakeArm) {
+pub(crate) fn webapp_world(arm: &FakeArm) {
     put_builtin_roles(arm, SUB);
     arm.put(
         SITE,
@@ -139,44 +139,44 @@ fn webapp_world(arm: &FakeArm) {
     ));
 }
 
-fn aks_line() -> String {
+pub(crate) fn aks_line() -> String {
     format!("aks:{CLUSTER} image={IMAGE}")
 }
 
-fn webapp_line() -> String {
+pub(crate) fn webapp_line() -> String {
     format!("webapp:{SITE} image={IMAGE}")
 }
 
-struct Run {
-    code: i32,
-    report: Value,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) report: Value,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    fn entries(&self) -> Vec<&Value> {
+    pub(crate) fn entries(&self) -> Vec<&Value> {
         self.report["checks"]
             .as_array()
             .map(|a| a.iter().filter(|c| c["check"] == "deploy").collect())
             .unwrap_or_default()
     }
 
-    fn entry(&self) -> &Value {
+    pub(crate) fn entry(&self) -> &Value {
         let entries = self.entries();
         assert_eq!(entries.len(), 1, "{}", self.stdout);
         entries[0]
     }
 
-    fn codes(&self) -> Vec<String> {
+    pub(crate) fn codes(&self) -> Vec<String> {
         codes(self.entry())
     }
 
-    fn finding(&self, code: &str) -> &Value {
+    pub(crate) fn finding(&self, code: &str) -> &Value {
         finding(self.entry(), code)
     }
 
-    fn assert_no_secret(&self, dir: &Path) {
+    pub(crate) fn assert_no_secret(&self, dir: &Path) {
         let report_file = std::fs::read_to_string(dir.join("_temp/azp-preflight-report.json")).unwrap_or_default();
         for secret in [SPN_SECRET, TOKEN, ADMIN_PASSWORD, OLD_PASSWORD] {
             for (what, text) in [("stdout", &self.stdout), ("stderr", &self.stderr), ("report", &report_file)] {
@@ -186,11 +186,11 @@ impl Run {
     }
 }
 
-fn codes(entry: &Value) -> Vec<String> {
+pub(crate) fn codes(entry: &Value) -> Vec<String> {
     entry["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap().to_string()).collect()
 }
 
-fn finding<'a>(entry: &'a Value, code: &str) -> &'a Value {
+pub(crate) fn finding<'a>(entry: &'a Value, code: &str) -> &'a Value {
     entry["findings"]
         .as_array()
         .unwrap()
@@ -199,7 +199,7 @@ fn finding<'a>(entry: &'a Value, code: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {code} in {entry:#}"))
 }
 
-fn step_notes(entry: &Value) -> Vec<String> {
+pub(crate) fn step_notes(entry: &Value) -> Vec<String> {
     entry["findings"]
         .as_array()
         .unwrap()
@@ -209,7 +209,7 @@ fn step_notes(entry: &Value) -> Vec<String> {
         .collect()
 }
 
-fn connection_env(arm: &FakeArm) -> Vec<(String, String)> {
+pub(crate) fn connection_env(arm: &FakeArm) -> Vec<(String, String)> {
     let p = |k: &str| format!("ENDPOINT_AUTH_PARAMETER_{CONN}_{k}");
     vec![
         ("INPUT_AZURESUBSCRIPTION".into(), CONN.into()),
@@ -229,7 +229,7 @@ fn connection_env(arm: &FakeArm) -> Vec<(String, String)> {
 
 /// The registries the targets' images live in: one fake ACR on loopback stands in for both
 /// login servers, with `shop/web` tags 1.0 and 1.4 (linux/amd64 and linux/arm64).
-fn image_registry() -> FakeAcr {
+pub(crate) fn image_registry() -> FakeAcr {
     let mut config = AcrConfig::default().accept_access_token(TOKEN).entra("", &["pull"]).with_app(
         "shop/web",
         Attrs::open(),
@@ -243,7 +243,7 @@ fn image_registry() -> FakeAcr {
     FakeAcr::start(config)
 }
 
-fn run(dir: &Path, arm: &FakeArm, lines: &[String], extra: &[(&str, &str)]) -> Run {
+pub(crate) fn run(dir: &Path, arm: &FakeArm, lines: &[String], extra: &[(&str, &str)]) -> Run {
     let acr = image_registry();
     let endpoints = format!("contosoprod.azurecr.io={0},hubacr.azurecr.io={0}", acr.server());
     let out = preflight(dir)
@@ -299,7 +299,7 @@ fn a_healthy_aks_target_proves_each_step_and_reads_through_arm() {
         assert!(s.query.contains_key("api-version"), "{}", s.path);
     }
     let ra = seen.iter().find(|s| s.path.ends_with("/roleassignments")).unwrap();
-    assert_eq!(ra.query["$filter"], format!("principalId eq '{KUBELET_OID}'"));
+    assert_eq!(ra.query["$filter"], format!("assignedTo('{KUBELET_OID}')"));
     r.assert_no_secret(dir.path());
 }
 
@@ -624,7 +624,7 @@ fn dep007_when_a_scale_set_lost_the_kubelet_identity() {
     )));
 }
 
-fn private_registry(arm: &FakeArm, public: &str, default_action: &str, rules: Value) {
+pub(crate) fn private_registry(arm: &FakeArm, public: &str, default_action: &str, rules: Value) {
     arm.remove(&registries_list(SUB));
     put_registries(
         arm,

@@ -403,6 +403,24 @@ impl Config {
     }
 }
 
+impl Config {
+    /// A tag whose index offers linux/amd64 and windows/amd64 of one Windows build, with
+    /// `os.version` on the Windows entry as Windows images carry it (`10.0.17763.5936`).
+    pub fn with_windows_tag(mut self, repo: &str, tag: &str, os_version: &str) -> Config {
+        let index = json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [
+            {"mediaType": MEDIA_MANIFEST, "digest": fake_digest(b"linux-amd64"), "size": 420, "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": MEDIA_MANIFEST, "digest": fake_digest(os_version.as_bytes()), "size": 1161,
+             "platform": {"architecture": "amd64", "os": "windows", "os.version": os_version}}
+        ]});
+        let image =
+            Image { media_type: MEDIA_INDEX.into(), body: index.to_string().into_bytes(), attrs: Attrs::open() };
+        if let Some(r) = self.repos.get_mut(repo) {
+            r.tags.insert(tag.into(), image);
+        }
+        self
+    }
+}
+
 pub fn fake_digest(data: &[u8]) -> String {
     // Not a real hash: the fake only needs stable, well-formed digests.
     let mut acc = [0u8; 32];

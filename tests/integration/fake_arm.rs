@@ -40,6 +40,10 @@ struct World {
     /// `POST` action answers by lower-cased path.
     post: BTreeMap<String, (u16, Value)>,
     role_assignments: Vec<Value>,
+    /// Entra ID group object id → member object ids (transitive membership flattened).
+    groups: BTreeMap<String, Vec<String>>,
+    /// `$filter=assignedTo(...)` is refused (as for a caller ARM will not expand groups for).
+    refuse_assigned_to: bool,
 }
 
 #[derive(Clone)]
@@ -124,6 +128,16 @@ impl FakeArm {
         self.world.lock().unwrap().role_assignments.push(value);
     }
 
+    /// Makes `member` a member of the Entra ID group `group` for `assignedTo` filters.
+    pub fn add_group_member(&self, group: &str, member: &str) {
+        let mut world = self.world.lock().unwrap();
+        world.groups.entry(group.to_ascii_lowercase()).or_default().push(member.to_ascii_lowercase());
+    }
+
+    pub fn refuse_assigned_to(&self) {
+        self.world.lock().unwrap().refuse_assigned_to = true;
+    }
+
     pub fn clear_role_assignments(&self) {
         self.world.lock().unwrap().role_assignments.clear();
     }
@@ -203,9 +217,20 @@ impl FakeArm {
         }
         if req.path.ends_with("/providers/microsoft.authorization/roleassignments") {
             let scope = req.path.trim_end_matches("/providers/microsoft.authorization/roleassignments").to_string();
-            let items =
-                role_assignments_for(&world.role_assignments, &scope, req.query.get("$filter").map(String::as_str));
-            return (200, page(&json!({"value": items}), req, &self.base));
+            let filter = req.query.get("$filter").map(String::as_str).unwrap_or("");
+            if world.refuse_assigned_to && filter.trim_start().starts_with("assignedTo(") {
+                return (
+                    403,
+                    json!({"error": {"code": "AuthorizationFailed", "message": "The client does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/read' with filter assignedTo."}}),
+                );
+            }
+            return match role_assignments_for(&world.role_assignments, &world.groups, &scope, filter) {
+                Some(items) => (200, page(&json!({"value": items}), req, &self.base)),
+                None => (
+                    400,
+                    json!({"error": {"code": "UnsupportedQuery", "message": format!("The filter '{filter}' is not supported.")}}),
+                ),
+            };
         }
         if graph {
             return (
@@ -276,29 +301,48 @@ fn page(value: &Value, req: &Seen, base: &str) -> Value {
     out
 }
 
-/// ARM's rule for `principalId eq`: assignments of that principal at, above or below `scope`;
-/// without a filter, every assignment at, above or below it.
-fn role_assignments_for(all: &[Value], scope: &str, filter: Option<&str>) -> Vec<Value> {
-    let principal = filter.and_then(|f| {
-        let f = f.trim();
-        f.strip_prefix("principalId eq '").and_then(|r| r.strip_suffix('\'')).map(str::to_ascii_lowercase)
-    });
-    all.iter()
-        .filter(|a| {
-            let p = &a["properties"];
-            let s = p["scope"].as_str().unwrap_or("").trim_end_matches('/').to_ascii_lowercase();
-            let related = s.is_empty()
-                || s.starts_with("/providers/microsoft.management/")
-                || scope.starts_with(&format!("{s}/"))
-                || scope == s
-                || s.starts_with(&format!("{scope}/"));
-            let who = principal
-                .as_deref()
-                .is_none_or(|id| p["principalId"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(id)));
-            related && who
-        })
-        .cloned()
-        .collect()
+/// ARM's filters on the role assignments list: `principalId eq '<id>'` (that principal's own
+/// assignments) and `assignedTo('<id>')` (the principal's and those of the groups it is a
+/// member of), both "at, above or below" `scope`; without a filter, every assignment there.
+/// `None` for a filter ARM would refuse.
+fn role_assignments_for(
+    all: &[Value],
+    groups: &BTreeMap<String, Vec<String>>,
+    scope: &str,
+    filter: &str,
+) -> Option<Vec<Value>> {
+    let f = filter.trim();
+    let principals: Option<Vec<String>> = if f.is_empty() {
+        None
+    } else if let Some(id) = f.strip_prefix("principalId eq '").and_then(|r| r.strip_suffix('\'')) {
+        Some(vec![id.to_ascii_lowercase()])
+    } else if let Some(id) = f.strip_prefix("assignedTo('").and_then(|r| r.strip_suffix("')")) {
+        let id = id.to_ascii_lowercase();
+        let mut ids: Vec<String> =
+            groups.iter().filter(|(_, members)| members.contains(&id)).map(|(g, _)| g.clone()).collect();
+        ids.push(id);
+        Some(ids)
+    } else {
+        return None;
+    };
+    Some(
+        all.iter()
+            .filter(|a| {
+                let p = &a["properties"];
+                let s = p["scope"].as_str().unwrap_or("").trim_end_matches('/').to_ascii_lowercase();
+                let related = s.is_empty()
+                    || s.starts_with("/providers/microsoft.management/")
+                    || scope.starts_with(&format!("{s}/"))
+                    || scope == s
+                    || s.starts_with(&format!("{scope}/"));
+                let who = principals
+                    .as_ref()
+                    .is_none_or(|ids| p["principalId"].as_str().is_some_and(|x| ids.contains(&x.to_ascii_lowercase())));
+                related && who
+            })
+            .cloned()
+            .collect(),
+    )
 }
 
 fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {

@@ -6,6 +6,7 @@ mod common;
 mod bounded;
 mod cli;
 mod deploy;
+mod deploy_proof;
 mod fake_acr;
 mod fake_arm;
 mod fake_entra;

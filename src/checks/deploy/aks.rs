@@ -118,7 +118,7 @@ pub async fn check(
         vnets: reach::vnets_of(&subnets),
         private_capable: true,
         managed_vnet_group: if managed { node_rg.clone().or(Some(format!("MC_{rg}_{cluster_name}"))) } else { None },
-        egress: egress_of(&props["networkProfile"]),
+        egress: egress_of(&props["networkProfile"], &pools),
         unused_vnet: None,
         target_id: id.clone(),
         subscription: sub.clone(),
@@ -187,23 +187,64 @@ fn identity_of(props: &Value) -> Option<Identity> {
     })
 }
 
-/// The public addresses the nodes' traffic leaves from.
-fn egress_of(network: &Value) -> Egress {
+/// The public addresses the nodes' traffic leaves from. A pool with `enableNodePublicIP`
+/// gives each node its own public address, which its outbound traffic uses instead of the
+/// load balancer's: from `nodePublicIPPrefixID` when set (the whole prefix must be allowed,
+/// any address of it may go to a new node), else from no fixed range at all.
+fn egress_of(network: &Value, pools: &[Value]) -> Egress {
+    let mut ids: Vec<String> = Vec::new();
+    let mut behind_cluster_egress = pools.is_empty();
+    for pool in pools {
+        let p = pool_props(pool);
+        if p["enableNodePublicIP"].as_bool() != Some(true) {
+            behind_cluster_egress = true;
+            continue;
+        }
+        let name = sanitize(pool["name"].as_str().unwrap_or("(unnamed)"));
+        match p["nodePublicIPPrefixID"].as_str().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(prefix) => {
+                if !ids.iter().any(|i| same_id(i, prefix)) {
+                    ids.push(clean_id(prefix));
+                }
+            }
+            None => {
+                return Egress::Unknown(format!(
+                "node pool {name} gives each node its own public IP (enableNodePublicIP) without a public IP prefix \
+                     (nodePublicIPPrefixID), so the addresses its pulls come from change with every node"
+            ))
+            }
+        }
+    }
+    if !behind_cluster_egress {
+        return Egress::PublicIps(ids);
+    }
     let outbound = network["outboundType"].as_str().unwrap_or("loadBalancer");
-    let ids = |profile: &Value| -> Vec<String> {
+    let effective = |profile: &Value| -> Vec<String> {
         profile["effectiveOutboundIPs"]
             .as_array()
-            .map(|a| a.iter().filter_map(|ip| ip["id"].as_str().map(str::to_string)).collect())
+            .map(|a| a.iter().filter_map(|ip| ip["id"].as_str().map(clean_id)).collect())
             .unwrap_or_default()
     };
-    match outbound.to_ascii_lowercase().as_str() {
-        "loadbalancer" => Egress::PublicIps(ids(&network["loadBalancerProfile"])),
-        "managednatgateway" => Egress::PublicIps(ids(&network["natGatewayProfile"])),
-        _ => Egress::Unknown(format!(
-            "the cluster's outbound type is `{}`: its egress address belongs to a NAT gateway or firewall the cluster does not name",
-            sanitize(outbound)
-        )),
+    let cluster_ids = match outbound.to_ascii_lowercase().as_str() {
+        "loadbalancer" => effective(&network["loadBalancerProfile"]),
+        "managednatgateway" => effective(&network["natGatewayProfile"]),
+        _ => {
+            return Egress::Unknown(format!(
+                "the cluster's outbound type is `{}`: its egress address belongs to a NAT gateway or firewall the cluster does not name",
+                sanitize(outbound)
+            ))
+        }
+    };
+    if cluster_ids.is_empty() {
+        // Reported as "no outbound public IP" rather than proven by the prefixes alone.
+        return Egress::PublicIps(Vec::new());
     }
+    for id in cluster_ids {
+        if !ids.iter().any(|i| same_id(i, &id)) {
+            ids.push(id);
+        }
+    }
+    Egress::PublicIps(ids)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -335,13 +376,18 @@ async fn scale_sets(arm: &ArmClient<'_>, sub: &str, node_rg: &str, kubelet: &str
     };
     let mut missing = Vec::new();
     let mut carrying = Vec::new();
+    let mut unmatched = Vec::new();
     for pool in pools {
         let pool_type = pool_props(pool)["type"].as_str().unwrap_or("VirtualMachineScaleSets");
         if !pool_type.eq_ignore_ascii_case("VirtualMachineScaleSets") {
             continue;
         }
-        let Some(pool_name) = pool["name"].as_str() else { continue };
+        let Some(pool_name) = pool["name"].as_str() else {
+            unmatched.push("(unnamed)".to_string());
+            continue;
+        };
         let Some(set) = sets.iter().find(|s| s["tags"]["aks-managed-poolName"].as_str() == Some(pool_name)) else {
+            unmatched.push(sanitize(pool_name));
             continue;
         };
         let set_name = sanitize(set["name"].as_str().unwrap_or("(unnamed)"));
@@ -381,6 +427,26 @@ async fn scale_sets(arm: &ArmClient<'_>, sub: &str, node_rg: &str, kubelet: &str
         );
     } else if !carrying.is_empty() {
         out.proven.push(format!("the kubelet identity is assigned to scale set(s) {}", carrying.join(", ")));
+    }
+    if !unmatched.is_empty() {
+        out.findings.push(
+            not_verified(
+                "scaleSetIdentity",
+                format!(
+                    "no scale set in {} carries the tag aks-managed-poolName for node pool(s) {}, so whether their nodes carry \
+                     the kubelet identity is not proven",
+                    sanitize(node_rg),
+                    unmatched.join(", ")
+                ),
+                format!(
+                    "List the scale sets with their tags: `az vmss list -g {node_rg} --subscription {sub} --query \"[].[name, tags]\"`; \
+                     each node pool's set must list {} under `identity.userAssignedIdentities`",
+                    sanitize(kubelet)
+                ),
+                true,
+            )
+            .data("pools", unmatched),
+        );
     }
     out
 }

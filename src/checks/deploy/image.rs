@@ -157,7 +157,8 @@ fn host_typo(image: &ImageRef, safe_host: &str, suggestion: &str, message: Strin
 ///
 /// Each wanted platform is checked; a platform the image lacks is an error when the image
 /// offers none of the wanted ones, and a warning naming the node pools otherwise (pods must
-/// be kept off those pools). A Windows host's build (`os.version`) is not compared.
+/// be kept off those pools). A Windows host's build must be the image's `os.version` build;
+/// when the host's build is unknown, or the chain could not tell, the platform is not proven.
 pub async fn resolve_image(ctx: &Context, image: &ImageRef, wanted: &[WantedPlatform]) -> TargetOutcome {
     // Other registries were reported by `validate`: the target pulls them with credentials
     // the deploy check cannot see.
@@ -181,7 +182,12 @@ pub async fn resolve_image(ctx: &Context, image: &ImageRef, wanted: &[WantedPlat
         return label(chain::run(ctx, &shared, spec(None)).await, image);
     }
     let runs = wanted.iter().map(|w| {
-        let platform = Platform { os: w.os.clone(), architecture: w.architecture.clone(), variant: None };
+        let platform = Platform {
+            os: w.os.clone(),
+            architecture: w.architecture.clone(),
+            variant: None,
+            os_version: w.os_version.clone(),
+        };
         chain::run(ctx, &shared, spec(Some(platform)))
     });
     let outcomes = futures_util::future::join_all(runs).await;
@@ -190,6 +196,43 @@ pub async fn resolve_image(ctx: &Context, image: &ImageRef, wanted: &[WantedPlat
         outcomes.iter().any(|o| !lacks(o) && !o.findings.iter().any(|f| f.severity == Severity::Error));
     let mut merged = TargetOutcome::default();
     for (outcome, want) in outcomes.into_iter().zip(wanted) {
+        let clean = !outcome.findings.iter().any(|f| f.severity == Severity::Error);
+        // A platform the chain could not establish is not a pass here.
+        let unverified: Vec<String> = outcome
+            .extra
+            .get("unverified")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|s| s.as_str().filter(|s| s.starts_with("platform:")).map(sanitize)).collect())
+            .unwrap_or_default();
+        for what in unverified {
+            merged.findings.push(
+                not_verified(
+                    "image",
+                    format!("whether the image runs on {want} is not proven: {what}"),
+                    "Inspect the image's platforms: `docker manifest inspect -v <image>`; a Windows node runs only images whose \
+                     os.version has its build (process isolation)."
+                        .into(),
+                    true,
+                )
+                .data("platform", want.to_string()),
+            );
+        }
+        if clean && want.os == "windows" && want.os_version.is_none() {
+            merged.findings.push(
+                not_verified(
+                    "image",
+                    format!(
+                        "the Windows build the target runs is not known, so whether the image's os.version fits {want} is not proven \
+                         (process-isolated Windows containers need an image of the host's build)"
+                    ),
+                    "Check the host's build (AKS: the node pool's osSKU or nodeImageVersion; App Service: the Windows container \
+                     base images it documents) against `docker manifest inspect -v <image>`."
+                        .into(),
+                    true,
+                )
+                .data("platform", want.to_string()),
+            );
+        }
         for mut f in outcome.findings {
             if f.code == Code::REG015 && any_platform_present && !want.pools.is_empty() {
                 // Other pools can run the image: only these pools must not get its pods.

@@ -5,6 +5,7 @@
 //! One job per target. Inside a job the independent reads run concurrently; nothing here
 //! prints. What cannot be proven is reported (DEP011), never passed.
 
+pub mod abac;
 mod aks;
 pub mod expiry;
 pub mod image;

@@ -55,6 +55,8 @@ pub fn vm_size_architecture(size: &str) -> &'static str {
 }
 
 /// The Windows build an AKS `osSKU` runs, which a process-isolated Windows image must match.
+/// `WindowsAnnual` follows the Annual Channel release of the day (23H2 was 25398, 24H2 is
+/// 26100), so it names no build by itself.
 pub fn windows_build(os_sku: &str) -> Option<&'static str> {
     match os_sku.to_ascii_lowercase().as_str() {
         "windows2019" => Some("10.0.17763"),
@@ -62,6 +64,20 @@ pub fn windows_build(os_sku: &str) -> Option<&'static str> {
         "windows2025" => Some("10.0.26100"),
         _ => None,
     }
+}
+
+/// The build in a Windows node image version: `AKSWindows-2022-containerd-20348.2527.240612`
+/// → `10.0.20348` (the first number of five digits after the image's name).
+fn build_of_node_image(version: &str) -> Option<String> {
+    let lower = version.to_ascii_lowercase();
+    if !lower.starts_with("akswindows") {
+        return None;
+    }
+    lower
+        .split(['-', '.'])
+        .skip(1)
+        .find(|part| part.len() == 5 && part.chars().all(|c| c.is_ascii_digit()))
+        .map(|build| format!("10.0.{build}"))
 }
 
 /// One wanted platform per distinct (os, architecture, build), from agent pool objects
@@ -73,8 +89,15 @@ pub fn aks_platforms(pools: &[Value]) -> Vec<WantedPlatform> {
         let name = crate::report::sanitize::sanitize(pool["name"].as_str().unwrap_or("(unnamed)"));
         let os = props["osType"].as_str().unwrap_or("Linux").to_ascii_lowercase();
         let architecture = vm_size_architecture(props["vmSize"].as_str().unwrap_or("")).to_string();
-        let os_version =
-            if os == "windows" { props["osSKU"].as_str().and_then(windows_build).map(str::to_string) } else { None };
+        let os_version = if os == "windows" {
+            props["osSKU"]
+                .as_str()
+                .and_then(windows_build)
+                .map(str::to_string)
+                .or_else(|| props["nodeImageVersion"].as_str().and_then(build_of_node_image))
+        } else {
+            None
+        };
         match out.iter_mut().find(|w| w.os == os && w.architecture == architecture && w.os_version == os_version) {
             Some(w) => w.pools.push(name),
             None => out.push(WantedPlatform { os, architecture, os_version, pools: vec![name] }),
@@ -139,6 +162,19 @@ mod tests {
                 "windows/amd64 (os.version 10.0.20348) for node pool win"
             ]
         );
+    }
+
+    #[test]
+    fn windows_builds_from_sku_or_node_image() {
+        let pools = vec![
+            json!({"name": "w19", "properties": {"osType": "Windows", "osSKU": "Windows2019", "vmSize": "Standard_D4s_v5"}}),
+            json!({"name": "wac", "properties": {"osType": "Windows", "osSKU": "WindowsAnnual", "vmSize": "Standard_D4s_v5",
+                "nodeImageVersion": "AKSWindows-23H2-gen2-25398.1189.241015"}}),
+            json!({"name": "wno", "properties": {"osType": "Windows", "vmSize": "Standard_D4s_v5"}}),
+        ];
+        let builds: Vec<Option<String>> = aks_platforms(&pools).into_iter().map(|w| w.os_version).collect();
+        assert_eq!(builds, [Some("10.0.17763".to_string()), Some("10.0.25398".to_string()), None]);
+        assert_eq!(build_of_node_image("AKSUbuntu-2204gen2containerd-202405.03.0"), None);
     }
 
     #[test]

@@ -8,6 +8,8 @@ use serde_json::Value;
 pub const PULL_ACTION: &str = "Microsoft.ContainerRegistry/registries/pull/read";
 /// What the repository roles grant in ABAC mode; `pull/read` is not honoured there.
 pub const ABAC_CONTENT_READ: &str = "Microsoft.ContainerRegistry/registries/repositories/content/read";
+/// Granted with content/read by the repository roles (tags and manifests listed).
+pub const ABAC_METADATA_READ: &str = "Microsoft.ContainerRegistry/registries/repositories/metadata/read";
 
 /// ARM's action pattern: case-insensitive, `*` matches any run of characters, `/` included.
 pub fn action_matches(pattern: &str, action: &str) -> bool {
@@ -122,51 +124,6 @@ pub fn scope_applies(scope: &str, resource_id: &str) -> bool {
     resource == scope || resource.starts_with(&format!("{scope}/"))
 }
 
-/// What an ABAC condition says about one repository.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConditionVerdict {
-    Allows,
-    Denies,
-    /// A form this check does not evaluate (operators other than equality, prefix and
-    /// wildcard on the repository name).
-    Unknown,
-}
-
-/// Evaluates the documented ACR repository condition: the read actions are allowed when one
-/// of the `@Request[...repositories:name] <operator> '<value>'` expressions matches.
-pub fn repository_condition(condition: &str, repository: &str) -> ConditionVerdict {
-    let re = regex_lite::Regex::new(
-        r"(?i)@Request\[Microsoft\.ContainerRegistry/registries/repositories:name\]\s+([A-Za-z:]+)\s+'([^']*)'",
-    )
-    .expect("constant pattern");
-    let mut any = false;
-    let mut allowed = false;
-    for caps in re.captures_iter(condition) {
-        any = true;
-        let (op, value) = (&caps[1], &caps[2]);
-        let hit = match op.to_ascii_lowercase().as_str() {
-            "stringequalsignorecase" => repository.eq_ignore_ascii_case(value),
-            "stringequals" => repository == value,
-            "stringstartswithignorecase" => repository.to_ascii_lowercase().starts_with(&value.to_ascii_lowercase()),
-            "stringstartswith" => repository.starts_with(value),
-            "stringlikeignorecase" => action_matches(value, repository),
-            "stringlike" => action_matches(value, repository) && like_case_sensitive(value, repository),
-            _ => return ConditionVerdict::Unknown,
-        };
-        allowed |= hit;
-    }
-    match (any, allowed) {
-        (false, _) => ConditionVerdict::Unknown,
-        (true, true) => ConditionVerdict::Allows,
-        (true, false) => ConditionVerdict::Denies,
-    }
-}
-
-fn like_case_sensitive(pattern: &str, text: &str) -> bool {
-    // `action_matches` ignores case; a literal part that differs only in case fails here.
-    pattern.split('*').filter(|p| !p.is_empty()).all(|part| text.contains(part))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,28 +193,5 @@ mod tests {
         ] {
             assert!(!scope_applies(no, reg), "{no}");
         }
-    }
-
-    #[test]
-    fn repository_conditions() {
-        let documented = "( (  !(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'})  AND  !(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/metadata/read'}) ) OR  (  @Request[Microsoft.ContainerRegistry/registries/repositories:name] StringStartsWithIgnoreCase 'backend/' OR @Request[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase 'nginx' ))";
-        assert_eq!(repository_condition(documented, "Backend/api"), ConditionVerdict::Allows);
-        assert_eq!(repository_condition(documented, "nginx"), ConditionVerdict::Allows);
-        assert_eq!(repository_condition(documented, "frontend/web"), ConditionVerdict::Denies);
-        assert_eq!(
-            repository_condition(
-                "@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringLike 'shop/*'",
-                "shop/web"
-            ),
-            ConditionVerdict::Allows
-        );
-        assert_eq!(
-            repository_condition(
-                "@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringNotEquals 'x'",
-                "shop/web"
-            ),
-            ConditionVerdict::Unknown
-        );
-        assert_eq!(repository_condition("@Resource[x] StringEquals 'y'", "shop"), ConditionVerdict::Unknown);
     }
 }

@@ -12,7 +12,7 @@ use crate::codes::Code;
 use crate::finding::Finding;
 use crate::report::sanitize::sanitize;
 
-use super::network::{not_allowed, same_id};
+use super::network::{not_allowed, parse_rule, same_id, show, Net};
 use super::not_verified;
 use super::registry::{self, Registry, NETWORK_API};
 
@@ -20,7 +20,8 @@ use super::registry::{self, Registry, NETWORK_API};
 #[derive(Debug, Clone)]
 pub enum Egress {
     Addresses(Vec<Ipv4Addr>),
-    /// Public IP resources to read (an AKS load balancer's or NAT gateway's).
+    /// Public IP and public IP prefix resources to read (an AKS load balancer's, NAT
+    /// gateway's, or the prefixes node pools take their nodes' own addresses from).
     PublicIps(Vec<String>),
     /// Not knowable from the target's configuration; the reason.
     Unknown(String),
@@ -49,23 +50,42 @@ fn vnet_name(id: &str) -> String {
     id.rsplit('/').next().unwrap_or(id).to_string()
 }
 
-async fn public_addresses(arm: &ArmClient<'_>, egress: &Egress) -> Result<Vec<Ipv4Addr>, String> {
+fn is_prefix(id: &str) -> bool {
+    id.to_ascii_lowercase().contains("/providers/microsoft.network/publicipprefixes/")
+}
+
+/// The networks the pull's public traffic may leave from: single addresses, and whole
+/// prefixes (any address of a prefix may be handed to a node).
+async fn public_addresses(arm: &ArmClient<'_>, egress: &Egress) -> Result<Vec<Net>, String> {
     match egress {
-        Egress::Addresses(a) => Ok(a.clone()),
+        Egress::Addresses(a) => Ok(a.iter().map(|ip| (*ip, 32)).collect()),
         Egress::Unknown(why) => Err(why.clone()),
         Egress::PublicIps(ids) if ids.is_empty() => Err("the cluster reports no outbound public IP".into()),
         Egress::PublicIps(ids) => {
             let reads = join_all(ids.iter().map(|id| arm.get(id, NETWORK_API))).await;
             let mut out = Vec::new();
             for (id, r) in ids.iter().zip(reads) {
-                let ip = r
-                    .map_err(|e| format!("the outbound public IP {} cannot be read: {e}", sanitize(id)))?
-                    .pointer("/properties/ipAddress")
-                    .and_then(|v| v.as_str())
-                    .and_then(|s| s.parse::<Ipv4Addr>().ok());
-                match ip {
-                    Some(ip) => out.push(ip),
-                    None => return Err(format!("the outbound public IP {} has no IPv4 address", sanitize(id))),
+                let prefix = is_prefix(id);
+                let noun = if prefix { "public IP prefix" } else { "outbound public IP" };
+                let v = r.map_err(|e| format!("the {noun} {} cannot be read: {e}", sanitize(id)))?;
+                let net = if prefix {
+                    v.pointer("/properties/ipPrefix")
+                        .and_then(|v| v.as_str())
+                        .filter(|t| t.contains('/'))
+                        .and_then(parse_rule)
+                } else {
+                    v.pointer("/properties/ipAddress")
+                        .and_then(|v| v.as_str())
+                        .and_then(|s| s.parse::<Ipv4Addr>().ok())
+                        .map(|ip| (ip, 32))
+                };
+                match net {
+                    Some(n) => {
+                        if !out.contains(&n) {
+                            out.push(n)
+                        }
+                    }
+                    None => return Err(format!("the {noun} {} has no IPv4 address (range)", sanitize(id))),
                 }
             }
             Ok(out)
@@ -90,7 +110,7 @@ pub async fn check(arm: &ArmClient<'_>, registry: &Registry, reach: &Reach) -> T
     });
 
     let mut unknown: Vec<String> = Vec::new();
-    let mut missing: Vec<Ipv4Addr> = Vec::new();
+    let mut missing: Vec<Net> = Vec::new();
     let public = if registry.public_disabled() {
         Some(false)
     } else {
@@ -180,7 +200,7 @@ pub async fn check(arm: &ArmClient<'_>, registry: &Registry, reach: &Reach) -> T
             reach.vnets.iter().map(|v| sanitize(&vnet_name(v))).collect::<Vec<_>>().join(", ")
         )),
         (_, Some(true)) => {
-            let ips = egress.as_ref().map(|a| a.iter().map(|i| i.to_string()).collect::<Vec<_>>()).unwrap_or_default();
+            let ips = egress.as_ref().map(|a| a.iter().map(|n| show(*n)).collect::<Vec<_>>()).unwrap_or_default();
             outcome.proven.push(format!("registry {reg} firewall allows the outbound addresses {}", ips.join(", ")));
         }
         (Some(false), Some(false)) => {
@@ -208,7 +228,7 @@ fn failure(
     pending: &[registry::EndpointConnection],
     unlinked: &[String],
     zone: Option<&str>,
-    missing: &[Ipv4Addr],
+    missing: &[Net],
 ) -> Finding {
     let reg = sanitize(&registry.name);
     let zone_name = registry.private_zone_name();
@@ -217,7 +237,7 @@ fn failure(
     } else if missing.is_empty() {
         "the public path is closed".to_string()
     } else {
-        format!("the firewall does not allow {}", missing.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "))
+        format!("the firewall does not allow {}", missing.iter().map(|n| show(*n)).collect::<Vec<_>>().join(", "))
     };
     if !unlinked.is_empty() && !approved.is_empty() {
         let zone_id = zone.and_then(ResourceId::parse);
@@ -308,7 +328,7 @@ fn failure(
     }
     let commands = missing
         .iter()
-        .map(|ip| format!("az acr network-rule add --name {reg} --ip-address {ip}"))
+        .map(|n| format!("az acr network-rule add --name {reg} --ip-address {}", show(*n)))
         .collect::<Vec<_>>()
         .join("\n");
     Finding::new(
@@ -316,14 +336,14 @@ fn failure(
         format!(
             "registry {reg} allows only selected networks and its IP rules do not include the target's outbound \
              address(es) {}; pulls fail with `client with IP ... is not allowed access`",
-            missing.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+            missing.iter().map(|n| show(*n)).collect::<Vec<_>>().join(", ")
         ),
     )
     .remedy(format!(
         "Allow the addresses (all of them: the target may use any):\n{commands}\nor reach the registry through a private endpoint instead."
     ))
     .data("registry", registry.id.clone())
-    .data("missing", missing.iter().map(|i| i.to_string()).collect::<Vec<_>>())
+    .data("missing", missing.iter().map(|n| show(*n)).collect::<Vec<_>>())
     .data("ipRules", registry.ip_rules.iter().map(|r| sanitize(r)).collect::<Vec<_>>())
 }
 

@@ -10,9 +10,10 @@ use crate::connections::ServiceConnection;
 use crate::deploy_target::DeployTarget;
 use crate::report::sanitize::sanitize;
 
+use super::abac::{self, Verdict};
 use super::clean_id;
 use super::network::same_id;
-use super::rbac::{self, ConditionVerdict, RoleDefinition};
+use super::rbac::{self, RoleDefinition};
 
 /// `roleAssignmentMode` is returned from this version on.
 pub const REGISTRY_API: &str = "2025-11-01";
@@ -196,8 +197,10 @@ pub fn is_guid(text: &str) -> bool {
             .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
 }
 
-/// Reads the principal's role assignments that reach the registry and the definitions of
-/// their roles, and decides for the registry's mode.
+/// Reads the role assignments that reach the registry for the principal and the Entra ID
+/// groups it belongs to (`assignedTo`), and the definitions of their roles, and decides for
+/// the registry's mode. When ARM refuses `assignedTo`, the principal's own assignments are
+/// read instead: a grant among them still proves the pull, their absence proves nothing.
 pub async fn pull_permission(
     arm: &ArmClient<'_>,
     registry: &Registry,
@@ -207,20 +210,28 @@ pub async fn pull_permission(
     if !is_guid(object_id) {
         return Permission::Unknown(format!("`{}` is not an object id", sanitize(object_id)));
     }
-    let path = format!(
-        "{}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%20eq%20'{object_id}'",
-        registry.id
-    );
-    let assignments = match arm.list(&path, AUTHORIZATION_API).await {
-        Ok(a) => a,
-        Err(e) => return Permission::Unknown(format!("the role assignments at the registry cannot be read: {e}")),
-    };
+    let base = format!("{}/providers/Microsoft.Authorization/roleAssignments", registry.id);
+    let (assignments, groups_unread) =
+        match arm.list(&format!("{base}?$filter=assignedTo('{object_id}')"), AUTHORIZATION_API).await {
+            Ok(a) => (a, None),
+            Err(group_error) => {
+                match arm.list(&format!("{base}?$filter=principalId%20eq%20'{object_id}'"), AUTHORIZATION_API).await {
+                    Ok(a) => (a, Some(group_error)),
+                    Err(e) => {
+                        return Permission::Unknown(format!("the role assignments at the registry cannot be read: {e}"))
+                    }
+                }
+            }
+        };
+    // `assignedTo` answers with the principal's assignments and its groups'; the fallback
+    // only with its own.
     let applying: Vec<&Value> = assignments
         .iter()
         .filter(|a| {
             let p = &a["properties"];
-            p["principalId"].as_str().is_none_or(|id| id.eq_ignore_ascii_case(object_id))
-                && p["scope"].as_str().is_some_and(|s| rbac::scope_applies(s, &registry.id))
+            let whose = groups_unread.is_none()
+                || p["principalId"].as_str().is_none_or(|id| id.eq_ignore_ascii_case(object_id));
+            whose && p["scope"].as_str().is_some_and(|s| rbac::scope_applies(s, &registry.id))
         })
         .collect();
     let mut definition_ids: Vec<String> = Vec::new();
@@ -248,27 +259,35 @@ pub async fn pull_permission(
     let mut ignored_in_abac = Vec::new();
     let mut condition_excludes = Vec::new();
     let mut unreadable = Vec::new();
+    let mut unevaluated = Vec::new();
     for a in applying {
         let p = &a["properties"];
         let (Some(def_id), Some(scope)) = (p["roleDefinitionId"].as_str(), p["scope"].as_str()) else { continue };
         let scope = sanitize(scope);
+        let via = match p["principalId"].as_str() {
+            Some(id) if !id.eq_ignore_ascii_case(object_id) => {
+                let kind = p["principalType"].as_str().unwrap_or("group");
+                format!(" (through {} {})", sanitize(&kind.to_ascii_lowercase()), sanitize(id))
+            }
+            _ => String::new(),
+        };
         let Some((_, def)) = definitions.iter().find(|(id, _)| same_id(id, def_id)) else { continue };
         match def {
             Ok(def) => {
-                let role = format!("{} at {scope}", sanitize(&def.name));
+                let role = format!("{} at {scope}{via}", sanitize(&def.name));
                 if registry.abac() {
                     if def.grants_abac_pull() {
                         match p["condition"].as_str().filter(|c| !c.trim().is_empty()) {
                             None => granted.push(role),
-                            Some(c) => match rbac::repository_condition(c, repository) {
-                                ConditionVerdict::Allows => {
-                                    granted.push(format!("{role} (its condition covers `{repository}`)"))
+                            Some(c) => {
+                                let metadata = def.grants_data_action(rbac::ABAC_METADATA_READ);
+                                match abac::pull_verdict(c, repository, metadata) {
+                                    Verdict::Allows => granted
+                                        .push(format!("{role} (its condition covers `{}`)", sanitize(repository))),
+                                    Verdict::Denies => condition_excludes.push(role),
+                                    Verdict::Unknown(why) => unevaluated.push(format!("{role} ({why})")),
                                 }
-                                ConditionVerdict::Denies => condition_excludes.push(role),
-                                ConditionVerdict::Unknown => {
-                                    granted.push(format!("{role} (its condition was not evaluated)"))
-                                }
-                            },
+                            }
                         }
                     } else if def.grants_legacy_pull() {
                         ignored_in_abac.push(role);
@@ -278,18 +297,32 @@ pub async fn pull_permission(
                 }
             }
             Err(why) => match rbac::builtin_legacy_puller(def_id) {
-                Some(name) if registry.abac() => ignored_in_abac.push(format!("{name} at {scope}")),
-                Some(name) => granted.push(format!("{name} at {scope}")),
+                Some(name) if registry.abac() => ignored_in_abac.push(format!("{name} at {scope}{via}")),
+                Some(name) => granted.push(format!("{name} at {scope}{via}")),
                 None => unreadable.push(format!("{} ({why})", sanitize(def_id))),
             },
         }
     }
     if !granted.is_empty() {
-        Permission::Granted(granted)
-    } else if !unreadable.is_empty() {
-        Permission::Unknown(format!("the role definitions {} cannot be read", unreadable.join(", ")))
-    } else {
+        return Permission::Granted(granted);
+    }
+    let mut unknown = Vec::new();
+    if !unreadable.is_empty() {
+        unknown.push(format!("the role definitions {} cannot be read", unreadable.join(", ")));
+    }
+    if !unevaluated.is_empty() {
+        unknown.push(format!("the repository condition of {} cannot be evaluated", unevaluated.join("; ")));
+    }
+    if let Some(e) = groups_unread {
+        unknown.push(format!(
+            "no role of its own grants pull, and the assignments it holds through Entra ID groups cannot be read \
+             (`$filter=assignedTo(...)` was refused: {e})"
+        ));
+    }
+    if unknown.is_empty() {
         Permission::Missing { ignored_in_abac, condition_excludes }
+    } else {
+        Permission::Unknown(unknown.join("; "))
     }
 }
 

@@ -1954,7 +1954,7 @@ impl<'a> Chain<'a> {
         };
         let media = resp.header("content-type").map(str::to_string).unwrap_or_else(|| media.to_string());
         let doc_media = doc.get("mediaType").and_then(|m| m.as_str()).unwrap_or("");
-        let available: Vec<(String, String, Option<String>)> =
+        let available: Vec<platform::Offered> =
             if platform::is_index(&media) || platform::is_index(doc_media) || doc.get("manifests").is_some() {
                 platform::index_platforms(&doc)
             } else {
@@ -1966,12 +1966,19 @@ impl<'a> Chain<'a> {
                     }
                 }
             };
-        if available.iter().any(|(os, arch, variant)| platform::satisfies(wanted, os, arch, variant.as_deref())) {
-            self.out.proven.push(format!("{wanted} present"));
-            self.pass("platform");
-            return Ok(());
+        match platform::fit(wanted, &available) {
+            platform::Fit::Yes => {
+                self.out.proven.push(format!("{wanted} present"));
+                self.pass("platform");
+                return Ok(());
+            }
+            platform::Fit::Unsure(why) => {
+                self.unverified.push(format!("platform: {why}"));
+                return Ok(());
+            }
+            platform::Fit::No => {}
         }
-        let shown: Vec<String> = available.iter().map(|(o, a, v)| platform::describe(o, a, v.as_deref())).collect();
+        let shown: Vec<String> = available.iter().map(platform::Offered::describe).collect();
         let f = self
             .finding(
                 Code::REG015,
@@ -1993,12 +2000,7 @@ impl<'a> Chain<'a> {
     }
 
     /// The platform of a single-platform image, from its configuration blob.
-    async fn config_platform(
-        &mut self,
-        auth: &Auth,
-        repo: &str,
-        manifest: &Value,
-    ) -> Step<Option<(String, String, Option<String>)>> {
+    async fn config_platform(&mut self, auth: &Auth, repo: &str, manifest: &Value) -> Step<Option<platform::Offered>> {
         let Some(digest) = manifest.get("config").and_then(|c| c.get("digest")).and_then(|d| d.as_str()) else {
             return Ok(None);
         };
@@ -2012,12 +2014,11 @@ impl<'a> Chain<'a> {
             return Ok(None);
         }
         let Ok(config) = serde_json::from_slice::<Value>(&resp.body) else { return Ok(None) };
-        let os = config.get("os").and_then(|v| v.as_str()).unwrap_or("");
-        let arch = config.get("architecture").and_then(|v| v.as_str()).unwrap_or("");
-        if os.is_empty() || arch.is_empty() {
+        let offered = platform::Offered::from_json(&config);
+        if offered.os.is_empty() || offered.architecture.is_empty() {
             return Ok(None);
         }
-        Ok(Some((os.to_string(), arch.to_string(), config.get("variant").and_then(|v| v.as_str()).map(str::to_string))))
+        Ok(Some(offered))
     }
 }
 

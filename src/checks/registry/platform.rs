@@ -62,8 +62,101 @@ pub fn satisfies(wanted: &Platform, os: &str, arch: &str, variant: Option<&str>)
     wo == o && wa == a && (wanted.variant.is_none() || wv == v)
 }
 
+/// A platform an image offers: an index entry's `platform`, or a single image's config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offered {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+    /// `os.version`, which Windows images carry (`10.0.20348.2527`).
+    pub os_version: Option<String>,
+}
+
+impl Offered {
+    pub fn from_json(p: &serde_json::Value) -> Offered {
+        let text = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        Offered {
+            os: text("os").unwrap_or_default(),
+            architecture: text("architecture").unwrap_or_default(),
+            variant: text("variant"),
+            os_version: text("os.version"),
+        }
+    }
+
+    /// `linux/arm/v7`, `windows/amd64 (os.version 10.0.17763.5936)`.
+    pub fn describe(&self) -> String {
+        let base = describe(&self.os, &self.architecture, self.variant.as_deref());
+        match &self.os_version {
+            Some(v) => format!("{base} (os.version {v})"),
+            None => base,
+        }
+    }
+}
+
+/// Whether an image fits a wanted platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fit {
+    Yes,
+    /// Same os and architecture, but whether the Windows build fits cannot be told; why.
+    Unsure(String),
+    No,
+}
+
+/// `10.0.20348.2527` → (10, 0, 20348): the revision does not matter for compatibility.
+fn windows_build(version: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??, parts.next()??))
+}
+
+/// Windows Server 2022's build: the first whose hosts may run older-build containers with
+/// process isolation (from the previous long-term release's build up to their own).
+const LTSC2022_BUILD: u32 = 20348;
+
+/// Matches like a Windows container runtime when the wanted platform names a host build:
+/// the image's `os.version` must be that build. An entry without `os.version`, or an older
+/// build a 2022-or-later host may accept, is not proven either way.
+pub fn fit(wanted: &Platform, offered: &[Offered]) -> Fit {
+    let same: Vec<&Offered> =
+        offered.iter().filter(|o| satisfies(wanted, &o.os, &o.architecture, o.variant.as_deref())).collect();
+    if same.is_empty() {
+        return Fit::No;
+    }
+    let Some(host) = wanted.os_version.as_deref().and_then(windows_build) else { return Fit::Yes };
+    let builds: Vec<Option<(u32, u32, u32)>> =
+        same.iter().map(|o| o.os_version.as_deref().and_then(windows_build)).collect();
+    if builds.contains(&Some(host)) {
+        return Fit::Yes;
+    }
+    let mut unsure = Vec::new();
+    for (o, build) in same.iter().zip(builds) {
+        match build {
+            None => unsure.push(format!("{} names no Windows build", o.describe())),
+            Some(c)
+                if c.0 == host.0
+                    && c.1 == host.1
+                    && host.2 > LTSC2022_BUILD
+                    && (LTSC2022_BUILD..host.2).contains(&c.2) =>
+            {
+                unsure.push(format!(
+                    "{} is an older build that a {}.{}.{} host may run only under its compatibility rules",
+                    o.describe(),
+                    host.0,
+                    host.1,
+                    host.2
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if unsure.is_empty() {
+        Fit::No
+    } else {
+        Fit::Unsure(unsure.join("; "))
+    }
+}
+
 /// The platforms an index offers, attestation entries left out, in index order.
-pub fn index_platforms(index: &serde_json::Value) -> Vec<(String, String, Option<String>)> {
+pub fn index_platforms(index: &serde_json::Value) -> Vec<Offered> {
     let Some(entries) = index.get("manifests").and_then(|m| m.as_array()) else { return Vec::new() };
     let mut out = Vec::new();
     for entry in entries {
@@ -76,13 +169,13 @@ pub fn index_platforms(index: &serde_json::Value) -> Vec<(String, String, Option
             continue;
         }
         let Some(p) = entry.get("platform") else { continue };
-        let os = p.get("os").and_then(|v| v.as_str()).unwrap_or("");
-        let arch = p.get("architecture").and_then(|v| v.as_str()).unwrap_or("");
-        if os.is_empty() || arch.is_empty() || (os == "unknown" && arch == "unknown") {
+        let item = Offered::from_json(p);
+        if item.os.is_empty()
+            || item.architecture.is_empty()
+            || (item.os == "unknown" && item.architecture == "unknown")
+        {
             continue;
         }
-        let variant = p.get("variant").and_then(|v| v.as_str()).map(str::to_string);
-        let item = (os.to_string(), arch.to_string(), variant);
         if !out.contains(&item) {
             out.push(item);
         }
@@ -95,7 +188,7 @@ mod tests {
     use super::*;
 
     fn p(os: &str, arch: &str, variant: Option<&str>) -> Platform {
-        Platform { os: os.into(), architecture: arch.into(), variant: variant.map(str::to_string) }
+        Platform { os: os.into(), architecture: arch.into(), variant: variant.map(str::to_string), os_version: None }
     }
 
     #[test]
@@ -120,8 +213,30 @@ mod tests {
         ]});
         let found = index_platforms(&index);
         assert_eq!(found.len(), 2);
-        assert_eq!(describe(&found[1].0, &found[1].1, found[1].2.as_deref()), "linux/arm/v7");
+        assert_eq!(found[1].describe(), "linux/arm/v7");
         assert!(is_index("application/vnd.oci.image.index.v1+json; charset=utf-8"));
         assert!(!is_index(MEDIA_DOCKER_MANIFEST));
+    }
+
+    #[test]
+    fn windows_hosts_need_their_build() {
+        let index = serde_json::json!({"manifests": [
+            {"platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.17763.5936"}},
+            {"platform": {"os": "linux", "architecture": "amd64"}},
+        ]});
+        let offered = index_platforms(&index);
+        assert_eq!(offered[0].describe(), "windows/amd64 (os.version 10.0.17763.5936)");
+        let host = |v: &str| Platform { os_version: Some(v.into()), ..p("windows", "amd64", None) };
+        assert_eq!(fit(&host("10.0.17763"), &offered), Fit::Yes);
+        assert_eq!(fit(&host("10.0.20348"), &offered), Fit::No);
+        assert_eq!(fit(&p("windows", "amd64", None), &offered), Fit::Yes, "no build wanted: os/arch decide");
+        // A 2022 image on a 2025 host: containerd may accept it; not proven either way.
+        let ltsc2022 = vec![Offered::from_json(
+            &serde_json::json!({"os": "windows", "architecture": "amd64", "os.version": "10.0.20348.2527"}),
+        )];
+        assert!(matches!(fit(&host("10.0.26100"), &ltsc2022), Fit::Unsure(_)));
+        assert_eq!(fit(&host("10.0.17763"), &ltsc2022), Fit::No, "a newer image never runs on an older host");
+        let unversioned = vec![Offered::from_json(&serde_json::json!({"os": "windows", "architecture": "amd64"}))];
+        assert!(matches!(fit(&host("10.0.20348"), &unversioned), Fit::Unsure(_)));
     }
 }
