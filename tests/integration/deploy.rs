@@ -840,6 +840,33 @@ fn dep011_reports_what_could_not_be_read_instead_of_passing() {
     );
 }
 
+#[test]
+fn an_arm_error_quoting_the_secret_leaves_no_part_and_no_encoding() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let arm = FakeArm::start();
+    aks_world(&arm);
+    // A gateway in front of ARM that quotes the credential it saw, in several encodings, and
+    // whole just before the 300-character cut of an error message.
+    let encoded = format!(
+        "secret as base64 {} and json {}",
+        base64::engine::general_purpose::STANDARD.encode(SPN_SECRET),
+        serde_json::to_string(SPN_SECRET).unwrap().trim_matches('"')
+    );
+    let message = format!("{:.<292}{SPN_SECRET} is not accepted here", format!("Refused: {encoded} "));
+    arm.fail(CLUSTER, 400, "InvalidAuthenticationToken", &message);
+    let r = run(dir.path(), &arm, &[aks_line()], &[]);
+    let text = r.finding("DEP001")["message"].as_str().unwrap().to_string();
+    assert!(text.contains("InvalidAuthenticationToken: Refused: secret as base64 ***"), "{text}");
+    let report = std::fs::read_to_string(dir.path().join("_temp/azp-preflight-report.json")).unwrap_or_default();
+    for (what, output) in [("stdout", &r.stdout), ("stderr", &r.stderr), ("report", &report)] {
+        for n in 4..=SPN_SECRET.len() {
+            assert!(!output.contains(&SPN_SECRET[..n]), "`{}` leaked into {what}: {output}", &SPN_SECRET[..n]);
+        }
+        assert!(!output.contains(&base64::engine::general_purpose::STANDARD_NO_PAD.encode(SPN_SECRET)), "{what}");
+    }
+}
+
 /// A listener on another loopback port that records each request and answers with a page
 /// of role assignments granting the kubelet identity AcrPull.
 fn foreign_page_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {

@@ -5,6 +5,7 @@ mod common;
 
 mod cli;
 mod deploy;
+mod echo_canary;
 mod fake_acr;
 mod fake_arm;
 mod fake_entra;
