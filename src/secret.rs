@@ -206,7 +206,7 @@ fn add_with_forms(values: &mut Vec<String>, value: &str, base64: bool) {
 }
 
 fn push_new(values: &mut Vec<String>, value: String) {
-    if !values.iter().any(|known| *known == value) {
+    if !values.contains(&value) {
         values.push(value);
     }
 }
