@@ -280,7 +280,7 @@ fn http_client(env: &AgentEnv, redactor: &Redactor) -> Result<HttpClient, String
         )?),
         None => None,
     };
-    HttpClient::new(HttpSettings { proxy, extra_roots_pem, ..HttpSettings::default() })
+    HttpClient::new(HttpSettings { proxy, extra_roots_pem, redactor: redactor.clone(), ..HttpSettings::default() })
         .map_err(|e| format!("SSL_CERT_FILE: {e}"))
 }
 

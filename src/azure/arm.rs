@@ -1,6 +1,7 @@
 //! Azure Resource Manager reads for a connection's identity: one token, GETs by resource id
-//! with an api-version, list pages followed through `nextLink`, and ARM's error body
-//! (`{"error": {"code", "message"}}`) kept with its request ids.
+//! with an api-version, list pages followed through `nextLink` (on the origin that produced
+//! them only), and ARM's error body (`{"error": {"code", "message"}}`) kept with its request
+//! ids.
 
 use serde_json::Value;
 use url::Url;
@@ -11,7 +12,8 @@ use crate::connections::ServiceConnection;
 use crate::net::http::{HttpError, Request};
 use crate::report::sanitize::sanitize;
 
-/// Most pages a list may follow: protects against a `nextLink` that loops.
+/// Most pages a list may follow: protects against a `nextLink` that loops. A list with more
+/// is not proven complete.
 const MAX_PAGES: usize = 20;
 
 #[derive(Debug, Clone)]
@@ -31,6 +33,10 @@ pub enum ArmError {
         excerpt: String,
     },
     BadId(String),
+    /// A list whose pages could not all be read: its `nextLink` leaves the origin that
+    /// produced it (the bearer token is never sent there), is not a URL, or the pages do not
+    /// end. Whatever a caller concludes from the items read is not proven.
+    Incomplete(String),
 }
 
 impl std::fmt::Display for ArmError {
@@ -47,6 +53,7 @@ impl std::fmt::Display for ArmError {
             }
             ArmError::NotJson { status, excerpt } => write!(f, "HTTP {status} with a body that is not JSON: {excerpt}"),
             ArmError::BadId(id) => write!(f, "`{id}` is not a resource id"),
+            ArmError::Incomplete(why) => write!(f, "the list cannot be proven complete: {why}"),
         }
     }
 }
@@ -119,41 +126,63 @@ impl<'a> ArmClient<'a> {
 
     async fn send(&self, request: Request) -> Result<Value, ArmError> {
         let resp = self.ctx.http.send(request.bearer(&self.token.token)).await.map_err(ArmError::Transport)?;
-        let correlation_id =
-            resp.header("x-ms-correlation-request-id").or(resp.header("x-ms-request-id")).map(sanitize);
+        let correlation_id = resp
+            .header("x-ms-correlation-request-id")
+            .or(resp.header("x-ms-request-id"))
+            .map(|id| resp.excerpt(id, 80));
         if !resp.is_success() {
             let body: Value = resp.json().unwrap_or(Value::Null);
             let err = &body["error"];
             return Err(ArmError::Status {
                 status: resp.status,
-                code: err["code"].as_str().map(sanitize).unwrap_or_else(|| "(no error code)".into()),
+                code: err["code"].as_str().map(|c| resp.excerpt(c, 80)).unwrap_or_else(|| "(no error code)".into()),
                 message: err["message"]
                     .as_str()
-                    .map(sanitize)
-                    .unwrap_or_else(|| entra::redacted_excerpt(&self.ctx.redactor, &resp)),
+                    .map(|m| resp.excerpt(m, 300))
+                    .unwrap_or_else(|| resp.body_excerpt(200)),
                 correlation_id,
             });
         }
-        resp.json().map_err(|_| ArmError::NotJson {
-            status: resp.status,
-            excerpt: entra::redacted_excerpt(&self.ctx.redactor, &resp),
-        })
+        resp.json().map_err(|_| ArmError::NotJson { status: resp.status, excerpt: resp.body_excerpt(200) })
     }
 
-    /// A list: every item of `value` over all pages.
+    /// A list: every item of `value` over all pages. A `nextLink` is followed only on the
+    /// origin (scheme, host, port) of the request whose page named it: the request carries
+    /// the ARM token, and a page must not be able to send it elsewhere.
     pub async fn list(&self, path: &str, api_version: &str) -> Result<Vec<Value>, ArmError> {
         let mut items = Vec::new();
         let mut next = Some(self.url(path, api_version)?);
-        for _ in 0..MAX_PAGES {
-            let Some(url) = next.take() else { break };
-            let page = self.get_url(url).await?;
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            if pages == MAX_PAGES {
+                return Err(ArmError::Incomplete(format!("it still names a next page after {MAX_PAGES} pages")));
+            }
+            pages += 1;
+            let page = self.get_url(url.clone()).await?;
             if let Some(values) = page["value"].as_array() {
                 items.extend(values.iter().cloned());
             }
-            next = page["nextLink"].as_str().and_then(|l| Url::parse(l).ok());
+            next = next_page(&page, &url, pages)?;
         }
         Ok(items)
     }
+}
+
+/// The next page `page` (page number `number`, read from `from`) names, if it may be read.
+fn next_page(page: &Value, from: &Url, number: usize) -> Result<Option<Url>, ArmError> {
+    let Some(link) = page["nextLink"].as_str().map(str::trim).filter(|l| !l.is_empty()) else { return Ok(None) };
+    let Ok(url) = Url::parse(link) else {
+        return Err(ArmError::Incomplete(format!("page {number} names a next page that is not a URL")));
+    };
+    if url.origin() != from.origin() {
+        return Err(ArmError::Incomplete(format!(
+            "page {number} names its next page on {}, not on {} that served it; it was not requested, so the token \
+             does not leave Azure Resource Manager",
+            sanitize(&url.origin().ascii_serialization()),
+            from.origin().ascii_serialization()
+        )));
+    }
+    Ok(Some(url))
 }
 
 /// The parts of `/subscriptions/<sub>/resourceGroups/<rg>/providers/<ns>/<type>/<name>[/...]`.
@@ -284,5 +313,79 @@ mod tests {
         let requests = server.requests.lock().unwrap().join("\n");
         assert!(requests.contains("authorization: Bearer arm-token-canary"), "{requests}");
         assert!(requests.contains("client_secret=secret-canary"));
+    }
+
+    #[tokio::test]
+    async fn a_next_link_on_another_origin_is_never_requested() {
+        // Same host, another port: another origin, as much as another host is.
+        let elsewhere = FakeServer::start(vec![Route::json("GET /", 200, json!({"value": [{"id": "stolen"}]}))]).await;
+        let foreign = format!("{}subscriptions/s1/things?api-version=1&page=2", elsewhere.base);
+        let server = FakeServer::start(vec![
+            Route::json(
+                "POST /tenant-1/oauth2/v2.0/token",
+                200,
+                json!({"access_token": "arm-token-canary", "expires_in": 3599}),
+            ),
+            Route::json("GET /subscriptions/s1/things?", 200, json!({"value": [{"id": "a"}], "nextLink": foreign})),
+            Route::json("GET /subscriptions/s1/bad?", 200, json!({"value": [], "nextLink": "not a url"})),
+            Route::json(
+                "GET /subscriptions/s1/loop?",
+                200,
+                json!({"value": [], "nextLink": "{base}subscriptions/s1/loop?x"}),
+            ),
+        ])
+        .await;
+        let ctx = test_context(&[
+            ("AZURE_CLIENT_ID", "app-1"),
+            ("AZURE_TENANT_ID", "tenant-1"),
+            ("AZURE_CLIENT_SECRET", "secret-canary"),
+            ("AZURE_AUTHORITY_HOST", &server.base),
+            ("AZP_PREFLIGHT_ARM_URL", &server.base),
+        ]);
+        let conn = ctx.settings.azure_connections[0].clone();
+        let client = ArmClient::connect(&ctx, &conn).await.unwrap();
+        match client.list("subscriptions/s1/things", "1").await {
+            Err(e @ ArmError::Incomplete(_)) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("cannot be proven complete") && text.contains(elsewhere.base.trim_end_matches('/')),
+                    "{text}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(elsewhere.requests.lock().unwrap().is_empty(), "the token left for another origin");
+        assert!(matches!(client.list("subscriptions/s1/bad", "1").await, Err(ArmError::Incomplete(_))));
+        // A next link that never ends is not a complete list either.
+        assert!(matches!(client.list("subscriptions/s1/loop", "1").await, Err(ArmError::Incomplete(_))));
+        let loops =
+            server.requests.lock().unwrap().iter().filter(|r| r.starts_with("GET /subscriptions/s1/loop")).count();
+        assert_eq!(loops, MAX_PAGES);
+    }
+
+    #[tokio::test]
+    async fn an_error_message_quoting_a_secret_is_redacted_before_it_is_cut() {
+        let secret = "arm-echo-Secret~canary-7Yq2";
+        // The secret starts 290 characters in: a 300-character cut would keep its first ten.
+        let message = format!("{} client_secret={secret} was refused", "x".repeat(276));
+        let server = FakeServer::start(vec![
+            Route::json("POST /tenant-1/oauth2/v2.0/token", 200, json!({"access_token": "arm-token-canary"})),
+            Route::json("GET /denied", 400, json!({"error": {"code": "BadRequest", "message": message}})),
+        ])
+        .await;
+        let ctx = test_context(&[
+            ("AZURE_CLIENT_ID", "app-1"),
+            ("AZURE_TENANT_ID", "tenant-1"),
+            ("AZURE_CLIENT_SECRET", secret),
+            ("AZURE_AUTHORITY_HOST", &server.base),
+            ("AZP_PREFLIGHT_ARM_URL", &server.base),
+        ]);
+        let conn = ctx.settings.azure_connections[0].clone();
+        let client = ArmClient::connect(&ctx, &conn).await.unwrap();
+        let text = client.get("/denied", "1").await.unwrap_err().to_string();
+        assert!(text.contains("client_secret=***"), "{text}");
+        for n in 4..=secret.len() {
+            assert!(!text.contains(&secret[..n]), "{text}");
+        }
     }
 }

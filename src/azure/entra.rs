@@ -14,7 +14,7 @@ use crate::connections::ServiceConnection;
 use crate::net::http::{HttpError, Request, Response};
 use crate::net::Endpoints;
 use crate::report::sanitize::sanitize;
-use crate::secret::{Redactor, Secret};
+use crate::secret::Secret;
 
 /// How long a reachable metadata service may take to hand out a token (it asks Entra ID
 /// itself, so the first token can take a moment).
@@ -32,7 +32,8 @@ pub struct EntraError {
     pub status: u16,
     pub error: String,
     pub codes: Vec<u64>,
-    /// `error_description`, sanitized and capped (it quotes app ids, never secrets).
+    /// `error_description`, quoted through the redactor: it names app ids, and a proxy or a
+    /// fake speaking for Entra ID may echo the request, secret included.
     pub description: String,
     pub trace_id: Option<String>,
     pub correlation_id: Option<String>,
@@ -225,11 +226,9 @@ impl Credential {
                         parameter: "serviceprincipalkey".into(),
                         problem: "is missing or empty".into(),
                     })?;
-                // A proxy that echoes the request would show the secret form-encoded.
-                let encoded: String = url::form_urlencoded::byte_serialize(secret.expose().as_bytes()).collect();
-                if encoded != secret.expose() {
-                    ctx.redactor.register(&encoded);
-                }
+                // Registered with its encoded forms (a proxy echoing the form shows it
+                // form-encoded), whoever read it first.
+                ctx.redactor.register(secret.expose());
                 Proof::Secret(secret.clone())
             }
             Method::Certificate => Proof::Certificate(Box::new(connection_certificate(conn)?)),
@@ -380,7 +379,7 @@ pub async fn federated_token(ctx: &Context, conn: &ServiceConnection) -> Result<
             detail: format!(
                 "the OIDC endpoint refused the request{}: {}",
                 response.header("x-vss-e2eid").map(|id| format!(" (x-vss-e2eid {})", sanitize(id))).unwrap_or_default(),
-                redacted_excerpt(&ctx.redactor, &response)
+                response.body_excerpt(200)
             ),
         });
     }
@@ -454,23 +453,16 @@ async fn managed_identity(ctx: &Context, client_id: Option<&str>, scope: &str) -
     }
     let azure_error = response.json::<ImdsError>().ok().filter(|e| e.error.is_some());
     if response.is_success() {
-        return parse_token_response(ctx, &response).map_err(|_| TokenError::ManagedIdentity {
-            status: Some(response.status),
-            detail: not_azure(&ctx.redactor, &response),
-        });
+        return parse_token_response(ctx, &response)
+            .map_err(|_| TokenError::ManagedIdentity { status: Some(response.status), detail: not_azure(&response) });
     }
     let Some(err) = azure_error else {
-        return Err(TokenError::ManagedIdentity {
-            status: Some(response.status),
-            detail: not_azure(&ctx.redactor, &response),
-        });
+        return Err(TokenError::ManagedIdentity { status: Some(response.status), detail: not_azure(&response) });
     };
     let said = format!(
         "{}{}",
-        sanitize(err.error.as_deref().unwrap_or_default()),
-        err.error_description
-            .map(|d| format!(": {}", crate::report::sanitize::cap(&sanitize(&d), 200)))
-            .unwrap_or_default()
+        response.excerpt(err.error.as_deref().unwrap_or_default(), 80),
+        err.error_description.map(|d| format!(": {}", response.excerpt(&d, 200))).unwrap_or_default()
     );
     let detail = match response.status {
         400 => format!(
@@ -487,12 +479,12 @@ async fn managed_identity(ctx: &Context, client_id: Option<&str>, scope: &str) -
 
 /// An answer at the metadata address that is not Azure's: another cloud's metadata
 /// service, or something listening where IMDS should be.
-fn not_azure(redactor: &Redactor, response: &Response) -> String {
+fn not_azure(response: &Response) -> String {
     format!(
         "a metadata service answered HTTP {}{} but not as Azure's does (another cloud's metadata service?): {}",
         response.status,
         response.header("server").map(|s| format!(" (server `{}`)", sanitize(s))).unwrap_or_default(),
-        if response.is_success() { shape(response) } else { redacted_excerpt(redactor, response) }
+        if response.is_success() { shape(response) } else { response.body_excerpt(200) }
     )
 }
 
@@ -504,18 +496,6 @@ pub fn shape(response: &Response) -> String {
         response.body.len(),
         response.header("content-type").map(sanitize).unwrap_or_else(|| "unlabelled content".into())
     )
-}
-
-/// An excerpt with every known secret replaced before the text is cut: a proxy page that
-/// echoes the request must not leave the first half of a secret in a message.
-pub fn redacted_excerpt(redactor: &Redactor, response: &Response) -> String {
-    let text = redactor.redact(&response.text());
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        "(empty body)".into()
-    } else {
-        crate::report::sanitize::cap(&sanitize(trimmed), 200)
-    }
 }
 
 #[derive(Deserialize)]
@@ -559,22 +539,22 @@ pub fn parse_token_response(ctx: &Context, response: &Response) -> Result<Access
         if body.error.is_some() || !body.error_codes.is_empty() {
             return Err(TokenError::Entra(Box::new(EntraError {
                 status: response.status,
-                error: body.error.map(|e| sanitize(&e)).unwrap_or_default(),
+                error: body.error.map(|e| response.excerpt(&e, 80)).unwrap_or_default(),
                 codes: body.error_codes,
-                description: body
-                    .error_description
-                    .map(|d| crate::report::sanitize::cap(&sanitize(&d), 400))
-                    .unwrap_or_default(),
-                trace_id: body.trace_id.map(|t| sanitize(&t)),
-                correlation_id: body.correlation_id.map(|t| sanitize(&t)),
-                timestamp: body.timestamp.map(|t| sanitize(&t)),
+                description: body.error_description.map(|d| response.excerpt(&d, 400)).unwrap_or_default(),
+                trace_id: body.trace_id.map(|t| response.excerpt(&t, 80)),
+                correlation_id: body.correlation_id.map(|t| response.excerpt(&t, 80)),
+                timestamp: body.timestamp.map(|t| response.excerpt(&t, 80)),
             })));
         }
     }
     Err(TokenError::Unusable {
         status: response.status,
-        excerpt: if response.is_success() { shape(response) } else { redacted_excerpt(&ctx.redactor, response) },
-        request_id: response.header("x-ms-request-id").or(response.header("client-request-id")).map(sanitize),
+        excerpt: if response.is_success() { shape(response) } else { response.body_excerpt(200) },
+        request_id: response
+            .header("x-ms-request-id")
+            .or(response.header("client-request-id"))
+            .map(|id| response.excerpt(id, 80)),
     })
 }
 
@@ -591,6 +571,7 @@ mod tests {
             headers: HeaderMap::new(),
             body: body.as_bytes().to_vec(),
             retries: 0,
+            redactor: Default::default(),
         }
     }
 

@@ -12,7 +12,7 @@ use crate::connections::ServiceConnection;
 use crate::net::endpoints::base_url;
 use crate::net::http::{HttpError, Request, Response};
 use crate::report::sanitize::sanitize;
-use crate::secret::{Redactor, Secret};
+use crate::secret::Secret;
 
 /// Legacy Azure AD Graph hosts: endpoint data still names them in `graphUrl`, but they do
 /// not serve Microsoft Graph's `v1.0` API.
@@ -208,7 +208,7 @@ async fn get(
         .send(Request::get(url).bearer(token).header("accept", "application/json"))
         .await
         .map_err(GraphError::Transport)?;
-    parse(object, &ctx.redactor, &response)
+    parse(object, &response)
 }
 
 #[derive(Deserialize, Default)]
@@ -261,7 +261,7 @@ fn clean(text: Option<String>) -> Option<String> {
     text.map(|t| sanitize(&t)).filter(|t| !t.trim().is_empty())
 }
 
-pub fn parse(object: GraphObject, redactor: &Redactor, response: &Response) -> Result<ObjectCredentials, GraphError> {
+pub fn parse(object: GraphObject, response: &Response) -> Result<ObjectCredentials, GraphError> {
     if response.is_success() {
         return match response.json::<GraphBody>() {
             Ok(body) if body.password_credentials.is_some() || body.key_credentials.is_some() => {
@@ -294,10 +294,7 @@ pub fn parse(object: GraphObject, redactor: &Redactor, response: &Response) -> R
                         .collect(),
                 })
             }
-            _ => Err(GraphError::Unusable {
-                status: response.status,
-                excerpt: super::entra::redacted_excerpt(redactor, response),
-            }),
+            _ => Err(GraphError::Unusable { status: response.status, excerpt: response.body_excerpt(200) }),
         };
     }
     let body = response.json::<ErrorEnvelope>().ok().and_then(|e| e.error);
@@ -314,9 +311,7 @@ pub fn parse(object: GraphObject, redactor: &Redactor, response: &Response) -> R
             Err(GraphError::Denied { status: response.status, code, request_id })
         }
         (404, Some(code)) => Err(GraphError::NotFound { code }),
-        (status, _) => {
-            Err(GraphError::Unusable { status, excerpt: super::entra::redacted_excerpt(redactor, response) })
-        }
+        (status, _) => Err(GraphError::Unusable { status, excerpt: response.body_excerpt(200) }),
     }
 }
 
@@ -332,6 +327,7 @@ mod tests {
             headers: HeaderMap::new(),
             body: body.as_bytes().to_vec(),
             retries: 0,
+            redactor: Default::default(),
         }
     }
 
@@ -342,7 +338,7 @@ mod tests {
             "hint":"Abc","keyId":"0b5e","secretText":null,"startDateTime":"2025-01-15T10:30:00Z"}],
           "keyCredentials":[{"customKeyIdentifier":"AAEC","displayName":"CN=x","endDateTime":"2026-12-22T00:09:01.5Z",
             "key":null,"keyId":"9a3c","type":"AsymmetricX509Cert","usage":"Verify"}]}"#;
-        let c = parse(GraphObject::Application, &Redactor::default(), &response(200, body)).unwrap();
+        let c = parse(GraphObject::Application, &response(200, body)).unwrap();
         assert_eq!(c.display_name.as_deref(), Some("myorg-sc"));
         assert_eq!(c.passwords[0].hint.as_deref(), Some("Abc"));
         assert_eq!(c.passwords[0].end.unwrap().to_string(), "2027-01-15T10:30:00Z");
@@ -353,23 +349,20 @@ mod tests {
     #[test]
     fn denial_not_found_and_proxy_pages() {
         let denied = r#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation.","innerError":{"date":"2024-12-05T12:07:47","request-id":"3957016c","client-request-id":"3957016c"}}}"#;
-        match parse(GraphObject::Application, &Redactor::default(), &response(403, denied)) {
+        match parse(GraphObject::Application, &response(403, denied)) {
             Err(GraphError::Denied { status: 403, code, request_id }) => {
                 assert_eq!((code.as_str(), request_id.as_deref()), ("Authorization_RequestDenied", Some("3957016c")))
             }
             other => panic!("{other:?}"),
         }
         let missing = r#"{"error":{"code":"Request_ResourceNotFound","message":"Resource does not exist"}}"#;
+        assert!(matches!(parse(GraphObject::Application, &response(404, missing)), Err(GraphError::NotFound { .. })));
         assert!(matches!(
-            parse(GraphObject::Application, &Redactor::default(), &response(404, missing)),
-            Err(GraphError::NotFound { .. })
-        ));
-        assert!(matches!(
-            parse(GraphObject::Application, &Redactor::default(), &response(403, "<html>proxy</html>")),
+            parse(GraphObject::Application, &response(403, "<html>proxy</html>")),
             Err(GraphError::Unusable { status: 403, .. })
         ));
         assert!(matches!(
-            parse(GraphObject::Application, &Redactor::default(), &response(200, "{\"value\":")),
+            parse(GraphObject::Application, &response(200, "{\"value\":")),
             Err(GraphError::Unusable { status: 200, .. })
         ));
     }

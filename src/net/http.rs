@@ -15,7 +15,7 @@ use url::Url;
 use super::ensure_secure_url;
 use super::limit::{self, Limiter};
 use super::proxy::ProxyConfig;
-use crate::secret::Secret;
+use crate::secret::{Redactor, Secret};
 
 /// What shapes every client the run builds.
 #[derive(Debug, Clone)]
@@ -32,6 +32,9 @@ pub struct HttpSettings {
     pub extra_roots_pem: Option<Vec<u8>>,
     pub proxy: ProxyConfig,
     pub user_agent: String,
+    /// The run's secrets: every credential sent is registered with it, and every response
+    /// quotes its text through it (`Response::excerpt`).
+    pub redactor: Redactor,
 }
 
 impl Default for HttpSettings {
@@ -45,6 +48,7 @@ impl Default for HttpSettings {
             extra_roots_pem: None,
             proxy: ProxyConfig::default(),
             user_agent: format!("azp-preflight/{}", env!("CARGO_PKG_VERSION")),
+            redactor: Redactor::default(),
         }
     }
 }
@@ -188,6 +192,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// How many retries it took to get this response.
     pub retries: u32,
+    /// The run's secrets, for quoting this answer.
+    pub redactor: Redactor,
 }
 
 impl Response {
@@ -205,6 +211,22 @@ impl Response {
 
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// Untrusted text from this answer (a field of its body, a header), quoted safely:
+    /// secrets replaced, one line, then cut to `max_chars`.
+    pub fn excerpt(&self, text: &str, max_chars: usize) -> String {
+        self.redactor.excerpt(text, max_chars)
+    }
+
+    /// The body quoted the same way, or `(empty body)`.
+    pub fn body_excerpt(&self, max_chars: usize) -> String {
+        let text = self.text();
+        if text.trim().is_empty() {
+            "(empty body)".into()
+        } else {
+            self.excerpt(&text, max_chars)
+        }
     }
 }
 
@@ -279,6 +301,11 @@ impl HttpClient {
 
     async fn send_with(&self, client: &reqwest::Client, request: Request) -> Result<Response, HttpError> {
         ensure_secure_url(&request.url).map_err(|e| HttpError::new(HttpErrorKind::Refused, e))?;
+        // Whatever credential goes out is a secret in every form a server may echo it in,
+        // whoever built the header.
+        if let Some(value) = request.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+            self.settings.redactor.register_authorization(value);
+        }
         let mut retries = 0;
         let host = limit::host_key(&request.url);
         loop {
@@ -355,7 +382,7 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response { status, url, headers, body, retries: 0 })
+        Ok(Response { status, url, headers, body, retries: 0, redactor: self.settings.redactor.clone() })
     }
 }
 

@@ -1,14 +1,16 @@
 //! Text that comes from outside (server bodies, YAML content, environment values) is made
 //! safe before it reaches a log: logging-command prefixes are broken up so the agent cannot
-//! execute them, control characters are dropped, and the length is capped.
+//! execute them and control characters are dropped.
+//!
+//! Nothing here cuts text: a cut can slice a secret so that what is left is no longer a
+//! registered value. Long untrusted text is quoted with `Redactor::excerpt`, which redacts
+//! before it cuts.
 
-/// Longest untrusted excerpt kept, in characters.
-pub const MAX_EXCERPT_CHARS: usize = 300;
-
-/// Sanitizes one untrusted value for inclusion in a message (single line, capped).
+/// Sanitizes one untrusted value for inclusion in a message (single line). It does not
+/// shorten: quote free text from a server with `Redactor::excerpt` / `Response::excerpt`.
 pub fn sanitize(text: &str) -> String {
     let single_line: String = text.chars().map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c }).collect();
-    cap(&neutralize_commands(&strip_controls(&single_line)), MAX_EXCERPT_CHARS)
+    neutralize_commands(&strip_controls(&single_line))
 }
 
 /// Makes `##vso[` and `##[` inert wherever they appear (the agent matches anywhere in a
@@ -31,27 +33,19 @@ fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
 }
 
-pub fn cap(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((byte, _)) => format!("{}…", &text[..byte]),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn neutralizes_commands_controls_and_length() {
+    fn neutralizes_commands_and_controls_without_cutting() {
         assert_eq!(
             sanitize("a\x1b[31mred\x07 ##vso[task.complete result=Succeeded]x ##[error]y"),
             "a[31mred # #vso[task.complete result=Succeeded]x # #[error]y"
         );
         assert_eq!(sanitize("two\nlines"), "two lines");
         let long = "é".repeat(400);
-        let capped = sanitize(&long);
-        assert_eq!(capped.chars().count(), MAX_EXCERPT_CHARS + 1);
+        assert_eq!(sanitize(&long), long, "cutting is the redacting excerpt's job");
         assert!(!neutralize_commands("####vso[x").contains("##vso["));
         assert_eq!(sanitize("#\u{00AD}#vso[task.complete]"), "# #vso[task.complete]");
         assert_eq!(sanitize("##\u{200B}vso[x"), "# #vso[x");

@@ -35,6 +35,8 @@ pub struct Seen {
 struct World {
     /// `GET` answers (resources, lists, Graph objects) by lower-cased path.
     get: BTreeMap<String, (u16, Value)>,
+    /// `GET` answers served exactly as stored, `nextLink` included.
+    raw: BTreeMap<String, Value>,
     /// Api-versions this "cloud" does not offer yet.
     refused_versions: Vec<String>,
     /// `POST` action answers by lower-cased path.
@@ -109,6 +111,11 @@ impl FakeArm {
             .unwrap()
             .get
             .insert(lower(path), (status, json!({"error": {"code": code, "message": message}})));
+    }
+
+    /// One list page served as given, whatever `nextLink` it names.
+    pub fn put_page(&self, path: &str, page: Value) {
+        self.world.lock().unwrap().raw.insert(lower(path), page);
     }
 
     pub fn remove(&self, path: &str) {
@@ -211,6 +218,9 @@ impl FakeArm {
         }
         if req.method == "POST" {
             return world.post.get(&req.path).cloned().unwrap_or_else(|| not_found(&req.path));
+        }
+        if let Some(page) = world.raw.get(&req.path) {
+            return (200, page.clone());
         }
         if let Some((status, value)) = world.get.get(&req.path) {
             return (*status, page(value, req, &self.base));

@@ -34,6 +34,11 @@ pub const TENANT_TRUNCATED: &str = "truncated-body";
 pub const TENANT_HANG: &str = "hang";
 /// A debugging proxy that shows the request it blocked, secret and all.
 pub const TENANT_PROXY_ECHO: &str = "proxy-echo";
+/// A gateway speaking for Entra ID that refuses in Entra's own error shape and quotes the
+/// request in `error_description`: the secret JSON-escaped and base64, the secret itself
+/// starting just before the 300- and the 400-character cuts of a description, then the
+/// form body.
+pub const TENANT_ENTRA_ECHO: &str = "entra-echo";
 
 pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
@@ -372,6 +377,25 @@ async fn handle(state: Arc<Mutex<State>>, base: String, req: Request<Incoming>) 
                 // The decoded secret starts just before where a 200-character excerpt ends.
                 let lead = format!("{:.<190}", "<html><body>Upstream refused the request ");
                 return Ok(answer(502, "text/html", format!("{lead}{decoded}<pre>{echoed}</pre></body></html>"), skew));
+            }
+            TENANT_ENTRA_ECHO => {
+                let secret = form.get("client_secret").cloned().unwrap_or_default();
+                let json = serde_json::to_string(&secret).unwrap_or_default();
+                let said = format!(
+                    "AADSTS50000: There was an error issuing a token. Secret as json {}, as base64 {} ",
+                    json.trim_matches('"'),
+                    base64::engine::general_purpose::STANDARD.encode(&secret)
+                );
+                // Once across a 300-character cut, once across a 400-character one.
+                let first = format!("{said:.<292}{secret} ");
+                let description =
+                    format!("{first:.<392}{secret} rejected. Request: {}", String::from_utf8_lossy(&body));
+                return Ok(json_answer(
+                    401,
+                    json!({"error": "invalid_client", "error_description": description, "error_codes": [50000],
+                           "trace_id": "0000aaaa-11bb-cccc-dd33-000000050000", "correlation_id": "aaaa0000-bb11-2222-33cc-000000050000"}),
+                    skew,
+                ));
             }
             TENANT_TRUNCATED => {
                 return Ok(answer(

@@ -112,3 +112,38 @@ fn no_secret_or_token_leaks_and_every_token_is_masked() {
     let last_secret = lines.iter().rposition(|l| l.starts_with("##vso[task.setsecret]")).unwrap_or(0);
     assert!(last_secret < first_other);
 }
+
+#[test]
+fn a_secret_quoted_in_entra_error_description_leaves_no_part_and_no_encoding() {
+    use base64::Engine as _;
+    // JSON escaping and form encoding both change these characters.
+    const QUOTED_SECRET: &str = "Qz7\"quoted\\canary+secret/=&x";
+    let fake = FakeEntra::start();
+    fake.add_app(crate::fake_entra::App::new(APP));
+    let mut env = Env::pipeline(&fake);
+    env.spn_key(ECHO_CONN, APP, QUOTED_SECRET, "Manual");
+    env.set(&format!("ENDPOINT_AUTH_PARAMETER_{ECHO_CONN}_TENANTID"), crate::fake_entra::TENANT_ENTRA_ECHO);
+    let pipeline = env.run(&[]);
+    let json = env.run(&["--format", "json", "--report", "echo-report.json"]);
+    let human = env.run(&["--format", "human"]);
+    assert!(json.stdout.contains("AADSTS50000: There was an error issuing a token"), "quoted: {}", json.stdout);
+
+    let mut forbidden: Vec<String> = (4..=QUOTED_SECRET.len()).map(|n| QUOTED_SECRET[..n].to_string()).collect();
+    let json_escaped = serde_json::to_string(QUOTED_SECRET).unwrap();
+    forbidden.extend([
+        url::form_urlencoded::byte_serialize(QUOTED_SECRET.as_bytes()).collect::<String>(),
+        json_escaped.trim_matches('"').to_string(),
+        base64::engine::general_purpose::STANDARD.encode(QUOTED_SECRET),
+    ]);
+    let mut all = outputs(&pipeline, &["azp-preflight-report.json", "azp-preflight-summary.md"]);
+    all.extend(outputs(&json, &["echo-report.json"]));
+    all.extend(outputs(&human, &[]));
+    for (source, line) in &all {
+        if line.starts_with("##vso[task.setsecret]") {
+            continue;
+        }
+        for bad in &forbidden {
+            assert!(!line.contains(bad.as_str()), "`{bad}` appears in {source}: {line}");
+        }
+    }
+}

@@ -7,6 +7,7 @@ mod bounded;
 mod cli;
 mod deploy;
 mod deploy_proof;
+mod echo_canary;
 mod fake_acr;
 mod fake_arm;
 mod fake_entra;

@@ -49,6 +49,9 @@ pub enum Mode {
     ReadOnly,
     Token,
     Tls,
+    /// TLS for the registry, token auth with the issuer on plain http at 127.0.0.1: a
+    /// registry that sends clients to a local, unencrypted token endpoint.
+    TlsToken,
 }
 
 pub struct Lab {
@@ -92,7 +95,7 @@ impl Lab {
                     storage.push_str("  maintenance:\n    readonly:\n      enabled: true\n");
                 }
             }
-            Mode::Token => {
+            Mode::Token | Mode::TlsToken => {
                 let i = Issuer::start(&d.join("issuer.crt"));
                 auth = format!(
                     "auth:\n  token:\n    realm: {}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
@@ -101,17 +104,18 @@ impl Lab {
                 );
                 issuer = Some(i);
             }
-            Mode::Tls => {
-                let (ca, cert, key) = tls_material();
-                std::fs::write(d.join("tls.crt"), cert).expect("write cert");
-                std::fs::write(d.join("tls.key"), key).expect("write key");
-                http.push_str(&format!(
-                    "  tls:\n    certificate: {}\n    key: {}\n",
-                    d.join("tls.crt").display(),
-                    d.join("tls.key").display()
-                ));
-                ca_pem = Some(ca);
-            }
+            Mode::Tls => {}
+        }
+        if matches!(mode, Mode::Tls | Mode::TlsToken) {
+            let (ca, cert, key) = tls_material();
+            std::fs::write(d.join("tls.crt"), cert).expect("write cert");
+            std::fs::write(d.join("tls.key"), key).expect("write key");
+            http.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                d.join("tls.crt").display(),
+                d.join("tls.key").display()
+            ));
+            ca_pem = Some(ca);
         }
         let config = format!("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}http:\n{http}{auth}");
         let config_path = d.join("config.yml");
@@ -155,7 +159,7 @@ impl Lab {
     /// `http://127.0.0.1:<port>` (or `https://localhost:<port>` for the TLS lab).
     pub fn server(&self) -> String {
         match self.mode {
-            Mode::Tls => format!("localhost:{}", self.port),
+            Mode::Tls | Mode::TlsToken => format!("localhost:{}", self.port),
             _ => format!("http://127.0.0.1:{}", self.port),
         }
     }

@@ -146,6 +146,37 @@ fn tls_trust_comes_from_ssl_cert_file() {
 }
 
 #[test]
+fn a_tls_registry_naming_a_plain_http_loopback_realm_gets_no_credential() {
+    // The registry is reached over TLS; its challenge sends clients to http://127.0.0.1:<port>.
+    let lab = Lab::start(Mode::TlsToken);
+    let ca = lab.write_ca();
+    let server = lab.server();
+    let (alice_pw, _) = token_users()["alice"];
+    let out = Run::local(&["--registry", &server])
+        .env("SSL_CERT_FILE", &ca.to_string_lossy())
+        .env("AZP_PREFLIGHT_REGISTRY_USERNAME", "alice")
+        .env("AZP_PREFLIGHT_REGISTRY_PASSWORD", alice_pw)
+        .canary(alice_pw)
+        .exec();
+    let f = out.expect_error(&server, "REG007");
+    assert_eq!(f["data"]["kind"], "insecure-realm", "{f}");
+    assert!(text(&f["message"]).contains("plain http"), "{f}");
+    let issuer = lab.issuer.as_ref().expect("the token lab has an issuer");
+    assert_eq!(issuer.httpd.seen(), Vec::<(String, String)>::new(), "a request reached the plain http realm");
+
+    // The same realm is fine for a registry that is itself a plain http lab on loopback.
+    let lab = Lab::start(Mode::Token);
+    let s = lab.server();
+    let out = Run::local(&["--registry", &s])
+        .env("AZP_PREFLIGHT_REGISTRY_USERNAME", "alice")
+        .env("AZP_PREFLIGHT_REGISTRY_PASSWORD", alice_pw)
+        .canary(alice_pw)
+        .exec();
+    assert_eq!(out.status(&s), "pass", "{}", out.dump());
+    assert!(!lab.issuer.as_ref().expect("issuer").httpd.seen().is_empty());
+}
+
+#[test]
 fn read_only_registry_refuses_pushes() {
     let lab = Lab::start(Mode::ReadOnly);
     let s = lab.server();

@@ -344,7 +344,7 @@ async fn service_principal_object_id(ctx: &Context, conn: &ServiceConnection, cl
             Some(id) if is_guid(&id) => SpLookup::Found(id),
             _ => SpLookup::Unknown(format!(
                 "Microsoft Graph answered without an object id: {}",
-                entra::redacted_excerpt(&ctx.redactor, &response)
+                response.body_excerpt(200)
             )),
         },
         404 => SpLookup::Gone,

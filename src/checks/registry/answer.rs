@@ -1,11 +1,10 @@
 //! Reading what a registry said: `WWW-Authenticate` challenges (RFC 7235), the distribution
-//! error envelope, the firewall's client IP, correlation ids, and short sanitized quotes for
-//! messages.
+//! error envelope, the firewall's client IP, correlation ids, and short quotes for messages,
+//! each made through `Response::excerpt` (secrets redacted before anything is cut).
 
 use std::collections::BTreeMap;
 
 use crate::net::Response;
-use crate::report::sanitize::{cap, sanitize};
 
 /// One challenge: `Bearer realm="...",service="..."`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +109,7 @@ pub fn challenges(resp: &Response) -> Vec<Challenge> {
 
 /// The `error="..."` of a Bearer challenge (`insufficient_scope`, `invalid_token`).
 pub fn challenge_error(resp: &Response) -> Option<String> {
-    challenges(resp).iter().find_map(|c| c.param("error").map(sanitize))
+    challenges(resp).iter().find_map(|c| c.param("error").map(|e| resp.excerpt(e, 80)))
 }
 
 /// One entry of the distribution error envelope.
@@ -120,7 +119,7 @@ pub struct RegistryError {
     pub message: String,
 }
 
-/// `{"errors":[{"code","message","detail"}]}`, sanitized; empty when the body is not that.
+/// `{"errors":[{"code","message","detail"}]}`, quoted; empty when the body is not that.
 pub fn registry_errors(resp: &Response) -> Vec<RegistryError> {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(&resp.body) else { return Vec::new() };
     let Some(errors) = value.get("errors").and_then(|e| e.as_array()) else { return Vec::new() };
@@ -130,7 +129,7 @@ pub fn registry_errors(resp: &Response) -> Vec<RegistryError> {
             let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("").to_string();
             let message = e.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string();
             (!code.is_empty() || !message.is_empty())
-                .then(|| RegistryError { code: sanitize(&code), message: cap(&sanitize(&message), 240) })
+                .then(|| RegistryError { code: resp.excerpt(&code, 80), message: resp.excerpt(&message, 240) })
         })
         .collect()
 }
@@ -150,13 +149,13 @@ fn is_html(resp: &Response) -> bool {
 }
 
 /// The `<title>` of an HTML page, if any.
-fn html_title(text: &str) -> Option<String> {
+fn html_title(resp: &Response, text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
     let start = lower.find("<title")?;
     let open_end = start + lower[start..].find('>')? + 1;
     let close = open_end + lower[open_end..].find("</title")?;
     let title = text.get(open_end..close)?.trim();
-    (!title.is_empty()).then(|| cap(&sanitize(title), 120))
+    (!title.is_empty()).then(|| resp.excerpt(title, 120))
 }
 
 /// The registry's own words, quoted for a message: the error envelope's `CODE: message`
@@ -177,12 +176,12 @@ pub fn quote(resp: &Response) -> String {
         return "(empty body)".into();
     }
     if is_html(resp) {
-        return match html_title(trimmed) {
+        return match html_title(resp, trimmed) {
             Some(title) => format!("an HTML page titled \"{title}\" (a proxy, firewall or login page, not a registry)"),
             None => "an HTML page (a proxy, firewall or login page, not a registry)".into(),
         };
     }
-    format!("\"{}\"", cap(&sanitize(trimmed), 200))
+    format!("\"{}\"", resp.excerpt(trimmed, 200))
 }
 
 /// Whether the body looks like an HTML page rather than a registry's JSON.
@@ -203,7 +202,7 @@ const CORRELATION_HEADERS: &[&str] = &[
 
 /// `(header, value)` of the first correlation header present.
 pub fn correlation(resp: &Response) -> Option<(&'static str, String)> {
-    CORRELATION_HEADERS.iter().find_map(|h| resp.header(h).map(|v| (*h, cap(&sanitize(v), 80))))
+    CORRELATION_HEADERS.iter().find_map(|h| resp.header(h).map(|v| (*h, resp.excerpt(v, 80))))
 }
 
 /// ` [x-ms-correlation-request-id: ...]` or nothing.
@@ -228,7 +227,7 @@ pub fn denied_client_ip(text: &str) -> Option<String> {
 
 /// The seconds a throttled answer asks to wait, when it says.
 pub fn retry_after(resp: &Response) -> Option<String> {
-    resp.header("retry-after").map(|v| cap(&sanitize(v), 40))
+    resp.header("retry-after").map(|v| resp.excerpt(v, 40))
 }
 
 #[cfg(test)]
@@ -247,6 +246,7 @@ mod tests {
             headers: map,
             body: body.as_bytes().to_vec(),
             retries: 0,
+            redactor: Default::default(),
         }
     }
 
@@ -286,5 +286,33 @@ mod tests {
         assert!(q.contains("HTML page titled \"Proxy # #vso[x] login\""), "{q}");
         assert_eq!(quote(&response(405, &[], "Method not allowed\n")), "\"Method not allowed\"");
         assert_eq!(quote(&response(502, &[], "")), "(empty body)");
+    }
+
+    #[test]
+    fn every_quote_redacts_before_it_cuts() {
+        let secret = "reg-Pa55word~canary-Zk81";
+        let redactor = crate::secret::Redactor::default();
+        redactor.register(secret);
+        let no_prefix = |text: &str| (4..=secret.len()).all(|n| !text.contains(&secret[..n]));
+        // Each quote cuts at its own length; slide the secret across every cut.
+        for at in 60..250 {
+            let pad = "p".repeat(at);
+            let with = |mut r: Response| {
+                r.redactor = redactor.clone();
+                r
+            };
+            let envelope = serde_json::json!({"errors": [{"code": "DENIED", "message": format!("{pad}{secret}")}]});
+            let raw =
+                with(response(500, &[("x-request-id", &format!("{pad}{secret}"))], &format!("{pad}{secret} tail")));
+            let page = with(response(
+                502,
+                &[("content-type", "text/html")],
+                &format!("<html><title>{pad}{secret}</title></html>"),
+            ));
+            let env = with(response(403, &[], &envelope.to_string()));
+            for quoted in [quote(&raw), quote(&page), quote(&env), correlation_suffix(&raw)] {
+                assert!(no_prefix(&quoted), "a cut left part of the secret: {quoted}");
+            }
+        }
     }
 }

@@ -8,7 +8,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
@@ -106,6 +105,23 @@ fn token_url(realm: &Url, service: Option<&str>, scopes: &[String], account: Opt
         }
     }
     url
+}
+
+/// Whether the token endpoint a challenge names may receive the credential. Plain http is
+/// acceptable only when the registry itself was reached over plain http on loopback (a local
+/// lab): a registry reached any other way that names an `http://` realm, loopback included,
+/// would have the credential sent unencrypted, or to whatever listens on this agent.
+fn realm_policy(realm: &Url, requested: &Url, answered_from: &Url) -> Result<(), String> {
+    crate::net::ensure_secure_url(realm)?;
+    let local_lab = |u: &Url| u.scheme() == "http" && u.host_str().is_some_and(crate::net::is_loopback_host);
+    if realm.scheme() == "http" && !(local_lab(requested) && local_lab(answered_from)) {
+        return Err(format!(
+            "plain http is refused for a token endpoint unless the registry itself is reached over plain http on \
+             loopback, and this registry answered from {}",
+            answered_from.origin().ascii_serialization()
+        ));
+    }
+    Ok(())
 }
 
 /// The chain stopped; its findings are already recorded.
@@ -836,7 +852,7 @@ impl<'a> Chain<'a> {
                 .data("suggestion", t.suggestion.clone());
             return Err(self.fail(f));
         }
-        if let Err(e) = crate::net::ensure_secure_url(&realm) {
+        if let Err(e) = realm_policy(&realm, v2, &resp.url) {
             let f = self
                 .finding(
                     Code::REG007,
@@ -1060,8 +1076,7 @@ impl<'a> Chain<'a> {
 
     fn register_basic(&self, username: &str, password: &Secret) {
         // A server that echoes the Authorization header must not leak the password.
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{}", password.expose()));
-        self.ctx.redactor.register(&encoded);
+        self.ctx.redactor.register_basic(username, password.expose());
     }
 
     /// The scopes the intent needs, plus metadata read for ACR's lock attributes.
@@ -2087,6 +2102,7 @@ fn short_digest(digest: &str) -> String {
 mod tests {
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     fn jwt(payload: &Value) -> String {
         format!(

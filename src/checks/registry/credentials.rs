@@ -14,7 +14,7 @@ use super::server::{parse_server, Server, ServerOrigin};
 use crate::connections::ServiceConnection;
 use crate::env::AgentEnv;
 use crate::fsread;
-use crate::report::sanitize::{cap, sanitize};
+use crate::report::sanitize::sanitize;
 use crate::secret::{Redactor, Secret};
 
 /// The username ACR expects with a refresh token.
@@ -226,6 +226,10 @@ impl DockerConfig {
                 if let Some(p) = entry.get("password").and_then(|v| v.as_str()).filter(|p| !p.is_empty()) {
                     parsed.password.get_or_insert_with(|| redactor.secret(p));
                 }
+                if let (Some(u), Some(p)) = (&parsed.username, &parsed.password) {
+                    // The `auth` blob in each base64 form, however it was written here.
+                    redactor.register_basic(u, p.expose());
+                }
                 if let Some(t) = entry.get("identitytoken").and_then(|v| v.as_str()).filter(|t| !t.is_empty()) {
                     parsed.identity_token = Some(redactor.secret(t));
                 }
@@ -314,7 +318,7 @@ impl DockerConfig {
             return unreadable(format!(
                 "`{program} get` exited with {}: {}",
                 output.status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into()),
-                cap(&sanitize(&redactor.redact(said.trim())), 200)
+                redactor.excerpt(said.trim(), 200)
             ));
         }
         #[derive(serde::Deserialize)]
@@ -329,6 +333,7 @@ impl DockerConfig {
             Err(_) => return unreadable(format!("`{program} get` did not print the expected JSON")),
         };
         let secret = redactor.secret(answer.secret);
+        redactor.register_basic(&answer.username, secret.expose());
         let credential = if answer.username == "<token>" {
             Credential::RefreshToken { token: secret }
         } else {
