@@ -1,8 +1,10 @@
 //! `advisories lint`: every file parses and validates, and the set is consistent (unique ids,
-//! file names that match ids, last-good versions that no other advisory marks as affected).
+//! file names that match ids, last-good versions that no other advisory marks as affected),
+//! and every build of every affected release is accounted for (`build_coverage`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::builds::{self, BuildData};
 use super::{embedded_files, Advisory};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +37,11 @@ pub fn embedded_sources() -> Vec<Source<'static>> {
 
 /// Lints the sources; returns the advisories that parsed and every problem found.
 pub fn lint(sources: &[Source<'_>]) -> (Vec<Advisory>, Vec<Problem>) {
+    lint_with(sources, builds::builtin())
+}
+
+/// As `lint`, with the given version data.
+pub fn lint_with(sources: &[Source<'_>], data: &BuildData) -> (Vec<Advisory>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut parsed: Vec<(String, bool, Advisory)> = Vec::new();
     for src in sources {
@@ -75,7 +82,59 @@ pub fn lint(sources: &[Source<'_>]) -> (Vec<Advisory>, Vec<Problem>) {
             }
         }
     }
+    for (file, _, a) in &parsed {
+        problems.extend(build_coverage(a, data).into_iter().map(|message| Problem { file: file.clone(), message }));
+    }
     (parsed.into_iter().map(|(_, _, a)| a).collect(), problems)
+}
+
+/// Checks an advisory against the version data of its task: the builds it names exist, its
+/// ranges and versions were published, and in every release (`major.minor`) with an affected
+/// version each build's version of that release is inside an affected range, at or above
+/// `fixed`, listed in `unaffected`, or of a build the advisory does not concern. A task the
+/// data does not know (an organization's own task) is not checked.
+pub fn build_coverage(a: &Advisory, data: &BuildData) -> Vec<String> {
+    let Some(task) = data.get(&a.task_id, a.major) else { return Vec::new() };
+    let mut problems = Vec::new();
+    let known: Vec<&str> = task.builds.keys().map(String::as_str).collect();
+    for b in &a.builds {
+        if !known.iter().any(|k| k.eq_ignore_ascii_case(b)) {
+            problems.push(format!(
+                "build `{b}` never published {}@{} (its builds: {})",
+                a.task,
+                a.major,
+                known.join(", ")
+            ));
+        }
+    }
+    let all = task.all_versions();
+    for r in &a.affected {
+        if !all.iter().any(|v| r.contains(*v)) {
+            problems.push(format!("affected `{r}` contains no version any build of {}@{} published", a.task, a.major));
+        }
+    }
+    let named = [("last-good", a.last_good), ("fixed", a.fixed)];
+    let listed = a.unaffected.iter().map(|v| ("unaffected", Some(*v)));
+    for (field, v) in named.into_iter().chain(listed) {
+        if let Some(v) = v.filter(|v| !all.contains(v)) {
+            problems.push(format!("{field} {v} was never published by a build of {}@{}", a.task, a.major));
+        }
+    }
+    let concerned = |b: &str| a.builds.is_empty() || a.builds.iter().any(|x| x.eq_ignore_ascii_case(b));
+    let releases: BTreeSet<u32> = all.iter().filter(|v| a.in_range(**v)).map(|v| v.minor).collect();
+    for minor in releases {
+        for (build, v) in task.release(a.major, minor) {
+            if !concerned(build) || a.in_range(v) || a.unaffected.contains(&v) || a.fixed.is_some_and(|f| v >= f) {
+                continue;
+            }
+            problems.push(format!(
+                "release {}.{minor} is affected, but its {build} build {v} is not covered: put it in an affected \
+                 range, or list it in `unaffected` once checked",
+                a.major
+            ));
+        }
+    }
+    problems
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! A file is parsed and validated in one step, so a loaded `Advisory` is always well formed;
 //! `lint` adds the checks that need the whole set.
 
+pub mod builds;
 pub mod lint;
 pub mod range;
 
@@ -61,6 +62,12 @@ struct RawVersions {
     last_good: Option<String>,
     #[serde(default)]
     fixed: Option<String>,
+    /// The builds (Default, Node20, ...) the advisory concerns; empty: every build.
+    #[serde(default)]
+    builds: Vec<String>,
+    /// Versions of an affected release that were checked and are not affected.
+    #[serde(default)]
+    unaffected: Vec<String>,
 }
 
 /// Where the advisory's facts come from. At least one link is required.
@@ -130,6 +137,10 @@ pub struct Advisory {
     pub affected: Vec<VersionRange>,
     pub last_good: Option<TaskVersion>,
     pub fixed: Option<TaskVersion>,
+    /// The builds the advisory concerns (`Node20`); empty: every build of the affected versions.
+    pub builds: Vec<String>,
+    /// Versions of affected releases that were checked and are not affected.
+    pub unaffected: Vec<TaskVersion>,
     pub sources: Sources,
     pub applies_when: Option<AppliesWhen>,
     /// `embedded` or the file it came from.
@@ -193,6 +204,8 @@ impl Advisory {
         };
         let last_good = version("last-good", &raw.versions.last_good);
         let fixed = version("fixed", &raw.versions.fixed);
+        let unaffected: Vec<TaskVersion> =
+            raw.versions.unaffected.iter().filter_map(|t| version("unaffected", &Some(t.clone()))).collect();
         let mut affected = Vec::new();
         for text in &raw.versions.affected {
             match VersionRange::parse(text) {
@@ -215,6 +228,20 @@ impl Advisory {
                 if a.overlaps(b) {
                     problems.push(format!("affected ranges `{a}` and `{b}` overlap"));
                 }
+            }
+        }
+        for v in &unaffected {
+            if let Some(r) = affected.iter().find(|r| r.contains(*v)) {
+                problems.push(format!("unaffected {v} is inside the affected versions (`{r}`)"));
+            }
+        }
+        for (i, build) in raw.versions.builds.iter().enumerate() {
+            if !valid_build(build) {
+                problems.push(format!(
+                    "build `{build}` is not a build name; expected a name such as Default, Node16, Node20, Node24 or Wif"
+                ));
+            } else if raw.versions.builds[..i].iter().any(|b| b.eq_ignore_ascii_case(build)) {
+                problems.push(format!("build `{build}` is listed twice"));
             }
         }
         if raw.pinnable && affected.is_empty() {
@@ -267,13 +294,49 @@ impl Advisory {
             affected,
             last_good,
             fixed,
+            builds: raw.versions.builds,
+            unaffected,
             sources: raw.sources,
             applies_when: raw.applies_when,
             origin: origin.to_string(),
         })
     }
 
+    /// Whether version `v` is affected, as far as the version data can tell.
     pub fn affects(&self, v: TaskVersion) -> bool {
+        self.assess(v) == Hit::Affected
+    }
+
+    /// Whether `v` is affected, using the built-in data on which build published which version.
+    pub fn assess(&self, v: TaskVersion) -> Hit {
+        self.assess_with(v, builds::builtin())
+    }
+
+    /// As `assess`, with the given version data.
+    pub fn assess_with(&self, v: TaskVersion, data: &builds::BuildData) -> Hit {
+        if !self.in_range(v) {
+            return Hit::NotAffected;
+        }
+        if self.builds.is_empty() {
+            return Hit::Affected;
+        }
+        let published: Vec<String> = data
+            .get(&self.task_id, self.major)
+            .map(|b| b.published_by(v).into_iter().map(str::to_string).collect())
+            .unwrap_or_default();
+        let concerned = |b: &String| self.builds.iter().any(|x| x.eq_ignore_ascii_case(b));
+        if !published.is_empty() && published.iter().all(concerned) {
+            Hit::Affected
+        } else if !published.is_empty() && !published.iter().any(concerned) {
+            Hit::NotAffected
+        } else {
+            // Two builds published this version string, or the data does not know it.
+            Hit::Unsure { published_by: published }
+        }
+    }
+
+    /// Whether `v` is inside an affected range, whatever the build.
+    pub fn in_range(&self, v: TaskVersion) -> bool {
         v.major == self.major && self.affected.iter().any(|r| r.contains(v))
     }
 
@@ -294,6 +357,23 @@ impl Advisory {
     pub fn primary_source(&self) -> Option<&str> {
         self.sources.all().next().map(String::as_str)
     }
+}
+
+/// Whether version `v` is affected by an advisory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hit {
+    Affected,
+    NotAffected,
+    /// The advisory concerns some builds only and the version cannot be tied to one build:
+    /// `published_by` lists the builds that published this version string (empty: unknown).
+    Unsure { published_by: Vec<String> },
+}
+
+/// `Default`, `Node20`, `Wif`: letters first, then letters and digits.
+fn valid_build(name: &str) -> bool {
+    name.len() <= 40
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 fn one_line(text: &str) -> String {
@@ -398,6 +478,9 @@ pub fn render_list(db: &AdvisoryDb, out: &mut dyn std::io::Write) -> std::io::Re
         writeln!(out, "  {}", a.title)?;
         if a.pinnable {
             writeln!(out, "  affected:  {}", a.affected_text())?;
+            if !a.builds.is_empty() {
+                writeln!(out, "  builds:    {} only", a.builds.join(", "))?;
+            }
             writeln!(out, "  last good: {}", a.last_good.map(|v| v.to_string()).unwrap_or_else(|| "unknown".into()))?;
             writeln!(out, "  fixed:     {}", a.fixed.map(|v| v.to_string()).unwrap_or_else(|| "no fix known".into()))?;
         } else {
