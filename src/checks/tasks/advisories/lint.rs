@@ -90,8 +90,9 @@ pub fn lint_with(sources: &[Source<'_>], data: &BuildData) -> (Vec<Advisory>, Ve
 
 /// Checks an advisory against the version data of its task: the builds it names exist, its
 /// ranges and versions were published, and in every release (`major.minor`) with an affected
-/// version each build's version of that release is inside an affected range, at or above
-/// `fixed`, listed in `unaffected`, or of a build the advisory does not concern. A task the
+/// version each build's version of that release is inside an affected range, the last good
+/// version, at or above `fixed`, listed in `unaffected`, or of a build the advisory does not
+/// concern. A task the
 /// data does not know (an organization's own task) is not checked.
 pub fn build_coverage(a: &Advisory, data: &BuildData) -> Vec<String> {
     let Some(task) = data.get(&a.task_id, a.major) else { return Vec::new() };
@@ -124,7 +125,11 @@ pub fn build_coverage(a: &Advisory, data: &BuildData) -> Vec<String> {
     let releases: BTreeSet<u32> = all.iter().filter(|v| a.in_range(**v)).map(|v| v.minor).collect();
     for minor in releases {
         for (build, v) in task.release(a.major, minor) {
-            if !concerned(build) || a.in_range(v) || a.unaffected.contains(&v) || a.fixed.is_some_and(|f| v >= f) {
+            let accounted = a.in_range(v)
+                || a.unaffected.contains(&v)
+                || a.last_good == Some(v)
+                || a.fixed.is_some_and(|f| v >= f);
+            if accounted || !concerned(build) {
                 continue;
             }
             problems.push(format!(
