@@ -82,7 +82,14 @@ pub fn lint_with(sources: &[Source<'_>], data: &BuildData) -> (Vec<Advisory>, Ve
             }
         }
     }
-    for (file, _, a) in &parsed {
+    for (file, embedded, a) in &parsed {
+        // The embedded database only covers built-in tasks, so their version data must be known.
+        if *embedded && data.get(&a.task_id, a.major).is_none() {
+            problems.push(Problem {
+                file: file.clone(),
+                message: format!("no built-in task {}@{} has the GUID {}", a.task, a.major, a.task_id),
+            });
+        }
         problems.extend(build_coverage(a, data).into_iter().map(|message| Problem { file: file.clone(), message }));
     }
     (parsed.into_iter().map(|(_, _, a)| a).collect(), problems)
