@@ -626,6 +626,46 @@ issues = ["https://example.com/issues/1"]
     }
 
     #[test]
+    fn builds_and_unaffected_parse_and_decide_by_build() {
+        let text = SAMPLE.replace(
+            "affected = [\">= 2.10.0, < 2.12.0\"]",
+            "affected = [\">= 2.10.0, < 2.12.0\"]\nbuilds = [\"Node20\"]\nunaffected = [\"2.9.0\"]",
+        );
+        let a = Advisory::parse(&text, "test").unwrap();
+        assert_eq!(a.builds, ["Node20"]);
+        assert_eq!(a.unaffected, [TaskVersion::new(2, 9, 0)]);
+        let mut data = builds::BuildData::default();
+        let v = |p| TaskVersion::new(2, 11, p);
+        let mut task = builds::TaskBuilds::default();
+        task.builds.insert("Default".into(), vec![v(0), v(1)]);
+        task.builds.insert("Node20".into(), vec![v(1), v(2)]);
+        data.insert("11111111-2222-3333-4444-555555555555", 2, task);
+        assert_eq!(a.assess_with(v(2), &data), Hit::Affected);
+        assert_eq!(a.assess_with(v(0), &data), Hit::NotAffected);
+        assert_eq!(a.assess_with(v(1), &data), Hit::Unsure { published_by: vec!["Default".into(), "Node20".into()] });
+        assert_eq!(a.assess_with(v(7), &data), Hit::Unsure { published_by: vec![] });
+        assert_eq!(a.assess_with(TaskVersion::new(2, 12, 0), &data), Hit::NotAffected);
+        // Without `builds` every build of an affected version is affected.
+        let all = Advisory::parse(SAMPLE, "test").unwrap();
+        assert_eq!(all.assess_with(v(1), &data), Hit::Affected);
+    }
+
+    #[test]
+    fn malformed_builds_and_unaffected_are_rejected() {
+        let from = "fixed = \"2.12.0\"";
+        for (to, expected) in [
+            ("builds = [\"Node 20\"]", "build `Node 20` is not a build name"),
+            ("builds = [\"Node20\", \"node20\"]", "listed twice"),
+            ("unaffected = [\"2.11.0\"]", "unaffected 2.11.0 is inside the affected versions"),
+            ("unaffected = [\"2.11\"]", "unaffected `2.11` is not a full version"),
+        ] {
+            let text = SAMPLE.replace(from, &format!("{from}\n{to}"));
+            let problems = Advisory::parse(&text, "test").expect_err(to);
+            assert!(problems.iter().any(|p| p.contains(expected)), "{to}: {problems:?}");
+        }
+    }
+
+    #[test]
     fn extra_files_merge_over_embedded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("org.toml");
