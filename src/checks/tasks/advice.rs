@@ -990,7 +990,11 @@ mod tests {
         // A version the data does not know (a hotfix, say) cannot be tied to a build either.
         let unknown = node20_only_advice("2.238.7");
         assert_eq!(codes(&unknown), [(Code::TSK001, Severity::Warning)]);
-        assert!(unknown[0].finding.message.contains("2.238.7 is not in the version data"), "{}", unknown[0].finding.message);
+        assert!(
+            unknown[0].finding.message.contains("2.238.7 is not in the version data"),
+            "{}",
+            unknown[0].finding.message
+        );
         assert!(node20_only_advice("2.238.9").is_empty());
     }
 

@@ -132,10 +132,8 @@ pub fn build_coverage(a: &Advisory, data: &BuildData) -> Vec<String> {
     let releases: BTreeSet<u32> = all.iter().filter(|v| a.in_range(**v)).map(|v| v.minor).collect();
     for minor in releases {
         for (build, v) in task.release(a.major, minor) {
-            let accounted = a.in_range(v)
-                || a.unaffected.contains(&v)
-                || a.last_good == Some(v)
-                || a.fixed.is_some_and(|f| v >= f);
+            let accounted =
+                a.in_range(v) || a.unaffected.contains(&v) || a.last_good == Some(v) || a.fixed.is_some_and(|f| v >= f);
             if accounted || !concerned(build) {
                 continue;
             }
@@ -185,11 +183,15 @@ mod tests {
         let narrow = SAMPLE.replace(">= 2.10.0, < 2.12.0\"]", "2.10.0\", \"2.10.1\", \"2.11.0\", \"2.11.3\"]");
         let problems = coverage(&narrow);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("release 2.11 is affected, but its Node20 build 2.11.1 is not covered"), "{problems:?}");
+        assert!(
+            problems[0].contains("release 2.11 is affected, but its Node20 build 2.11.1 is not covered"),
+            "{problems:?}"
+        );
         // Listing it as checked and unaffected, or scoping the advisory to the Default build, settles it.
-        assert!(coverage(&narrow.replace("fixed = \"2.12.0\"", "fixed = \"2.12.0\"\nunaffected = [\"2.11.1\"]")).is_empty());
-        let default_only =
-            SAMPLE.replace(">= 2.10.0, < 2.12.0\"]", "2.10.0\", \"2.11.0\"]\nbuilds = [\"Default\"]");
+        assert!(
+            coverage(&narrow.replace("fixed = \"2.12.0\"", "fixed = \"2.12.0\"\nunaffected = [\"2.11.1\"]")).is_empty()
+        );
+        let default_only = SAMPLE.replace(">= 2.10.0, < 2.12.0\"]", "2.10.0\", \"2.11.0\"]\nbuilds = [\"Default\"]");
         assert!(coverage(&default_only).is_empty(), "{:?}", coverage(&default_only));
         // Versions at or above `fixed` and the last good version count as covered.
         let late_start = SAMPLE.replace(">= 2.10.0, < 2.12.0\"]", ">= 2.10.1, < 2.12.0\"]").replace("2.9.1", "2.10.0");

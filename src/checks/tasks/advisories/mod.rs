@@ -366,7 +366,9 @@ pub enum Hit {
     NotAffected,
     /// The advisory concerns some builds only and the version cannot be tied to one build:
     /// `published_by` lists the builds that published this version string (empty: unknown).
-    Unsure { published_by: Vec<String> },
+    Unsure {
+        published_by: Vec<String>,
+    },
 }
 
 /// `Default`, `Node20`, `Wif`: letters first, then letters and digits.
