@@ -19,7 +19,7 @@ const RUNS: usize = 5;
 /// job and an inline script. The first stage also pins versions that have advisories.
 fn stage(i: usize) -> String {
     let (nuget, docker) = if i == 0 {
-        ("NuGetCommand@2.244.1", "Docker@2.240.2  # pinned by azp-preflight: AZP-ADV-0004, unpin at >= 2.245.0")
+        ("NuGetCommand@2.244.1", "Docker@2.240.5  # pinned by azp-preflight: AZP-ADV-0004, unpin at >= 2.247.0")
     } else {
         ("NuGetCommand@2", "Docker@2")
     };

@@ -220,7 +220,7 @@ fn multistage_pipeline_offline_report() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
     let report = json_of(&output);
-    assert_eq!(report["advisoryDb"]["advisories"], 16);
+    assert_eq!(report["advisoryDb"]["advisories"], 35);
     let checks = report["checks"].as_array().unwrap();
     assert_eq!(checks.len(), 1, "templates are not pipelines of their own");
     assert_eq!(
@@ -372,7 +372,7 @@ references = ["https://wiki.contoso.example/incidents/42"]
         .unwrap();
     assert_eq!(list.status.code(), Some(0));
     let text = String::from_utf8_lossy(&list.stdout);
-    assert!(text.starts_with("17 advisories"), "{text}");
+    assert!(text.starts_with("36 advisories"), "{text}");
     assert!(text.contains("CONTOSO-ADV-0001  Docker@2") && text.contains("from:      org.toml"), "{text}");
 }
 
@@ -381,14 +381,14 @@ fn advisories_list_and_lint() {
     let list = azp_preflight().args(["advisories", "list"]).output().unwrap();
     assert_eq!(list.status.code(), Some(0));
     let text = String::from_utf8_lossy(&list.stdout);
-    assert!(text.starts_with("16 advisories"), "{text}");
+    assert!(text.starts_with("35 advisories"), "{text}");
     assert!(text.contains("AZP-ADV-0001  AzureIoTEdge@2  [high confidence]"), "{text}");
     assert!(text.contains("affected:  >= 2.241.0, < 2.243.2"));
     assert!(text.contains("not pin-fixable"));
 
     let lint = azp_preflight().args(["advisories", "lint"]).output().unwrap();
     assert_eq!(lint.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&lint.stdout), "16 advisories checked: no problems\n");
+    assert_eq!(String::from_utf8_lossy(&lint.stdout), "35 advisories checked: no problems\n");
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
@@ -415,7 +415,7 @@ affected = [">= 2.240.0, < 2.243.0", "2.242.1"]
     let text = String::from_utf8_lossy(&lint.stdout);
     assert!(text.contains("bad.toml: affected ranges `>= 2.240.0, < 2.243.0` and `2.242.1` overlap"), "{text}");
     assert!(text.contains("bad.toml: no sources"), "{text}");
-    assert!(text.contains("2 problems in 17 files"), "{text}");
+    assert!(text.contains("2 problems in 36 files"), "{text}");
 }
 
 #[test]
@@ -495,7 +495,7 @@ fn online_pins_the_org_lacks_and_the_definitions_yaml_file() {
     std::fs::create_dir_all(sources.path().join("build")).unwrap();
     std::fs::write(
         sources.path().join("build/ci.yml"),
-        "steps:\n- task: Docker@2.240.2\n- task: Docker@2.239.9\n- task: Docker@2\n",
+        "steps:\n- task: Docker@2.240.5\n- task: Docker@2.239.9\n- task: Docker@2\n",
     )
     .unwrap();
     // A conventional name that must not be scanned: the definition names build/ci.yml.
@@ -506,7 +506,7 @@ fn online_pins_the_org_lacks_and_the_definitions_yaml_file() {
             200,
             json!({"id": 42, "process": {"type": 2, "yamlFilename": "/build/ci.yml"}}).to_string(),
         ),
-        (tasks_path(DOCKER_ID), 200, task_list("Docker", DOCKER_ID, &[("2.240.3", "2.240.2"), ("2.247.1", "2.247.0")])),
+        (tasks_path(DOCKER_ID), 200, task_list("Docker", DOCKER_ID, &[("2.240.5", "2.240.4"), ("2.247.1", "2.247.0")])),
     ]);
     let temp = tempfile::tempdir().unwrap();
     let mut cmd = azp_preflight();
@@ -625,7 +625,7 @@ fn fix_offline_keeps_crlf_comments_and_everything_else() {
         before
             .replace(
                 "- task: AzurePowerShell@5.247.5   # deploy script\r\n",
-                "- task: AzurePowerShell@5.246.1   # deploy script  # pinned by azp-preflight: AZP-ADV-0010, no fix known yet\r\n"
+                "- task: AzurePowerShell@5   # deploy script\r\n"
             )
             .replace("- task: FileTransform@2.248.1\r\n", "- task: FileTransform@2\r\n")
     );

@@ -6,7 +6,7 @@
 use std::ops::Range;
 use std::path::PathBuf;
 
-use super::advisories::{Advisory, AdvisoryDb};
+use super::advisories::{Advisory, AdvisoryDb, Hit};
 use super::index::{only_eol_node, Found, Index};
 use super::reference::{self, compare_dotted, NameKind, Parsed, TaskRef, TaskVersion, VersionSpec};
 use super::resolve::{Lookup, OrgTask};
@@ -231,6 +231,7 @@ impl RefContext<'_> {
         } else {
             self.stale_pin(pinned, advisories, out);
         }
+        out.extend(self.unsure_build(pinned, advisories, &format!("{} pins {pinned}", self.shown())));
         match self.lookup {
             Some(Lookup::Found(org)) if !org.has(pinned) => {
                 let mut have: Vec<TaskVersion> =
@@ -359,6 +360,8 @@ impl RefContext<'_> {
                 };
                 let affected: Vec<&Advisory> =
                     advisories.iter().copied().filter(|a| a.affects(current.version)).collect();
+                let context = format!("{} resolves to {} in this organization", self.shown(), current.version);
+                out.extend(self.unsure_build(current.version, advisories, &context));
                 if affected.is_empty() {
                     return;
                 }
@@ -383,6 +386,8 @@ impl RefContext<'_> {
             _ => {
                 let Some(latest) = self.identity.builtin.and_then(|b| b.info.latest_version()) else { return };
                 let affected: Vec<&Advisory> = advisories.iter().copied().filter(|a| a.affects(latest)).collect();
+                let context = format!("{} floats to the newest version azp-preflight knows, {latest}", self.shown());
+                out.extend(self.unsure_build(latest, advisories, &context));
                 if affected.is_empty() {
                     return;
                 }
@@ -409,6 +414,50 @@ impl RefContext<'_> {
                 out.push(Advice { finding: advisory_data(f, &affected), edit });
             }
         }
+    }
+
+    /// TSK001 warnings for advisories about some builds only, when the version string cannot be
+    /// tied to one build: two builds published it, or the version data does not know it. The
+    /// tool says so instead of guessing affected or unaffected.
+    fn unsure_build(&self, version: TaskVersion, advisories: &[&Advisory], context: &str) -> Vec<Advice> {
+        let mut out = Vec::new();
+        for a in advisories {
+            let Hit::Unsure { published_by } = a.assess(version) else { continue };
+            let concerns = a.builds.join(", ");
+            let published = match published_by.len() {
+                0 => format!("{version} is not in the version data azp-preflight carries"),
+                1 => format!("{version} was published by the {} build", published_by[0]),
+                n => format!(
+                    "{version} was published by {} builds ({})",
+                    if n == 2 { "two".to_string() } else { n.to_string() },
+                    published_by.join(", ")
+                ),
+            };
+            let message = format!(
+                "{context}. {published}; {} ({}) concerns the {concerns} build; azp-preflight cannot tell which \
+                 build this organization runs, so it does not say whether the step is affected",
+                a.id, a.title
+            );
+            let pin = a
+                .last_good
+                .filter(|v| !advisories.iter().any(|x| x.affects(*v)))
+                .map(|v| format!(" If it is, pin `{}@{v}`.", self.yaml_name()))
+                .unwrap_or_default();
+            let remedy = format!(
+                "Check which build the step runs: the task's log shows the version, and each build runs on its own \
+                 Node handler (the {concerns} build on its Node version).{pin}{}",
+                a.primary_source().map(|s| format!(" See {s}")).unwrap_or_default()
+            );
+            let f = self
+                .finding(Code::TSK001, message)
+                .severity(Severity::Warning)
+                .remedy(remedy)
+                .data("advisory", a.id.clone())
+                .data("builds", a.builds.clone())
+                .data("publishedBy", published_by.clone());
+            out.push(Advice { finding: f, edit: None });
+        }
+        out
     }
 
     /// The remedy text and edit for a reference that runs an affected version: unpin when
@@ -905,6 +954,48 @@ mod tests {
         let edit = a[0].edit.as_ref().unwrap();
         assert_eq!(edit.new_value, "AzureIoTEdge@2.9.1");
         assert_eq!(edit.comment.as_deref(), Some("# pinned by azp-preflight: AZP-ADV-9001, no fix known yet"));
+    }
+
+    /// An organization advisory about the Node 20 build of NuGetCommand 2.238.x only. 2.238.1 was
+    /// the Node 20 build of one commit and the Default build of the next (built-in version data).
+    fn node20_only_advice(pin: &str) -> Vec<Advice> {
+        let text = advisories::tests::SAMPLE
+            .replace("task = \"Sample\"", "task = \"NuGetCommand\"")
+            .replace("11111111-2222-3333-4444-555555555555", "333b11bd-d341-40d9-afcf-b32d5ce6f23b")
+            .replace(">= 2.10.0, < 2.12.0\"]", ">= 2.238.1, < 2.238.9\"]\nbuilds = [\"Node20\"]")
+            .replace("last-good = \"2.9.1\"", "last-good = \"2.238.0\"")
+            .replace("fixed = \"2.12.0\"\n", "");
+        let mut db = advisories::AdvisoryDb::default();
+        db.merge(advisories::Advisory::parse(&text, "test").unwrap());
+        let f = file(&format!("steps:\n- task: NuGetCommand@{pin}\n"));
+        let facts = Facts { db: &db, index: index::builtin(), agent_version: None };
+        advise(&FoundRef::new(f, 0).unwrap(), &facts, None)
+    }
+
+    #[test]
+    fn a_version_two_builds_published_is_reported_as_unknown_not_guessed() {
+        let a = node20_only_advice("2.238.1");
+        assert_eq!(codes(&a), [(Code::TSK001, Severity::Warning)]);
+        let m = &a[0].finding.message;
+        assert!(
+            m.contains("2.238.1 was published by two builds (Default, Node20); AZP-ADV-9001 (Sample) concerns the Node20 build; azp-preflight cannot tell which build this organization runs"),
+            "{m}"
+        );
+        assert!(a[0].finding.remedy.contains("pin `NuGetCommand@2.238.0`"), "{}", a[0].finding.remedy);
+        assert!(a[0].edit.is_none());
+        // Only the Node 20 build published 2.238.2: affected. Only the Default build published 2.238.3: not.
+        assert_eq!(codes(&node20_only_advice("2.238.2")), [(Code::TSK001, Severity::Error)]);
+        assert!(node20_only_advice("2.238.3").is_empty());
+        assert_eq!(codes(&node20_only_advice("2.238.4")), [(Code::TSK001, Severity::Error)]);
+        // A version the data does not know (a hotfix, say) cannot be tied to a build either.
+        let unknown = node20_only_advice("2.238.7");
+        assert_eq!(codes(&unknown), [(Code::TSK001, Severity::Warning)]);
+        assert!(
+            unknown[0].finding.message.contains("2.238.7 is not in the version data"),
+            "{}",
+            unknown[0].finding.message
+        );
+        assert!(node20_only_advice("2.238.9").is_empty());
     }
 
     #[test]

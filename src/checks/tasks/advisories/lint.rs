@@ -1,8 +1,10 @@
 //! `advisories lint`: every file parses and validates, and the set is consistent (unique ids,
-//! file names that match ids, last-good versions that no other advisory marks as affected).
+//! file names that match ids, last-good versions that no other advisory marks as affected),
+//! and every build of every affected release is accounted for (`build_coverage`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::builds::{self, BuildData};
 use super::{embedded_files, Advisory};
 
 /// `advisories lint` prints at most this many problems, then one line counting the rest.
@@ -38,6 +40,11 @@ pub fn embedded_sources() -> Vec<Source<'static>> {
 
 /// Lints the sources; returns the advisories that parsed and every problem found.
 pub fn lint(sources: &[Source<'_>]) -> (Vec<Advisory>, Vec<Problem>) {
+    lint_with(sources, builds::builtin())
+}
+
+/// As `lint`, with the given version data.
+pub fn lint_with(sources: &[Source<'_>], data: &BuildData) -> (Vec<Advisory>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut parsed: Vec<(String, bool, Advisory)> = Vec::new();
     for src in sources {
@@ -83,7 +90,69 @@ pub fn lint(sources: &[Source<'_>]) -> (Vec<Advisory>, Vec<Problem>) {
             }
         }
     }
+    for (file, embedded, a) in &parsed {
+        // The embedded database only covers built-in tasks, so their version data must be known.
+        if *embedded && data.get(&a.task_id, a.major).is_none() {
+            problems.push(Problem {
+                file: file.clone(),
+                message: format!("no built-in task {}@{} has the GUID {}", a.task, a.major, a.task_id),
+            });
+        }
+        problems.extend(build_coverage(a, data).into_iter().map(|message| Problem { file: file.clone(), message }));
+    }
     (parsed.into_iter().map(|(_, _, a)| a).collect(), problems)
+}
+
+/// Checks an advisory against the version data of its task: the builds it names exist, its
+/// ranges and versions were published, and in every release (`major.minor`) with an affected
+/// version each build's version of that release is inside an affected range, the last good
+/// version, at or above `fixed`, listed in `unaffected`, or of a build the advisory does not
+/// concern. A task the
+/// data does not know (an organization's own task) is not checked.
+pub fn build_coverage(a: &Advisory, data: &BuildData) -> Vec<String> {
+    let Some(task) = data.get(&a.task_id, a.major) else { return Vec::new() };
+    let mut problems = Vec::new();
+    let known: Vec<&str> = task.builds.keys().map(String::as_str).collect();
+    for b in &a.builds {
+        if !known.iter().any(|k| k.eq_ignore_ascii_case(b)) {
+            problems.push(format!(
+                "build `{b}` never published {}@{} (its builds: {})",
+                a.task,
+                a.major,
+                known.join(", ")
+            ));
+        }
+    }
+    let all = task.all_versions();
+    for r in &a.affected {
+        if !all.iter().any(|v| r.contains(*v)) {
+            problems.push(format!("affected `{r}` contains no version any build of {}@{} published", a.task, a.major));
+        }
+    }
+    let named = [("last-good", a.last_good), ("fixed", a.fixed)];
+    let listed = a.unaffected.iter().map(|v| ("unaffected", Some(*v)));
+    for (field, v) in named.into_iter().chain(listed) {
+        if let Some(v) = v.filter(|v| !all.contains(v)) {
+            problems.push(format!("{field} {v} was never published by a build of {}@{}", a.task, a.major));
+        }
+    }
+    let concerned = |b: &str| a.builds.is_empty() || a.builds.iter().any(|x| x.eq_ignore_ascii_case(b));
+    let releases: BTreeSet<u32> = all.iter().filter(|v| a.in_range(**v)).map(|v| v.minor).collect();
+    for minor in releases {
+        for (build, v) in task.release(a.major, minor) {
+            let accounted =
+                a.in_range(v) || a.unaffected.contains(&v) || a.last_good == Some(v) || a.fixed.is_some_and(|f| v >= f);
+            if accounted || !concerned(build) {
+                continue;
+            }
+            problems.push(format!(
+                "release {}.{minor} is affected, but its {build} build {v} is not covered: put it in an affected \
+                 range, or list it in `unaffected` once checked",
+                a.major
+            ));
+        }
+    }
+    problems
 }
 
 #[cfg(test)]
@@ -95,7 +164,66 @@ mod tests {
     fn the_embedded_database_is_clean() {
         let (advisories, problems) = lint(&embedded_sources());
         assert!(problems.is_empty(), "{}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"));
-        assert_eq!(advisories.len(), 16);
+        assert!(advisories.len() >= 32, "{}", advisories.len());
+    }
+
+    fn sample_data() -> BuildData {
+        use crate::checks::tasks::advisories::builds::TaskBuilds;
+        use crate::checks::tasks::reference::TaskVersion;
+        let v = |m, p| TaskVersion::new(2, m, p);
+        let mut task = TaskBuilds::default();
+        task.builds.insert("Default".into(), vec![v(9, 1), v(10, 0), v(11, 0), v(12, 0)]);
+        task.builds.insert("Node20".into(), vec![v(9, 2), v(10, 1), v(11, 1), v(11, 3), v(12, 1)]);
+        let mut data = BuildData::default();
+        data.insert("11111111-2222-3333-4444-555555555555", 2, task);
+        data
+    }
+
+    fn coverage(text: &str) -> Vec<String> {
+        let a = Advisory::parse(text, "test").unwrap();
+        build_coverage(&a, &sample_data())
+    }
+
+    #[test]
+    fn every_build_of_an_affected_release_must_be_covered() {
+        assert!(coverage(SAMPLE).is_empty(), "{:?}", coverage(SAMPLE));
+        // The Node 20 build 2.11.1 of release 2.11 is left out of a too narrow list.
+        let narrow = SAMPLE.replace(">= 2.10.0, < 2.12.0\"]", "2.10.0\", \"2.10.1\", \"2.11.0\", \"2.11.3\"]");
+        let problems = coverage(&narrow);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("release 2.11 is affected, but its Node20 build 2.11.1 is not covered"),
+            "{problems:?}"
+        );
+        // Listing it as checked and unaffected, or scoping the advisory to the Default build, settles it.
+        assert!(
+            coverage(&narrow.replace("fixed = \"2.12.0\"", "fixed = \"2.12.0\"\nunaffected = [\"2.11.1\"]")).is_empty()
+        );
+        let default_only = SAMPLE.replace(">= 2.10.0, < 2.12.0\"]", "2.10.0\", \"2.11.0\"]\nbuilds = [\"Default\"]");
+        assert!(coverage(&default_only).is_empty(), "{:?}", coverage(&default_only));
+        // Versions at or above `fixed` and the last good version count as covered.
+        let late_start = SAMPLE.replace(">= 2.10.0, < 2.12.0\"]", ">= 2.10.1, < 2.12.0\"]").replace("2.9.1", "2.10.0");
+        assert!(coverage(&late_start).is_empty(), "{:?}", coverage(&late_start));
+    }
+
+    #[test]
+    fn build_names_and_versions_must_exist_in_the_version_data() {
+        let text = SAMPLE
+            .replace(">= 2.10.0, < 2.12.0\"]", ">= 2.10.0, < 2.12.0\", \"2.14.0\"]\nbuilds = [\"Wif\"]")
+            .replace("fixed = \"2.12.0\"", "fixed = \"2.15.0\"");
+        let problems = coverage(&text);
+        let text = problems.join("\n");
+        assert!(text.contains("build `Wif` never published Sample@2 (its builds: Default, Node20)"), "{text}");
+        assert!(text.contains("affected `2.14.0` contains no version any build of Sample@2 published"), "{text}");
+        assert!(text.contains("fixed 2.15.0 was never published"), "{text}");
+        // A task the data does not know (an organization's own) is not checked.
+        assert!(build_coverage(&Advisory::parse(SAMPLE, "test").unwrap(), &BuildData::default()).is_empty());
+        // But an embedded advisory must name a built-in task.
+        let (_, problems) = lint_with(
+            &[Source { file: "advisories/AZP-ADV-9001.toml".into(), text: SAMPLE, embedded: true }],
+            &BuildData::default(),
+        );
+        assert!(problems.iter().any(|p| p.message.contains("no built-in task Sample@2")), "{problems:?}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! A file is parsed and validated in one step, so a loaded `Advisory` is always well formed;
 //! `lint` adds the checks that need the whole set.
 
+pub mod builds;
 pub mod lint;
 pub mod range;
 
@@ -61,6 +62,12 @@ struct RawVersions {
     last_good: Option<String>,
     #[serde(default)]
     fixed: Option<String>,
+    /// The builds (Default, Node20, ...) the advisory concerns; empty: every build.
+    #[serde(default)]
+    builds: Vec<String>,
+    /// Versions of an affected release that were checked and are not affected.
+    #[serde(default)]
+    unaffected: Vec<String>,
 }
 
 /// Where the advisory's facts come from. At least one link is required.
@@ -130,6 +137,10 @@ pub struct Advisory {
     pub affected: Vec<VersionRange>,
     pub last_good: Option<TaskVersion>,
     pub fixed: Option<TaskVersion>,
+    /// The builds the advisory concerns (`Node20`); empty: every build of the affected versions.
+    pub builds: Vec<String>,
+    /// Versions of affected releases that were checked and are not affected.
+    pub unaffected: Vec<TaskVersion>,
     pub sources: Sources,
     pub applies_when: Option<AppliesWhen>,
     /// `embedded` or the file it came from.
@@ -193,6 +204,8 @@ impl Advisory {
         };
         let last_good = version("last-good", &raw.versions.last_good);
         let fixed = version("fixed", &raw.versions.fixed);
+        let unaffected: Vec<TaskVersion> =
+            raw.versions.unaffected.iter().filter_map(|t| version("unaffected", &Some(t.clone()))).collect();
         let mut affected = Vec::new();
         for text in &raw.versions.affected {
             match VersionRange::parse(text) {
@@ -212,6 +225,20 @@ impl Advisory {
         }
         for (i, j) in range::overlapping(&affected) {
             problems.push(format!("affected ranges `{}` and `{}` overlap", affected[i], affected[j]));
+        }
+        for v in &unaffected {
+            if let Some(r) = affected.iter().find(|r| r.contains(*v)) {
+                problems.push(format!("unaffected {v} is inside the affected versions (`{r}`)"));
+            }
+        }
+        for (i, build) in raw.versions.builds.iter().enumerate() {
+            if !valid_build(build) {
+                problems.push(format!(
+                    "build `{build}` is not a build name; expected a name such as Default, Node16, Node20, Node24 or Wif"
+                ));
+            } else if raw.versions.builds[..i].iter().any(|b| b.eq_ignore_ascii_case(build)) {
+                problems.push(format!("build `{build}` is listed twice"));
+            }
         }
         if raw.pinnable && affected.is_empty() {
             problems.push("versions.affected is empty; list the affected versions, or set pinnable = false".into());
@@ -263,13 +290,49 @@ impl Advisory {
             affected,
             last_good,
             fixed,
+            builds: raw.versions.builds,
+            unaffected,
             sources: raw.sources,
             applies_when: raw.applies_when,
             origin: origin.to_string(),
         })
     }
 
+    /// Whether version `v` is affected, as far as the version data can tell.
     pub fn affects(&self, v: TaskVersion) -> bool {
+        self.assess(v) == Hit::Affected
+    }
+
+    /// Whether `v` is affected, using the built-in data on which build published which version.
+    pub fn assess(&self, v: TaskVersion) -> Hit {
+        self.assess_with(v, builds::builtin())
+    }
+
+    /// As `assess`, with the given version data.
+    pub fn assess_with(&self, v: TaskVersion, data: &builds::BuildData) -> Hit {
+        if !self.in_range(v) {
+            return Hit::NotAffected;
+        }
+        if self.builds.is_empty() {
+            return Hit::Affected;
+        }
+        let published: Vec<String> = data
+            .get(&self.task_id, self.major)
+            .map(|b| b.published_by(v).into_iter().map(str::to_string).collect())
+            .unwrap_or_default();
+        let concerned = |b: &String| self.builds.iter().any(|x| x.eq_ignore_ascii_case(b));
+        if !published.is_empty() && published.iter().all(concerned) {
+            Hit::Affected
+        } else if !published.is_empty() && !published.iter().any(concerned) {
+            Hit::NotAffected
+        } else {
+            // Two builds published this version string, or the data does not know it.
+            Hit::Unsure { published_by: published }
+        }
+    }
+
+    /// Whether `v` is inside an affected range, whatever the build.
+    pub fn in_range(&self, v: TaskVersion) -> bool {
         v.major == self.major && self.affected.iter().any(|r| r.contains(v))
     }
 
@@ -311,6 +374,25 @@ fn bounded(mut problems: Vec<String>) -> Vec<String> {
         problems.push(format!("…and {more} more problem{}", if more == 1 { "" } else { "s" }));
     }
     problems
+}
+
+/// Whether version `v` is affected by an advisory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hit {
+    Affected,
+    NotAffected,
+    /// The advisory concerns some builds only and the version cannot be tied to one build:
+    /// `published_by` lists the builds that published this version string (empty: unknown).
+    Unsure {
+        published_by: Vec<String>,
+    },
+}
+
+/// `Default`, `Node20`, `Wif`: letters first, then letters and digits.
+fn valid_build(name: &str) -> bool {
+    name.len() <= 40
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 fn one_line(text: &str) -> String {
@@ -430,6 +512,9 @@ pub fn render_list(db: &AdvisoryDb, out: &mut dyn std::io::Write) -> std::io::Re
         writeln!(out, "  {}", a.title)?;
         if a.pinnable {
             writeln!(out, "  affected:  {}", a.affected_text())?;
+            if !a.builds.is_empty() {
+                writeln!(out, "  builds:    {} only", a.builds.join(", "))?;
+            }
             writeln!(out, "  last good: {}", a.last_good.map(|v| v.to_string()).unwrap_or_else(|| "unknown".into()))?;
             writeln!(out, "  fixed:     {}", a.fixed.map(|v| v.to_string()).unwrap_or_else(|| "no fix known".into()))?;
         } else {
@@ -593,6 +678,46 @@ issues = ["https://example.com/issues/1"]
         let long = SAMPLE.replace("title = \"Sample\"", &format!("title = \"\"\nsymptom2 = \"{}\"", "x".repeat(5000)));
         let problems = Advisory::parse(&long, "test").unwrap_err();
         assert!(problems.iter().all(|p| p.chars().count() <= MAX_PROBLEM_CHARS + 1), "{problems:?}");
+    }
+
+    #[test]
+    fn builds_and_unaffected_parse_and_decide_by_build() {
+        let text = SAMPLE.replace(
+            "affected = [\">= 2.10.0, < 2.12.0\"]",
+            "affected = [\">= 2.10.0, < 2.12.0\"]\nbuilds = [\"Node20\"]\nunaffected = [\"2.9.0\"]",
+        );
+        let a = Advisory::parse(&text, "test").unwrap();
+        assert_eq!(a.builds, ["Node20"]);
+        assert_eq!(a.unaffected, [TaskVersion::new(2, 9, 0)]);
+        let mut data = builds::BuildData::default();
+        let v = |p| TaskVersion::new(2, 11, p);
+        let mut task = builds::TaskBuilds::default();
+        task.builds.insert("Default".into(), vec![v(0), v(1)]);
+        task.builds.insert("Node20".into(), vec![v(1), v(2)]);
+        data.insert("11111111-2222-3333-4444-555555555555", 2, task);
+        assert_eq!(a.assess_with(v(2), &data), Hit::Affected);
+        assert_eq!(a.assess_with(v(0), &data), Hit::NotAffected);
+        assert_eq!(a.assess_with(v(1), &data), Hit::Unsure { published_by: vec!["Default".into(), "Node20".into()] });
+        assert_eq!(a.assess_with(v(7), &data), Hit::Unsure { published_by: vec![] });
+        assert_eq!(a.assess_with(TaskVersion::new(2, 12, 0), &data), Hit::NotAffected);
+        // Without `builds` every build of an affected version is affected.
+        let all = Advisory::parse(SAMPLE, "test").unwrap();
+        assert_eq!(all.assess_with(v(1), &data), Hit::Affected);
+    }
+
+    #[test]
+    fn malformed_builds_and_unaffected_are_rejected() {
+        let from = "fixed = \"2.12.0\"";
+        for (to, expected) in [
+            ("builds = [\"Node 20\"]", "build `Node 20` is not a build name"),
+            ("builds = [\"Node20\", \"node20\"]", "listed twice"),
+            ("unaffected = [\"2.11.0\"]", "unaffected 2.11.0 is inside the affected versions"),
+            ("unaffected = [\"2.11\"]", "unaffected `2.11` is not a full version"),
+        ] {
+            let text = SAMPLE.replace(from, &format!("{from}\n{to}"));
+            let problems = Advisory::parse(&text, "test").expect_err(to);
+            assert!(problems.iter().any(|p| p.contains(expected)), "{to}: {problems:?}");
+        }
     }
 
     #[test]
