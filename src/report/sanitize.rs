@@ -13,25 +13,8 @@ pub fn sanitize(text: &str) -> String {
     neutralize_commands(&strip_controls(&single_line))
 }
 
-/// Makes `##vso[` and `##[` inert wherever they appear (the agent matches anywhere in a
-/// line), keeping the text readable.
-pub fn neutralize_commands(text: &str) -> String {
-    if !text.contains("##") {
-        return text.to_string();
-    }
-    text.replace("##vso[", "# #vso[").replace("##[", "# #[")
-}
-
-/// Drops control characters except newline and tab (which escaping handles), and the
-/// invisible format characters (soft hyphen, zero-width marks, BOM) that a culture-aware
-/// search may skip, so they cannot hide a command prefix.
-pub fn strip_controls(text: &str) -> String {
-    text.chars().filter(|c| (!c.is_control() || *c == '\n' || *c == '\t') && !is_invisible_format(*c)).collect()
-}
-
-fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
-}
+// One definition of "inert" for the whole tool: the output writer's.
+pub use crate::output::{neutralize_commands, strip_controls};
 
 #[cfg(test)]
 mod tests {
