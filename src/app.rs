@@ -109,6 +109,7 @@ fn fix(args: &FixArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'_>) 
         pipeline: args.pipeline.clone(),
         advisories: args.advisories.clone(),
         offline: args.offline,
+        advisory_update: args.advisory_update.clone(),
         checks: Some("tasks".into()),
         ..RunArgs::default()
     };
@@ -172,7 +173,15 @@ fn prepare(
         Err(e) => return Err(bad_input(&env, io, &e)),
     };
     crate::logging::init(&env, redactor.clone());
-    let ctx = Arc::new(Context { settings, env, endpoints, http, redactor, now: jiff::Timestamp::now() });
+    let ctx = Arc::new(Context {
+        settings,
+        env,
+        endpoints,
+        http,
+        redactor,
+        now: jiff::Timestamp::now(),
+        advisories: Default::default(),
+    });
     match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => Ok((ctx, rt)),
         Err(e) => Err(internal(&ctx.env, io, &format!("cannot start the async runtime: {e}"))),
@@ -192,8 +201,9 @@ fn run_checks(args: &RunArgs, env: AgentEnv, redactor: Redactor, io: &mut Stream
     };
     // Jobs cancelled at the deadline may still hold sockets; do not wait for them.
     runtime.shutdown_background();
-    let report =
-        Report::new(results, started.elapsed(), ctx.settings.fail_on, crate::checks::advisory_db_info(), &ctx.redactor);
+    // The database the tasks check used; the embedded one when it did not need any.
+    let advisory_db = ctx.advisories.get().map(|used| used.info.clone()).or_else(crate::checks::advisory_db_info);
+    let report = Report::new(results, started.elapsed(), ctx.settings.fail_on, advisory_db, &ctx.redactor);
     finish(&ctx, &report, io)
 }
 

@@ -33,7 +33,7 @@ pub enum Command {
         /// A finding code such as REG009 or TSK001; `all` lists every code.
         code: String,
     },
-    /// List or lint the task-regression advisory database.
+    /// List, show, lint or publish the task-regression advisory database.
     Advisories {
         #[command(subcommand)]
         action: AdvisoriesAction,
@@ -44,10 +44,29 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AdvisoriesAction {
-    /// Print every advisory (embedded, plus any given files).
+    /// One line per advisory: id, task@major, affected, fixed, confidence (embedded, plus any
+    /// given files).
     List(AdvisoryFiles),
+    /// Print one advisory in full: versions, symptom, cause, workaround, sources.
+    Show {
+        /// The advisory id, e.g. AZP-ADV-0001.
+        id: String,
+        #[command(flatten)]
+        files: AdvisoryFiles,
+    },
     /// Validate advisories: format, ranges, sources; exit 1 on problems.
     Lint(AdvisoryFiles),
+    /// Write the embedded database as the published JSON document (advisories/index.json).
+    Index(GeneratedOutput),
+    /// Write the embedded database as a markdown page (docs/advisories.md).
+    Docs(GeneratedOutput),
+}
+
+#[derive(Debug, Args)]
+pub struct GeneratedOutput {
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +90,9 @@ pub struct FixArgs {
     /// Extra advisory file(s) merged over the embedded database.
     #[arg(long = "advisories", value_name = "FILE")]
     pub advisories: Vec<PathBuf>,
+    /// Refresh the advisory database first: auto (default), off, or a mirror's https URL.
+    #[arg(long = "advisory-update", value_name = "auto|off|URL")]
+    pub advisory_update: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -128,6 +150,10 @@ pub struct RunArgs {
     /// Extra advisory file(s) merged over the embedded database.
     #[arg(long = "advisories", value_name = "FILE")]
     pub advisories: Vec<PathBuf>,
+    /// Refresh the advisory database at run time: auto (the published document, default),
+    /// off (the embedded database only), or the https URL of a mirror.
+    #[arg(long = "advisory-update", value_name = "auto|off|URL")]
+    pub advisory_update: Option<String>,
     /// Output format [default: azure-pipelines when TF_BUILD=True, else human].
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,

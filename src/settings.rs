@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::checks::tasks::advisories::refresh::{self, AdvisoryUpdate};
 use crate::cli::{FailOn, Format, RunArgs};
 use crate::connections::{self, ConnectionKind, ServiceConnection};
 use crate::deploy_target::{self, DeployTarget};
@@ -89,6 +90,11 @@ pub struct Settings {
     pub expiry_warning_days: u32,
     pub expiry_error_days: u32,
     pub advisory_files: Vec<PathBuf>,
+    /// `advisoryUpdate` / `--advisory-update`: whether and where the tasks check refreshes
+    /// the advisory database.
+    pub advisory_update: AdvisoryUpdate,
+    /// Where a fetched advisory document is kept between runs.
+    pub advisory_cache_dir: Option<PathBuf>,
     pub pipeline_patterns: Vec<String>,
     pub registries: Vec<SourcedTarget>,
     pub deploy_targets: Vec<SourcedDeployTarget>,
@@ -198,6 +204,8 @@ impl Settings {
             };
             return Err(InputError::new(name, &file.display().to_string(), &expected));
         }
+
+        let advisory_update = AdvisoryUpdate::from_sources(args.advisory_update.as_deref(), env, redactor)?;
 
         let pipeline_patterns = if !args.pipeline.is_empty() {
             args.pipeline.clone()
@@ -319,6 +327,8 @@ impl Settings {
             expiry_warning_days,
             expiry_error_days,
             advisory_files,
+            advisory_update,
+            advisory_cache_dir: refresh::cache_dir(env),
             pipeline_patterns,
             registries,
             deploy_targets,
@@ -489,6 +499,7 @@ mod tests {
             (&[("INPUT_EXPIRYWARNINGDAYS", "thirty")], "expiryWarningDays", "thirty"),
             (&[("INPUT_FAILON", "sometimes")], "failOn", "sometimes"),
             (&[("INPUT_OFFLINE", "yes")], "offline", "yes"),
+            (&[("INPUT_ADVISORYUPDATE", "http://mirror.contoso.com/i.json")], "advisoryUpdate", "http://mirror.contoso.com/i.json"),
             (&[("INPUT_TIMEOUTSECONDS", "0")], "timeoutSeconds", "0"),
             (
                 &[("INPUT_REGISTRIES", "ok.azurecr.io/a\ncontoso.azurecr.io/app pul")],

@@ -27,6 +27,9 @@ pub struct Context {
     pub redactor: Redactor,
     /// The run's notion of "now" (fixed at start; tests may pin it).
     pub now: jiff::Timestamp,
+    /// The advisory database the run uses, decided once (by the first job that needs it,
+    /// refreshing it when asked) and shown in the report header.
+    pub advisories: tokio::sync::OnceCell<crate::checks::tasks::advisories::refresh::RunDb>,
 }
 
 /// What one target's job found.
@@ -150,15 +153,17 @@ impl CheckResult {
 }
 
 /// A context for unit tests: settings from the given variables (as if they were the
-/// process environment) and the real HTTP client.
+/// process environment) and the real HTTP client. The advisory update is `off` unless the
+/// pairs ask for it: no unit test reaches the published document.
 #[cfg(test)]
 pub(crate) fn test_context(pairs: &[(&str, &str)]) -> Arc<Context> {
-    let env = AgentEnv::from_pairs(pairs.iter().copied());
+    let off = [(crate::checks::tasks::advisories::refresh::DEFAULT_VAR, "off")];
+    let env = AgentEnv::from_pairs(off.iter().chain(pairs).copied());
     let redactor = Redactor::default();
     let settings = Settings::from_args(&crate::cli::RunArgs::default(), &env, &redactor, std::path::PathBuf::from("."))
         .expect("test settings are valid");
     let endpoints = Endpoints::from_env(&env).expect("test endpoints are valid");
     let http = HttpClient::new(crate::net::http::HttpSettings { redactor: redactor.clone(), ..Default::default() })
         .expect("client builds");
-    Arc::new(Context { settings, env, endpoints, http, redactor, now: jiff::Timestamp::now() })
+    Arc::new(Context { settings, env, endpoints, http, redactor, now: jiff::Timestamp::now(), advisories: Default::default() })
 }

@@ -101,11 +101,21 @@ pub struct Request {
     pub retryable: bool,
     /// Give up with `NoSlot` if no connection slot is free by then.
     slot_deadline: Option<tokio::time::Instant>,
+    /// A tighter body cap than the client's, for one request.
+    max_body_bytes: Option<usize>,
 }
 
 impl Request {
     pub fn new(method: Method, url: Url) -> Self {
-        Request { method, url, headers: HeaderMap::new(), body: None, retryable: true, slot_deadline: None }
+        Request {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+            retryable: true,
+            slot_deadline: None,
+            max_body_bytes: None,
+        }
     }
 
     pub fn get(url: Url) -> Self {
@@ -179,6 +189,12 @@ impl Request {
     /// tell "queued behind the run's other requests" from "the server did not answer".
     pub fn slot_deadline(mut self, at: tokio::time::Instant) -> Self {
         self.slot_deadline = Some(at);
+        self
+    }
+
+    /// Caps this response's body below the client's cap (never above it).
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = Some(bytes);
         self
     }
 }
@@ -362,6 +378,7 @@ impl HttpClient {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let url = resp.url().clone();
+        let cap = request.max_body_bytes.map_or(self.settings.max_body_bytes, |c| c.min(self.settings.max_body_bytes));
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| {
             let mut err = classify(&e);
@@ -370,14 +387,10 @@ impl HttpClient {
             }
             err
         })? {
-            if body.len() + chunk.len() > self.settings.max_body_bytes {
+            if body.len() + chunk.len() > cap {
                 return Err(HttpError::new(
                     HttpErrorKind::BodyTooLarge,
-                    format!(
-                        "response body from {} exceeds {} bytes",
-                        request.url.host_str().unwrap_or("?"),
-                        self.settings.max_body_bytes
-                    ),
+                    format!("response body from {} exceeds {cap} bytes", request.url.host_str().unwrap_or("?")),
                 ));
             }
             body.extend_from_slice(&chunk);
@@ -571,6 +584,9 @@ mod tests {
             Box::leak(format!("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}", "x".repeat(100)).into_boxed_str());
         let (url, _) = serve(vec![big]).await;
         assert_eq!(client().send(Request::get(url)).await.unwrap_err().kind, HttpErrorKind::BodyTooLarge);
+        let (url, _) = serve(vec!["HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789"]).await;
+        let err = client().send(Request::get(url).max_body(8)).await.unwrap_err();
+        assert_eq!((err.kind, err.detail.as_str()), (HttpErrorKind::BodyTooLarge, "response body from 127.0.0.1 exceeds 8 bytes"));
         let (url, _) = serve(vec!["HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort"]).await;
         assert_eq!(client().send(Request::get(url)).await.unwrap_err().kind, HttpErrorKind::Body);
     }

@@ -18,6 +18,7 @@ pub fn to_value(report: &Report) -> Value {
     root.insert("tool".into(), json!({"name": "azp-preflight", "version": report.version}));
     if let Some(db) = &report.advisory_db {
         root.insert("advisoryDb".into(), json!({"advisories": db.advisories, "updated": db.updated}));
+        root.insert("advisoryDatabase".into(), crate::checks::tasks::advisories::refresh::report_json(db));
     }
     root.insert("result".into(), json!(report.result().as_str()));
     root.insert("counts".into(), json!({"error": counts.error, "warning": counts.warning, "note": counts.note}));
@@ -73,6 +74,7 @@ mod tests {
         assert_eq!(v["schema"], SCHEMA);
         assert_eq!(v["tool"]["name"], "azp-preflight");
         assert_eq!(v["advisoryDb"], json!({"advisories": 16, "updated": "2026-11-21"}));
+        assert_eq!(v["advisoryDatabase"], json!({"source": "embedded", "generated": "2026-11-21", "advisories": 16}));
         assert_eq!(v["result"], "fail");
         assert_eq!(v["counts"], json!({"error": 2, "warning": 1, "note": 1}));
         assert_eq!(v["durationMs"], 812);

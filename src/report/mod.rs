@@ -59,11 +59,50 @@ pub struct Counts {
     pub note: usize,
 }
 
-/// Facts about the advisory database, for the report header.
+/// Facts about the advisory database the run used, for the report header.
 #[derive(Debug, Clone)]
 pub struct AdvisoryDbInfo {
     pub advisories: usize,
+    /// The database's date: the newest `updated` of its advisories (a published document's
+    /// `generated`).
     pub updated: String,
+    pub source: AdvisorySource,
+    /// Where a fetched or cached document came from (no credentials, no query).
+    pub url: Option<String>,
+}
+
+impl AdvisoryDbInfo {
+    /// `embedded, 2026-11-22, 16 advisories` / `fetched from URL, ...`.
+    pub fn describe(&self) -> String {
+        let from = match (&self.url, self.source) {
+            (Some(url), AdvisorySource::Fetched | AdvisorySource::Cache) => {
+                format!("{} from {url}", self.source.as_str())
+            }
+            _ => self.source.as_str().to_string(),
+        };
+        format!("{from}, {}, {} advisories", self.updated, self.advisories)
+    }
+}
+
+/// Which copy of the advisory database a run used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdvisorySource {
+    /// Built into this binary.
+    Embedded,
+    /// The published document, fetched by this run.
+    Fetched,
+    /// The published document as an earlier run fetched it (unchanged, or unreachable now).
+    Cache,
+}
+
+impl AdvisorySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdvisorySource::Embedded => "embedded",
+            AdvisorySource::Fetched => "fetched",
+            AdvisorySource::Cache => "cache",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -255,7 +294,12 @@ pub(crate) mod fixtures {
             checks,
             Duration::from_millis(812),
             fail_on,
-            Some(AdvisoryDbInfo { advisories: 16, updated: "2026-11-21".into() }),
+            Some(AdvisoryDbInfo {
+                advisories: 16,
+                updated: "2026-11-21".into(),
+                source: AdvisorySource::Embedded,
+                url: None,
+            }),
             &Redactor::default(),
         )
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::advice::{Edit, PIN_MARKER};
 use super::advisories::AdvisoryDb;
 use super::discover::{Place, SourcesRoot};
-use super::{advise_pipeline, definition_name, find_and_scan, resolver};
+use super::{advise_pipeline, definition_name, find_and_scan, resolver, run_db, with_files};
 use crate::check::Context;
 use crate::exit::Exit;
 use crate::fsread;
@@ -27,7 +27,10 @@ pub async fn planned_edits(ctx: &Arc<Context>) -> Result<Vec<Edit>, String> {
     let definition = definition_name(ctx).await;
     let planned =
         find_and_scan(&ctx.settings, definition.as_deref(), &AtomicBool::new(false)).map_err(|e| e.to_string())?;
-    let db = AdvisoryDb::load(&ctx.settings.advisory_files).map_err(|e| e.to_string())?;
+    // Validate the organization's files as before (a bad one is bad input), then use them
+    // over the run's (possibly refreshed) database.
+    AdvisoryDb::load(&ctx.settings.advisory_files).map_err(|e| e.to_string())?;
+    let db = with_files(ctx, run_db(ctx).await);
     let resolver = resolver(ctx);
     let mut edits: Vec<Edit> = Vec::new();
     let mut seen: HashSet<(PathBuf, usize)> = HashSet::new();
@@ -169,6 +172,9 @@ pub async fn run(ctx: &Arc<Context>, dry_run: bool, out: &mut dyn Write, err: &m
             return Exit::BadInput;
         }
     };
+    if let Some(note) = ctx.advisories.get().and_then(|used| used.note.as_ref()) {
+        let _ = writeln!(err, "azp-preflight: note[{}]: {}", note.code, note.message);
+    }
     if edits.is_empty() {
         let _ = writeln!(err, "azp-preflight: nothing to fix: no pin or unpin advice for the pipeline files");
         return Exit::Ok;

@@ -22,6 +22,7 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use self::advice::{Advice, Facts, Identity};
+use self::advisories::refresh::{self, AdvisoryUpdate, Refresh, RunDb};
 use self::advisories::AdvisoryDb;
 use self::discover::{Discovered, How, PipelineFile, SourcesRoot};
 use self::resolve::{Lookup, Resolver};
@@ -116,49 +117,122 @@ impl Drop for CancelOnDrop {
 }
 
 /// The tasks check as one job: find the files, read and scan them off the async workers,
-/// then check each pipeline.
+/// then check each pipeline. The advisory database is refreshed meanwhile (when asked): it
+/// starts with the job, so its bounded wait never adds to a long search.
 async fn run(ctx: Arc<Context>, stage: Arc<AtomicU8>) -> TargetOutcome {
-    let definition = definition_name(&ctx).await;
+    let (searched, used) = tokio::join!(search(&ctx, &stage), run_db(&ctx));
+    let (planned, org_advisories) = match searched {
+        Ok(done) => done,
+        Err(skipped) => return skipped,
+    };
+    let mut db = used.db.clone();
+    for advisory in org_advisories {
+        db.merge(advisory);
+    }
+    stage.store(Stage::Advising as u8, Ordering::Relaxed);
+    let resolver = resolver(&ctx);
+    let agent_version = ctx.settings.agent_version.as_deref();
+    let (scans, db, resolver) = (&planned.scans, &db, resolver.as_ref());
+    let mut entries: Vec<(String, TargetOutcome)> = Vec::new();
+    if refreshes(&ctx.settings) {
+        let about_db = TargetOutcome {
+            findings: used.note.iter().cloned().collect(),
+            proven: vec![used.proven.clone()],
+            ..Default::default()
+        };
+        entries.push((DATABASE_TARGET.to_string(), about_db));
+    }
+    entries.extend(
+        stream::iter(0..scans.len())
+            .map(|i| async move {
+                let scan = &scans[i];
+                (scan.display.clone(), check_pipeline(scan, db, agent_version, resolver).await)
+            })
+            .buffered(CONCURRENT_PIPELINES)
+            .collect::<Vec<_>>()
+            .await,
+    );
+    if !planned.notes.is_empty() || scans.is_empty() {
+        let mut about_files = TargetOutcome { findings: planned.notes, ..Default::default() };
+        if scans.is_empty() {
+            about_files.skipped = Some(no_files_reason(&ctx.settings.sources_dir));
+        }
+        entries.push((FILES_TARGET.to_string(), about_files));
+    }
+    TargetOutcome { entries, ..Default::default() }
+}
+
+/// Finds and scans the pipeline files off the async workers, and reads the organization's
+/// advisory files; `Err` is the outcome to report instead (a skip).
+async fn search(ctx: &Arc<Context>, stage: &AtomicU8) -> Result<(Planned, Vec<advisories::Advisory>), TargetOutcome> {
+    let definition = definition_name(ctx).await;
     stage.store(Stage::Scanning as u8, Ordering::Relaxed);
     let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
     let (flag, search_ctx) = (cancel.0.clone(), ctx.clone());
     let searched = tokio::task::spawn_blocking(move || {
         let settings = &search_ctx.settings;
         let planned = find_and_scan(settings, definition.as_deref(), &flag)?;
-        // Validated before the run; the embedded database is the fallback should a file change.
-        let db = AdvisoryDb::load(&settings.advisory_files).unwrap_or_else(|_| advisories::embedded().clone());
-        Ok::<_, InputError>((planned, db))
+        // Validated before the run; a file that changed since is left out.
+        let org = settings.advisory_files.iter().filter_map(|path| advisories::read_file(path).ok()).collect();
+        Ok::<_, InputError>((planned, org))
     })
     .await;
-    let (planned, db) = match searched {
-        Ok(Ok(done)) => done,
-        Ok(Err(e)) => return TargetOutcome::skip(e.to_string()),
+    drop(cancel);
+    match searched {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) => Err(TargetOutcome::skip(e.to_string())),
         Err(join) => match join.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
-            Err(_) => return TargetOutcome::skip("the search for pipeline files was cancelled"),
+            Err(_) => Err(TargetOutcome::skip("the search for pipeline files was cancelled")),
         },
-    };
-    stage.store(Stage::Advising as u8, Ordering::Relaxed);
-    let resolver = resolver(&ctx);
-    let agent_version = ctx.settings.agent_version.as_deref();
-    let (scans, db, resolver) = (&planned.scans, &db, resolver.as_ref());
-    let mut entries: Vec<(String, TargetOutcome)> = stream::iter(0..scans.len())
-        .map(|i| async move {
-            let scan = &scans[i];
-            (scan.display.clone(), check_pipeline(scan, db, agent_version, resolver).await)
-        })
-        .buffered(CONCURRENT_PIPELINES)
-        .collect()
-        .await;
-    if !planned.notes.is_empty() || entries.is_empty() {
-        let mut about_files = TargetOutcome { findings: planned.notes, ..Default::default() };
-        if entries.is_empty() {
-            about_files.skipped = Some(no_files_reason(&ctx.settings.sources_dir));
-        }
-        entries.push((FILES_TARGET.to_string(), about_files));
     }
-    drop(cancel);
-    TargetOutcome { entries, ..Default::default() }
+}
+
+/// The report entry that says which advisory database was used (present when the run tried
+/// to refresh it).
+pub const DATABASE_TARGET: &str = "advisory database";
+
+/// Whether this run asks for the published advisory document.
+fn refreshes(settings: &Settings) -> bool {
+    !settings.offline && matches!(settings.advisory_update, AdvisoryUpdate::Fetch(_))
+}
+
+/// How long the refresh may take: a few seconds, and never more than a quarter of the run's
+/// deadline, so the work that waits for it still finishes in time.
+pub fn refresh_wait(timeout: Duration) -> Duration {
+    refresh::MAX_WAIT.min(timeout / 4)
+}
+
+/// The run's advisory database: refreshed when asked (once per run), else the embedded one.
+pub async fn run_db(ctx: &Context) -> &RunDb {
+    ctx.advisories
+        .get_or_init(|| async {
+            let AdvisoryUpdate::Fetch(url) = &ctx.settings.advisory_update else { return RunDb::embedded() };
+            if !refreshes(&ctx.settings) {
+                return RunDb::embedded();
+            }
+            let refresh = Refresh {
+                http: &ctx.http,
+                url,
+                cache_dir: ctx.settings.advisory_cache_dir.as_deref(),
+                wait: refresh_wait(ctx.settings.timeout),
+            };
+            refresh.run().await
+        })
+        .await
+}
+
+/// The run's database with the organization's advisory files merged over it (validated
+/// before the run, so a failure here means a file changed since: it is left out).
+pub fn with_files(ctx: &Context, used: &RunDb) -> AdvisoryDb {
+    let mut db = used.db.clone();
+    for path in &ctx.settings.advisory_files {
+        match advisories::read_file(path) {
+            Ok(a) => db.merge(a),
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    db
 }
 
 /// Bad `pipelineFiles` / `--pipeline` values and advisory files are input errors (exit 2),
@@ -197,8 +271,8 @@ fn no_files_reason(sources_dir: &Path) -> String {
 
 /// The embedded database's size and newest update, for the report header.
 pub fn advisory_db_info() -> Option<AdvisoryDbInfo> {
-    let db = advisories::embedded();
-    Some(AdvisoryDbInfo { advisories: db.advisories.len(), updated: db.updated()?.to_string() })
+    let info = RunDb::embedded().info;
+    (!info.updated.is_empty()).then_some(info)
 }
 
 fn online(ctx: &Context) -> bool {

@@ -53,6 +53,24 @@ pub fn lint_with(sources: &[Source<'_>], data: &BuildData) -> (Vec<Advisory>, Ve
             Err(list) => problems.extend(list.into_iter().map(|message| Problem { file: src.file.clone(), message })),
         }
     }
+    for (file, embedded, a) in &parsed {
+        // The embedded database only covers built-in tasks, so their version data must be known.
+        if *embedded && data.get(&a.task_id, a.major).is_none() {
+            problems.push(Problem {
+                file: file.clone(),
+                message: format!("no built-in task {}@{} has the GUID {}", a.task, a.major, a.task_id),
+            });
+        }
+        problems.extend(build_coverage(a, data).into_iter().map(|message| Problem { file: file.clone(), message }));
+    }
+    lint_set(parsed, problems)
+}
+
+/// The checks that need the whole set, over advisories already parsed (from files, or from
+/// the entries of a published document): `(shown as, embedded, advisory)`. The build-coverage
+/// rule is not among them: it needs this binary's version data, which a document published
+/// later may rightly go beyond.
+pub fn lint_set(parsed: Vec<(String, bool, Advisory)>, mut problems: Vec<Problem>) -> (Vec<Advisory>, Vec<Problem>) {
     let mut seen: BTreeMap<(&str, bool), &str> = BTreeMap::new();
     for (file, embedded, a) in &parsed {
         if *embedded {
@@ -89,16 +107,6 @@ pub fn lint_with(sources: &[Source<'_>], data: &BuildData) -> (Vec<Advisory>, Ve
                 });
             }
         }
-    }
-    for (file, embedded, a) in &parsed {
-        // The embedded database only covers built-in tasks, so their version data must be known.
-        if *embedded && data.get(&a.task_id, a.major).is_none() {
-            problems.push(Problem {
-                file: file.clone(),
-                message: format!("no built-in task {}@{} has the GUID {}", a.task, a.major, a.task_id),
-            });
-        }
-        problems.extend(build_coverage(a, data).into_iter().map(|message| Problem { file: file.clone(), message }));
     }
     (parsed.into_iter().map(|(_, _, a)| a).collect(), problems)
 }

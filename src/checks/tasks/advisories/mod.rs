@@ -6,8 +6,11 @@
 //! `lint` adds the checks that need the whole set.
 
 pub mod builds;
+pub mod index;
 pub mod lint;
 pub mod range;
+pub mod refresh;
+pub mod show;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -151,6 +154,18 @@ impl Advisory {
     /// Parses and validates one advisory file; every problem is listed.
     pub fn parse(text: &str, origin: &str) -> Result<Advisory, Vec<String>> {
         let raw: RawAdvisory = toml::from_str(text).map_err(|e| bounded(vec![one_line(&e.to_string())]))?;
+        Advisory::validate(raw, origin)
+    }
+
+    /// One entry of the published JSON document (a TOML file's table as JSON), held to the
+    /// same rules as a file.
+    pub fn from_json(value: serde_json::Value, origin: &str) -> Result<Advisory, Vec<String>> {
+        let raw: RawAdvisory =
+            serde_json::from_value(value).map_err(|e| bounded(vec![one_line(&e.to_string())]))?;
+        Advisory::validate(raw, origin)
+    }
+
+    fn validate(raw: RawAdvisory, origin: &str) -> Result<Advisory, Vec<String>> {
         let mut problems = Vec::new();
         if !valid_id(&raw.id) {
             problems.push(format!(
@@ -501,40 +516,9 @@ impl AdvisoryDb {
     }
 }
 
-/// `advisories list`: a readable listing.
-pub fn render_list(db: &AdvisoryDb, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let mut list: Vec<&Advisory> = db.advisories.iter().collect();
-    list.sort_by(|a, b| a.id.cmp(&b.id));
-    writeln!(out, "{} advisories (newest update {})", list.len(), db.updated().unwrap_or("-"))?;
-    for a in list {
-        writeln!(out)?;
-        writeln!(out, "{}  {}@{}  [{} confidence]", a.id, a.task, a.major, a.confidence.as_str())?;
-        writeln!(out, "  {}", a.title)?;
-        if a.pinnable {
-            writeln!(out, "  affected:  {}", a.affected_text())?;
-            if !a.builds.is_empty() {
-                writeln!(out, "  builds:    {} only", a.builds.join(", "))?;
-            }
-            writeln!(out, "  last good: {}", a.last_good.map(|v| v.to_string()).unwrap_or_else(|| "unknown".into()))?;
-            writeln!(out, "  fixed:     {}", a.fixed.map(|v| v.to_string()).unwrap_or_else(|| "no fix known".into()))?;
-        } else {
-            writeln!(out, "  not pin-fixable: the task version did not change")?;
-        }
-        if let Some(when) = a.applies_when.as_ref().and_then(|w| w.description.as_deref()) {
-            writeln!(out, "  applies when: {when}")?;
-        }
-        writeln!(out, "  symptom:   {}", first_line(&a.symptom))?;
-        for url in a.sources.all() {
-            writeln!(out, "  source:    {url}")?;
-        }
-        if a.origin != "embedded" {
-            writeln!(out, "  from:      {}", a.origin)?;
-        }
-    }
-    Ok(())
-}
+pub use show::render_list;
 
-/// `advisories list|lint [--advisories FILE]`.
+/// `advisories list|show|lint|index|docs`.
 pub fn command(
     action: &crate::cli::AdvisoriesAction,
     out: &mut dyn std::io::Write,
@@ -553,6 +537,9 @@ pub fn command(
                 Exit::BadInput
             }
         },
+        AdvisoriesAction::Show { id, files } => show::show(id, files, out, err),
+        AdvisoriesAction::Index(output) => show::generate(false, output, out, err),
+        AdvisoriesAction::Docs(output) => show::generate(true, output, out, err),
         AdvisoriesAction::Lint(files) => {
             let mut texts = Vec::new();
             for path in &files.advisories {
@@ -589,10 +576,6 @@ pub fn command(
             }
         }
     }
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
 }
 
 #[cfg(test)]

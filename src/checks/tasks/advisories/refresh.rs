@@ -1,0 +1,403 @@
+//! Keeps the advisory database fresh between releases, the way `cargo audit` fetches its
+//! database: the tasks check asks for the published document (`advisoryUpdate`: `auto`, `off`
+//! or a mirror's URL), keeps it with its ETag in a cache folder (the agent's tool cache, or
+//! the user's cache folder on a laptop), and uses it only when it parses, lints clean, has a
+//! schema this version reads and is not older than the embedded copy. Anything else (offline,
+//! slow, broken, older, too large) leaves the run on the embedded copy (or a valid cached
+//! copy) with one note saying why; the update never fails a run.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use url::Url;
+
+use super::index::{self, Published, Rejected};
+use super::AdvisoryDb;
+use crate::codes::Code;
+use crate::env::AgentEnv;
+use crate::finding::Finding;
+use crate::net::{ensure_secure_url, HttpClient, HttpErrorKind, Request};
+use crate::report::{AdvisoryDbInfo, AdvisorySource};
+use crate::secret::Redactor;
+
+/// The document `auto` asks for: the database on the project's main branch.
+pub const DEFAULT_URL: &str = "https://raw.githubusercontent.com/azp-preflight/azp-preflight/main/advisories/index.json";
+
+/// The longest a run waits for the document; less when the run's deadline is short.
+pub const MAX_WAIT: Duration = Duration::from_secs(3);
+
+/// The environment variable that sets the default of `advisoryUpdate` (below the flag and the
+/// task input): `off` on hosts that must never reach out, and in the project's own tests.
+pub const DEFAULT_VAR: &str = "AZP_PREFLIGHT_ADVISORY_UPDATE";
+
+const EXPECTED: &str =
+    "auto, off, or the https URL of an advisory index document (plain http only to a loopback host)";
+
+/// Largest ETag kept; real ones are a quoted hash.
+const MAX_ETAG: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdvisoryUpdate {
+    /// The embedded database only.
+    Off,
+    /// The document at this address (`auto` is [`DEFAULT_URL`]).
+    Fetch(Url),
+}
+
+impl AdvisoryUpdate {
+    /// Reads `auto` | `off` | URL. Credentials in a mirror's URL (user info, a signed query)
+    /// are registered with the redactor and never shown.
+    pub fn parse(name: &str, value: &str, redactor: &Redactor) -> Result<AdvisoryUpdate, crate::settings::InputError> {
+        let value = value.trim();
+        let bad = |shown: &str| crate::settings::InputError::new(name, shown, EXPECTED);
+        if value.eq_ignore_ascii_case("off") {
+            return Ok(AdvisoryUpdate::Off);
+        }
+        if value.eq_ignore_ascii_case("auto") {
+            return Url::parse(DEFAULT_URL).map(AdvisoryUpdate::Fetch).map_err(|_| bad(value));
+        }
+        let url = Url::parse(value).map_err(|_| bad(value))?;
+        if let Some(password) = url.password() {
+            redactor.register(password);
+        }
+        if let Some(query) = url.query().filter(|q| !q.is_empty()) {
+            redactor.register(query);
+        }
+        if ensure_secure_url(&url).is_err() || url.host_str().is_none_or(str::is_empty) {
+            return Err(bad(&shown_url(&url)));
+        }
+        Ok(AdvisoryUpdate::Fetch(url))
+    }
+
+    /// Flag, else task input, else [`DEFAULT_VAR`], else `auto`.
+    pub fn from_sources(
+        flag: Option<&str>,
+        env: &AgentEnv,
+        redactor: &Redactor,
+    ) -> Result<AdvisoryUpdate, crate::settings::InputError> {
+        match (flag, env.input("advisoryUpdate"), env.get(DEFAULT_VAR)) {
+            (Some(v), _, _) => AdvisoryUpdate::parse("--advisory-update", v, redactor),
+            (None, Some(v), _) => AdvisoryUpdate::parse("advisoryUpdate", v, redactor),
+            (None, None, Some(v)) => AdvisoryUpdate::parse(DEFAULT_VAR, v, redactor),
+            (None, None, None) => AdvisoryUpdate::parse("advisoryUpdate", "auto", redactor),
+        }
+    }
+}
+
+/// Where fetched documents are kept: the agent's tool cache in a pipeline, else the user's
+/// cache folder. `None` when there is neither (nothing is cached then).
+pub fn cache_dir(env: &AgentEnv) -> Option<PathBuf> {
+    if let Some(tools) = env.get("AGENT_TOOLSDIRECTORY") {
+        return Some(Path::new(tools).join("azp-preflight").join("advisories"));
+    }
+    let base = env
+        .get("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env.get("LOCALAPPDATA").map(PathBuf::from))
+        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".cache")))?;
+    Some(base.join("azp-preflight").join("advisories"))
+}
+
+/// A URL as shown: scheme, host, port and path; no user info, no query (a signed mirror URL
+/// carries its credentials there).
+pub fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
+/// The database a run uses, how it was chosen, and the note when the update was not used.
+#[derive(Debug, Clone)]
+pub struct RunDb {
+    pub db: AdvisoryDb,
+    pub info: AdvisoryDbInfo,
+    /// What the report entry states was proven.
+    pub proven: String,
+    pub note: Option<Finding>,
+}
+
+impl RunDb {
+    /// The embedded database, no update asked for.
+    pub fn embedded() -> RunDb {
+        let db = super::embedded().clone();
+        let info = describe(&db, &index::embedded_generated(), AdvisorySource::Embedded, None);
+        RunDb { proven: format!("using the embedded advisory database ({})", summary(&info)), db, info, note: None }
+    }
+}
+
+/// The fetch's inputs.
+pub struct Refresh<'a> {
+    pub http: &'a HttpClient,
+    pub url: &'a Url,
+    pub cache_dir: Option<&'a Path>,
+    pub wait: Duration,
+}
+
+/// What is kept in the cache: the document, where it came from and its ETag.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Cached {
+    url: String,
+    #[serde(default)]
+    etag: Option<String>,
+    fetched: String,
+    document: Value,
+}
+
+impl Refresh<'_> {
+    /// Asks for the document and decides which database the run uses. Never fails.
+    pub async fn run(&self) -> RunDb {
+        let embedded_generated = index::embedded_generated();
+        let shown = shown_url(self.url);
+        let cached = self.read_cache(&embedded_generated);
+        let mut request = Request::get(self.url.clone()).header("accept", "application/json").max_body(index::MAX_BYTES);
+        if let Some((_, Some(etag), _)) = &cached {
+            request = request.header("if-none-match", etag);
+        }
+        let answer = tokio::time::timeout(self.wait, self.http.send(request)).await;
+        let unreachable = |why: String| Failure { unreachable: true, why };
+        let failure = match answer {
+            Err(_) => unreachable(format!("it did not answer within {} ms", self.wait.as_millis())),
+            Ok(Err(e)) => match e.kind {
+                HttpErrorKind::BodyTooLarge => Failure::rejected(Rejected(format!(
+                    "the document is larger than {} bytes",
+                    index::MAX_BYTES
+                ))),
+                HttpErrorKind::Timeout | HttpErrorKind::ConnectTimeout => {
+                    unreachable(format!("it did not answer in time ({})", e.detail))
+                }
+                _ => unreachable(format!("it could not be reached ({})", e.detail)),
+            },
+            Ok(Ok(resp)) if resp.status == 304 => match cached {
+                Some((published, _, fetched)) => {
+                    let info = describe(&published.db, &published.generated, AdvisorySource::Cache, Some(&shown));
+                    return RunDb {
+                        proven: format!(
+                            "using the cached advisory database ({}; unchanged at {shown} since {fetched})",
+                            summary(&info)
+                        ),
+                        db: published.db,
+                        info,
+                        note: None,
+                    };
+                }
+                None => Failure::rejected(Rejected(
+                    "it answered 304 Not Modified to a request for the whole document".into(),
+                )),
+            },
+            Ok(Ok(resp)) if resp.is_success() => {
+                match index::parse(&resp.body, &shown).and_then(|p| newer_than_embedded(p, &embedded_generated)) {
+                    Ok(published) => {
+                        self.write_cache(&resp.body, resp.header("etag"));
+                        let info = describe(&published.db, &published.generated, AdvisorySource::Fetched, Some(&shown));
+                        return RunDb {
+                            proven: format!("using the advisory database fetched from {shown} ({})", summary(&info)),
+                            db: published.db,
+                            info,
+                            note: None,
+                        };
+                    }
+                    Err(why) => Failure::rejected(why),
+                }
+            }
+            Ok(Ok(resp)) => unreachable(format!("it answered HTTP {}", resp.status)),
+        };
+        self.fall_back(failure, cached, &shown)
+    }
+
+    /// The cached copy when it is valid, else the embedded database; with the note.
+    fn fall_back(&self, failure: Failure, cached: Option<(Published, Option<String>, String)>, shown: &str) -> RunDb {
+        let (db, info, used) = match cached {
+            Some((published, _, fetched)) => {
+                let info = describe(&published.db, &published.generated, AdvisorySource::Cache, Some(shown));
+                let used = format!("the copy cached on {fetched} ({})", summary(&info));
+                (published.db, info, used)
+            }
+            None => {
+                let base = RunDb::embedded();
+                let used = format!("the embedded database ({})", summary(&base.info));
+                (base.db, base.info, used)
+            }
+        };
+        let why = failure.why;
+        let remedy = if failure.unreachable {
+            format!(
+                "Nothing to fix for this run. To get advisories published since this version was built, let the \
+                 agent reach {shown} over HTTPS, or point `advisoryUpdate` (task) / `--advisory-update` (CLI) at a \
+                 mirror it can reach; set it to `off` to use the embedded database without trying."
+            )
+        } else {
+            "Nothing to fix for this run. The published document is damaged, older than this version's own copy, \
+             or written for a newer version: update the PipelinePreflight task (or azp-preflight), or check the \
+             mirror that `advisoryUpdate` names."
+                .to_string()
+        };
+        let note = Finding::new(
+            Code::TSK011,
+            format!("the advisory database at {shown} was not used: {why}; this run used {used}"),
+        )
+        .remedy(remedy)
+        .data("url", shown)
+        .data("reason", why.clone())
+        .data("used", info.source.as_str());
+        RunDb { proven: format!("using {used}"), db, info, note: Some(note) }
+    }
+
+    fn cache_file(&self) -> Option<PathBuf> {
+        self.cache_dir.map(|d| d.join("index.json"))
+    }
+
+    /// The cached document for this URL, when it is still acceptable: (document, ETag, when).
+    fn read_cache(&self, embedded_generated: &str) -> Option<(Published, Option<String>, String)> {
+        let path = self.cache_file()?;
+        let bytes = crate::fsread::read(&path, index::MAX_BYTES as u64 + 64 * 1024).ok()?;
+        let cached: Cached = serde_json::from_slice(&bytes).ok()?;
+        if cached.url != self.url.as_str() {
+            return None;
+        }
+        let published = index::parse_value(cached.document, &shown_url(self.url))
+            .and_then(|p| newer_than_embedded(p, embedded_generated))
+            .map_err(|why| tracing::debug!("the cached advisory document is not used: {why}"))
+            .ok()?;
+        Some((published, cached.etag.filter(|e| e.len() <= MAX_ETAG), cached.fetched))
+    }
+
+    /// Keeps an accepted document; a cache that cannot be written only costs the next run a
+    /// full download.
+    fn write_cache(&self, body: &[u8], etag: Option<&str>) {
+        let Some(path) = self.cache_file() else { return };
+        let Ok(document) = serde_json::from_slice::<Value>(body) else { return };
+        let cached = Cached {
+            url: self.url.to_string(),
+            etag: etag.filter(|e| e.len() <= MAX_ETAG).map(str::to_string),
+            fetched: jiff::Timestamp::now().strftime("%Y-%m-%d").to_string(),
+            document,
+        };
+        let result = (|| -> std::io::Result<()> {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            // Written aside and renamed, so a concurrent run never reads half a file.
+            let temp = dir.join(format!("index.json.{}.tmp", std::process::id()));
+            std::fs::write(&temp, serde_json::to_vec(&cached).map_err(std::io::Error::other)?)?;
+            std::fs::rename(&temp, &path)
+        })();
+        if let Err(e) = result {
+            tracing::debug!("cannot cache the advisory document at {}: {e}", path.display());
+        }
+    }
+}
+
+/// Why the document was not used; `unreachable` when the server did not hand over a
+/// document at all (network, timeout, HTTP error), as opposed to handing over a bad one.
+struct Failure {
+    unreachable: bool,
+    why: String,
+}
+
+impl Failure {
+    fn rejected(why: Rejected) -> Failure {
+        Failure { unreachable: false, why: why.0 }
+    }
+}
+
+/// A document older than the embedded copy would take back what this version knows.
+fn newer_than_embedded(published: Published, embedded_generated: &str) -> Result<Published, Rejected> {
+    if published.generated.as_str() < embedded_generated {
+        return Err(Rejected(format!(
+            "the document was generated {}, before this version's embedded database ({embedded_generated})",
+            published.generated
+        )));
+    }
+    Ok(published)
+}
+
+fn describe(db: &AdvisoryDb, generated: &str, source: AdvisorySource, url: Option<&str>) -> AdvisoryDbInfo {
+    AdvisoryDbInfo {
+        advisories: db.advisories.len(),
+        updated: generated.to_string(),
+        source,
+        url: url.map(str::to_string),
+    }
+}
+
+/// `2026-11-22, 16 advisories`.
+fn summary(info: &AdvisoryDbInfo) -> String {
+    format!("{}, {} advisories", info.updated, info.advisories)
+}
+
+/// The `advisoryDatabase` report field.
+pub fn report_json(info: &AdvisoryDbInfo) -> Value {
+    let mut v = json!({"source": info.source.as_str(), "generated": info.updated, "advisories": info.advisories});
+    if let Some(url) = &info.url {
+        v["url"] = json!(url);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_values() {
+        let r = Redactor::default();
+        let default = Url::parse(DEFAULT_URL).unwrap();
+        assert_eq!(AdvisoryUpdate::parse("advisoryUpdate", " Auto ", &r).unwrap(), AdvisoryUpdate::Fetch(default));
+        assert_eq!(AdvisoryUpdate::parse("advisoryUpdate", "OFF", &r).unwrap(), AdvisoryUpdate::Off);
+        let mirror = AdvisoryUpdate::parse("advisoryUpdate", "http://127.0.0.1:8080/adv/index.json", &r).unwrap();
+        assert!(matches!(mirror, AdvisoryUpdate::Fetch(u) if u.port() == Some(8080)));
+        for bad in ["sometimes", "http://mirror.contoso.com/index.json", "ftp://127.0.0.1/x", "index.json"] {
+            let err = AdvisoryUpdate::parse("advisoryUpdate", bad, &r).unwrap_err();
+            assert_eq!(err.input, "advisoryUpdate");
+            assert!(err.expected.contains("auto, off, or the https URL"), "{err}");
+        }
+    }
+
+    #[test]
+    fn mirror_credentials_are_never_shown() {
+        let r = Redactor::default();
+        let url = "https://reader:pa55word@mirror.contoso.com/adv/index.json?sv=2024&sig=c2lnbmF0dXJl";
+        let AdvisoryUpdate::Fetch(parsed) = AdvisoryUpdate::parse("advisoryUpdate", url, &r).unwrap() else {
+            panic!("a URL")
+        };
+        assert_eq!(shown_url(&parsed), "https://mirror.contoso.com/adv/index.json");
+        assert_eq!(r.redact("x pa55word y sv=2024&sig=c2lnbmF0dXJl"), "x *** y ***");
+        let err = AdvisoryUpdate::parse("advisoryUpdate", "http://u:topsecret@mirror.contoso.com/i.json", &r).unwrap_err();
+        assert!(!err.to_string().contains("topsecret"), "{err}");
+    }
+
+    #[test]
+    fn precedence_flag_input_variable_default() {
+        let r = Redactor::default();
+        let env = AgentEnv::from_pairs([("INPUT_ADVISORYUPDATE", "off"), (DEFAULT_VAR, "auto")]);
+        assert_eq!(AdvisoryUpdate::from_sources(None, &env, &r).unwrap(), AdvisoryUpdate::Off);
+        assert!(matches!(AdvisoryUpdate::from_sources(Some("auto"), &env, &r).unwrap(), AdvisoryUpdate::Fetch(_)));
+        let env = AgentEnv::from_pairs([(DEFAULT_VAR, "off")]);
+        assert_eq!(AdvisoryUpdate::from_sources(None, &env, &r).unwrap(), AdvisoryUpdate::Off);
+        let env = AgentEnv::from_pairs([(DEFAULT_VAR, "maybe")]);
+        assert_eq!(AdvisoryUpdate::from_sources(None, &env, &r).unwrap_err().input, DEFAULT_VAR);
+        let none: [(&str, &str); 0] = [];
+        assert_eq!(
+            AdvisoryUpdate::from_sources(None, &AgentEnv::from_pairs(none), &r).unwrap(),
+            AdvisoryUpdate::Fetch(Url::parse(DEFAULT_URL).unwrap())
+        );
+    }
+
+    #[test]
+    fn cache_folder_follows_the_platform_conventions() {
+        let dir = |pairs: &[(&str, &str)]| cache_dir(&AgentEnv::from_pairs(pairs.iter().copied()));
+        assert_eq!(
+            dir(&[("AGENT_TOOLSDIRECTORY", "/opt/hostedtoolcache"), ("HOME", "/home/vsts")]),
+            Some(PathBuf::from("/opt/hostedtoolcache/azp-preflight/advisories"))
+        );
+        assert_eq!(
+            dir(&[("XDG_CACHE_HOME", "/c"), ("HOME", "/home/me")]),
+            Some(PathBuf::from("/c/azp-preflight/advisories"))
+        );
+        assert_eq!(dir(&[("HOME", "/home/me")]), Some(PathBuf::from("/home/me/.cache/azp-preflight/advisories")));
+        assert_eq!(dir(&[]), None);
+    }
+}
