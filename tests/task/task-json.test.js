@@ -22,6 +22,7 @@ const INPUTS = [
   ['expiryErrorDays', 'int', '7'],
   ['failOn', 'pickList', 'error'],
   ['advisoryFile', 'filePath', undefined],
+  ['advisoryUpdate', 'string', 'auto'],
   ['offline', 'boolean', 'false'],
   ['timeoutSeconds', 'int', '60'],
 ];
