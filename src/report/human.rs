@@ -34,11 +34,15 @@ pub fn render(report: &Report, style: Style, exit_code: u8, out: &mut impl Write
     let clean = |s: &str| super::sanitize::strip_controls(s);
     writeln!(
         out,
-        "azp-preflight {} — {} targets in {:.1} s\n",
+        "azp-preflight {} — {} targets in {:.1} s",
         report.version,
         report.checks.len(),
         report.duration.as_secs_f64()
     )?;
+    if let Some(db) = report.advisory_db_used() {
+        writeln!(out, "advisory database: {}", clean(&db.describe()))?;
+    }
+    writeln!(out)?;
     let width = report.checks.iter().map(|r| r.target.chars().count()).max().unwrap_or(0).min(60);
     for r in &report.checks {
         let mark = match r.status {
@@ -85,6 +89,7 @@ mod tests {
         assert!(text.contains("  pipes/a;b]c%.yml:13:11: error[TSK001] AzureIoTEdge@2 resolves to 2.241.1"));
         assert!(text.contains("    = fix: Pin `- task: AzureIoTEdge@2.238.1`"));
         assert!(text.contains("✔ agent     local"));
+        assert!(text.contains(" s\nadvisory database: embedded, 2026-11-21, 16 advisories\n\n"), "{text}");
         assert!(text.ends_with("2 errors, 1 warning, 1 note — exit 1\n"));
         assert!(!text.contains('\x1b'));
     }

@@ -56,6 +56,9 @@ pub fn render(report: &Report, out: &mut impl Write) -> io::Result<()> {
         report.check_count(),
         report.duration.as_secs_f64()
     )?;
+    if let Some(db) = report.advisory_db_used() {
+        writeln!(out, "Advisory database: {}.\n", cell(&db.describe()))?;
+    }
     writeln!(out, "| | check | target | what was proven / what is wrong |")?;
     writeln!(out, "|---|---|---|---|")?;
     for r in &report.checks {
@@ -107,6 +110,7 @@ mod tests {
         assert!(md.contains("| ❌ | registry | contosoedge.azurecr.io/modules/filter (push) | **REG009** service connection `edge-acr` has an empty username |"));
         assert!(md.contains("| ❌ | tasks | azure-pipelines.yml | **TSK001** AzureIoTEdge@2 resolves to 2.241.1; 50% of pushes fail; see # #vso[task.complete result=Succeeded] (+1 more) |"));
         assert!(md.contains("> Pin `- task: AzureIoTEdge@2.238.1`"));
+        assert!(md.contains("\nAdvisory database: embedded, 2026-11-21, 16 advisories.\n"), "{md}");
         assert!(!md.contains("##vso["));
     }
 

@@ -196,6 +196,12 @@ impl Report {
         all
     }
 
+    /// The advisory database, when the tasks check ran and used it (for the header lines of
+    /// the human and markdown output; the JSON report always carries it).
+    pub fn advisory_db_used(&self) -> Option<&AdvisoryDbInfo> {
+        self.advisory_db.as_ref().filter(|_| self.checks.iter().any(|c| c.check == crate::settings::CheckId::Tasks))
+    }
+
     pub fn check_count(&self) -> usize {
         let mut ids: Vec<_> = self.checks.iter().map(|c| c.check).collect();
         ids.dedup();

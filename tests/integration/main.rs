@@ -3,6 +3,7 @@
 
 mod common;
 
+mod advisory_update;
 mod bounded;
 mod cli;
 mod deploy;
