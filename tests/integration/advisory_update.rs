@@ -321,6 +321,8 @@ fn off_and_offline_send_nothing() {
     // The test helper's own default (AZP_PREFLIGHT_ADVISORY_UPDATE=off) also sends nothing.
     let output = preflight(home.path()).args(["--checks", "tasks", "--format", "json"]).output().unwrap();
     assert_eq!(output.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["checks"].as_array().unwrap().iter().all(|c| c["target"] != "advisory database"), "{report:#}");
     assert!(server.seen().is_empty(), "{:?}", server.seen());
 }
 
