@@ -499,7 +499,11 @@ mod tests {
             (&[("INPUT_EXPIRYWARNINGDAYS", "thirty")], "expiryWarningDays", "thirty"),
             (&[("INPUT_FAILON", "sometimes")], "failOn", "sometimes"),
             (&[("INPUT_OFFLINE", "yes")], "offline", "yes"),
-            (&[("INPUT_ADVISORYUPDATE", "http://mirror.contoso.com/i.json")], "advisoryUpdate", "http://mirror.contoso.com/i.json"),
+            (
+                &[("INPUT_ADVISORYUPDATE", "http://mirror.contoso.com/i.json")],
+                "advisoryUpdate",
+                "http://mirror.contoso.com/i.json",
+            ),
             (&[("INPUT_TIMEOUTSECONDS", "0")], "timeoutSeconds", "0"),
             (
                 &[("INPUT_REGISTRIES", "ok.azurecr.io/a\ncontoso.azurecr.io/app pul")],

@@ -586,7 +586,10 @@ mod tests {
         assert_eq!(client().send(Request::get(url)).await.unwrap_err().kind, HttpErrorKind::BodyTooLarge);
         let (url, _) = serve(vec!["HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789"]).await;
         let err = client().send(Request::get(url).max_body(8)).await.unwrap_err();
-        assert_eq!((err.kind, err.detail.as_str()), (HttpErrorKind::BodyTooLarge, "response body from 127.0.0.1 exceeds 8 bytes"));
+        assert_eq!(
+            (err.kind, err.detail.as_str()),
+            (HttpErrorKind::BodyTooLarge, "response body from 127.0.0.1 exceeds 8 bytes")
+        );
         let (url, _) = serve(vec!["HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort"]).await;
         assert_eq!(client().send(Request::get(url)).await.unwrap_err().kind, HttpErrorKind::Body);
     }

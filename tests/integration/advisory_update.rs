@@ -154,8 +154,11 @@ fn ok(doc: &Value, etag: Option<&str>) -> Answer {
 /// A sources folder with one pipeline that pins Docker@2.250.0 (no embedded advisory).
 fn sources() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("azure-pipelines.yml"), "steps:\n- task: Docker@2.250.0\n  inputs:\n    command: push\n")
-        .unwrap();
+    std::fs::write(
+        dir.path().join("azure-pipelines.yml"),
+        "steps:\n- task: Docker@2.250.0\n  inputs:\n    command: push\n",
+    )
+    .unwrap();
     dir
 }
 
@@ -210,7 +213,10 @@ fn a_fresh_document_is_used_reported_and_cached_then_304_uses_the_cache() {
     assert_eq!(codes(&report), ["TSK001"]);
     let entry = database_entry(&report);
     assert_eq!(entry["status"], "pass");
-    assert_eq!(entry["proven"][0], format!("using the advisory database fetched from {} ({NEW_DATE}, 17 advisories)", server.url()));
+    assert_eq!(
+        entry["proven"][0],
+        format!("using the advisory database fetched from {} ({NEW_DATE}, 17 advisories)", server.url())
+    );
     assert!(cache_file(home.path()).is_file(), "cached in ~/.cache/azp-preflight");
     assert_eq!(server.seen(), [("/advisories/index.json".to_string(), None)]);
 
@@ -231,7 +237,10 @@ fn a_fresh_document_is_used_reported_and_cached_then_304_uses_the_cache() {
     assert_eq!(codes(&report), ["TSK011", "TSK001"]);
     let note = &database_entry(&report)["findings"][0];
     assert_eq!(note["severity"], "note");
-    assert!(note["message"].as_str().unwrap().contains("it answered HTTP 500; this run used the copy cached on"), "{note}");
+    assert!(
+        note["message"].as_str().unwrap().contains("it answered HTTP 500; this run used the copy cached on"),
+        "{note}"
+    );
 }
 
 /// Each bad answer, and what the note says about it.
@@ -248,13 +257,21 @@ fn bad_answers(closed_port: u16) -> Vec<(&'static str, Option<Answer>, String)> 
     let mut oversized = serde_json::to_vec(&fresher_document()).unwrap();
     oversized.resize(2 * 1024 * 1024 + 1, b' ');
     vec![
-        ("malformed", Some(Answer::Send(200, vec![], b"{\"schema\": 1, \"generated\": ".to_vec())), "not valid JSON".into()),
+        (
+            "malformed",
+            Some(Answer::Send(200, vec![], b"{\"schema\": 1, \"generated\": ".to_vec())),
+            "not valid JSON".into(),
+        ),
         ("lint", Some(ok(&lint_failing, None)), "does not lint clean: AZP-ADV-0999: confidence `sure`".into()),
         ("schema", Some(ok(&unknown_schema, None)), "schema 99; this version of azp-preflight reads schema 1".into()),
         ("older", Some(ok(&older, None)), "generated 2020-01-01, before this version's embedded database".into()),
         ("oversized", Some(Answer::Send(200, vec![], oversized)), "larger than 2097152 bytes".into()),
         ("http 500", Some(Answer::Send(500, vec![], b"<html>busy</html>".to_vec())), "it answered HTTP 500".into()),
-        ("unreachable", None, format!("at http://127.0.0.1:{closed_port}/advisories/index.json was not used: it could not be reached")),
+        (
+            "unreachable",
+            None,
+            format!("at http://127.0.0.1:{closed_port}/advisories/index.json was not used: it could not be reached"),
+        ),
     ]
 }
 
@@ -280,7 +297,11 @@ fn bad_documents_and_failures_fall_back_to_embedded_with_one_note() {
             json!({"source": "embedded", "generated": report["advisoryDb"]["updated"], "advisories": 16}),
             "{name}"
         );
-        assert_eq!(codes(&report), ["TSK011"], "{name}: exactly one note, and the embedded database has no advisory for Docker@2.250.0");
+        assert_eq!(
+            codes(&report),
+            ["TSK011"],
+            "{name}: exactly one note, and the embedded database has no advisory for Docker@2.250.0"
+        );
         let note = &database_entry(&report)["findings"][0];
         let message = note["message"].as_str().unwrap();
         assert!(message.contains(&expected), "{name}: {message}");
@@ -312,7 +333,8 @@ fn off_and_offline_send_nothing() {
     let home = sources();
     let server = DocServer::start(ok(&fresher_document(), None));
     for args in [vec!["--offline", "--advisory-update", &server.url()], vec!["--advisory-update", "off"]] {
-        let output = preflight(home.path()).args(["--checks", "tasks", "--format", "json"]).args(&args).output().unwrap();
+        let output =
+            preflight(home.path()).args(["--checks", "tasks", "--format", "json"]).args(&args).output().unwrap();
         assert_eq!(output.status.code(), Some(0), "{args:?}");
         let report: Value = serde_json::from_slice(&output.stdout).unwrap();
         assert_eq!(report["advisoryDatabase"]["source"], "embedded", "{args:?}");
@@ -356,13 +378,20 @@ fn the_task_input_fetches_into_the_agent_tool_cache_and_the_summary_says_so() {
 fn a_bad_update_value_is_bad_input() {
     let home = sources();
     for (args, input, value) in [
-        (vec!["--advisory-update", "http://mirror.contoso.com/index.json"], "--advisory-update", "http://mirror.contoso.com/index.json"),
+        (
+            vec!["--advisory-update", "http://mirror.contoso.com/index.json"],
+            "--advisory-update",
+            "http://mirror.contoso.com/index.json",
+        ),
         (vec!["--advisory-update", "sometimes"], "--advisory-update", "sometimes"),
     ] {
         let output = preflight(home.path()).args(["--checks", "tasks"]).args(&args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(&format!("{input}: `{value}` is not valid; expected auto, off, or the https URL")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{input}: `{value}` is not valid; expected auto, off, or the https URL")),
+            "{stderr}"
+        );
     }
     let output = preflight(home.path())
         .env("INPUT_ADVISORYUPDATE", "ftp://127.0.0.1/index.json")
@@ -370,5 +399,7 @@ fn a_bad_update_value_is_bad_input() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("advisoryUpdate: `ftp://127.0.0.1/index.json` is not valid"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("advisoryUpdate: `ftp://127.0.0.1/index.json` is not valid")
+    );
 }

@@ -232,7 +232,10 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (b"{\"schema\": 1, \"generated\"".to_vec(), "not valid JSON"),
             (b"[1, 2]".to_vec(), "not a JSON object"),
-            (sample_doc(std::slice::from_ref(&good), "2026-01-02", 2), "schema 2; this version of azp-preflight reads schema 1"),
+            (
+                sample_doc(std::slice::from_ref(&good), "2026-01-02", 2),
+                "schema 2; this version of azp-preflight reads schema 1",
+            ),
             (sample_doc(std::slice::from_ref(&good), "January", 1), "`generated` is not a date"),
             (sample_doc(&[], "2026-01-02", 1), "lists no advisories"),
             (sample_doc(&[unknown_field], "2026-01-02", 1), "AZP-ADV-9001: unknown field `severity`"),

@@ -22,7 +22,8 @@ use crate::report::{AdvisoryDbInfo, AdvisorySource};
 use crate::secret::Redactor;
 
 /// The document `auto` asks for: the database on the project's main branch.
-pub const DEFAULT_URL: &str = "https://raw.githubusercontent.com/azp-preflight/azp-preflight/main/advisories/index.json";
+pub const DEFAULT_URL: &str =
+    "https://raw.githubusercontent.com/azp-preflight/azp-preflight/main/advisories/index.json";
 
 /// The longest a run waits for the document; less when the run's deadline is short.
 pub const MAX_WAIT: Duration = Duration::from_secs(3);
@@ -31,8 +32,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(3);
 /// task input): `off` on hosts that must never reach out, and in the project's own tests.
 pub const DEFAULT_VAR: &str = "AZP_PREFLIGHT_ADVISORY_UPDATE";
 
-const EXPECTED: &str =
-    "auto, off, or the https URL of an advisory index document (plain http only to a loopback host)";
+const EXPECTED: &str = "auto, off, or the https URL of an advisory index document (plain http only to a loopback host)";
 
 /// Largest ETag kept; real ones are a quoted hash.
 const MAX_ETAG: usize = 256;
@@ -153,7 +153,8 @@ impl Refresh<'_> {
         let embedded_generated = index::embedded_generated();
         let shown = shown_url(self.url);
         let cached = self.read_cache(&embedded_generated);
-        let mut request = Request::get(self.url.clone()).header("accept", "application/json").max_body(index::MAX_BYTES);
+        let mut request =
+            Request::get(self.url.clone()).header("accept", "application/json").max_body(index::MAX_BYTES);
         if let Some((_, Some(etag), _)) = &cached {
             request = request.header("if-none-match", etag);
         }
@@ -162,10 +163,9 @@ impl Refresh<'_> {
         let failure = match answer {
             Err(_) => unreachable(format!("it did not answer within {} ms", self.wait.as_millis())),
             Ok(Err(e)) => match e.kind {
-                HttpErrorKind::BodyTooLarge => Failure::rejected(Rejected(format!(
-                    "the document is larger than {} bytes",
-                    index::MAX_BYTES
-                ))),
+                HttpErrorKind::BodyTooLarge => {
+                    Failure::rejected(Rejected(format!("the document is larger than {} bytes", index::MAX_BYTES)))
+                }
                 HttpErrorKind::Timeout | HttpErrorKind::ConnectTimeout => {
                     unreachable(format!("it did not answer in time ({})", e.detail))
                 }
@@ -365,7 +365,8 @@ mod tests {
         };
         assert_eq!(shown_url(&parsed), "https://mirror.contoso.com/adv/index.json");
         assert_eq!(r.redact("x pa55word y sv=2024&sig=c2lnbmF0dXJl"), "x *** y ***");
-        let err = AdvisoryUpdate::parse("advisoryUpdate", "http://u:topsecret@mirror.contoso.com/i.json", &r).unwrap_err();
+        let err =
+            AdvisoryUpdate::parse("advisoryUpdate", "http://u:topsecret@mirror.contoso.com/i.json", &r).unwrap_err();
         assert!(!err.to_string().contains("topsecret"), "{err}");
     }
 

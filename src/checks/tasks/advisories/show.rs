@@ -348,7 +348,9 @@ mod tests {
     fn docs_have_a_section_per_advisory() {
         let md = render_docs(embedded());
         assert_eq!(md.matches("\n## AZP-ADV-").count(), embedded().advisories.len());
-        assert!(md.contains("| [AZP-ADV-0001](#azp-adv-0001) | AzureIoTEdge@2 | >= 2.241.0, < 2.243.2 | 2.243.2 | high |"));
+        assert!(
+            md.contains("| [AZP-ADV-0001](#azp-adv-0001) | AzureIoTEdge@2 | >= 2.241.0, < 2.243.2 | 2.243.2 | high |")
+        );
         assert!(md.contains("- issue: <https://github.com/microsoft/azure-pipelines-tasks/issues/20034>"));
         assert_eq!(fenced("a ``` b"), "````text\na ``` b\n````");
     }
