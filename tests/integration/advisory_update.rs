@@ -403,3 +403,26 @@ fn a_bad_update_value_is_bad_input() {
         String::from_utf8_lossy(&output.stderr).contains("advisoryUpdate: `ftp://127.0.0.1/index.json` is not valid")
     );
 }
+
+#[test]
+fn a_signed_mirror_url_is_used_but_its_signature_is_never_shown_or_cached() {
+    let home = sources();
+    let server = DocServer::start(ok(&fresher_document(), Some("\"v2\"")));
+    let signed = format!("{}?sv=2024-05-04&sig=canary-signature-5d1e", server.url());
+    let (output, report, _) = run(home.path(), &signed, &[]);
+    assert_eq!(server.seen()[0].0, "/advisories/index.json?sv=2024-05-04&sig=canary-signature-5d1e");
+    assert_eq!(report["advisoryDatabase"]["url"], server.url());
+    let cached = std::fs::read_to_string(cache_file(home.path())).unwrap();
+    for (what, text) in [
+        ("stdout", String::from_utf8_lossy(&output.stdout).into_owned()),
+        ("stderr", String::from_utf8_lossy(&output.stderr).into_owned()),
+        ("cache", cached),
+    ] {
+        assert!(!text.contains("canary-signature-5d1e"), "the signature is in {what}");
+    }
+    // The next run with the same signed URL revalidates the cached copy.
+    server.set(Answer::Send(304, vec![], Vec::new()));
+    let (_, report, _) = run(home.path(), &signed, &[]);
+    assert_eq!(report["advisoryDatabase"]["source"], "cache");
+    assert_eq!(server.seen()[1].1.as_deref(), Some("\"v2\""));
+}

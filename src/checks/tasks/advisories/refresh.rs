@@ -137,7 +137,8 @@ pub struct Refresh<'a> {
     pub wait: Duration,
 }
 
-/// What is kept in the cache: the document, where it came from and its ETag.
+/// What is kept in the cache: the document, where it came from and its ETag. The address is
+/// kept as shown (no user info, no query), so a signed mirror URL leaves no credential on disk.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Cached {
     url: String,
@@ -255,7 +256,7 @@ impl Refresh<'_> {
         let path = self.cache_file()?;
         let bytes = crate::fsread::read(&path, index::MAX_BYTES as u64 + 64 * 1024).ok()?;
         let cached: Cached = serde_json::from_slice(&bytes).ok()?;
-        if cached.url != self.url.as_str() {
+        if cached.url != shown_url(self.url) {
             return None;
         }
         let published = index::parse_value(cached.document, &shown_url(self.url))
@@ -271,7 +272,7 @@ impl Refresh<'_> {
         let Some(path) = self.cache_file() else { return };
         let Ok(document) = serde_json::from_slice::<Value>(body) else { return };
         let cached = Cached {
-            url: self.url.to_string(),
+            url: shown_url(self.url),
             etag: etag.filter(|e| e.len() <= MAX_ETAG).map(str::to_string),
             fetched: jiff::Timestamp::now().strftime("%Y-%m-%d").to_string(),
             document,
