@@ -340,11 +340,23 @@ fn off_and_offline_send_nothing() {
         assert_eq!(report["advisoryDatabase"]["source"], "embedded", "{args:?}");
         assert!(report["checks"].as_array().unwrap().iter().all(|c| c["target"] != "advisory database"), "{args:?}");
     }
-    // The test helper's own default (AZP_PREFLIGHT_ADVISORY_UPDATE=off) also sends nothing.
-    let output = preflight(home.path()).args(["--checks", "tasks", "--format", "json"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert!(report["checks"].as_array().unwrap().iter().all(|c| c["target"] != "advisory database"), "{report:#}");
+    // The test helper's AZP_PREFLIGHT_ADVISORY_UPDATE=off is what `auto` means here: no
+    // request, with the default, with `--advisory-update auto` and with the task's `auto`.
+    for (flag, input) in [(None, None), (Some("auto"), None), (None, Some("auto"))] {
+        let mut cmd = preflight(home.path());
+        cmd.args(["--checks", "tasks", "--format", "json"]);
+        if let Some(v) = flag {
+            cmd.args(["--advisory-update", v]);
+        }
+        if let Some(v) = input {
+            cmd.env("INPUT_ADVISORYUPDATE", v);
+        }
+        let output = cmd.output().unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert!(report["checks"].as_array().unwrap().iter().all(|c| c["target"] != "advisory database"), "{report:#}");
+        assert_eq!(report["advisoryDatabase"]["source"], "embedded");
+    }
     assert!(server.seen().is_empty(), "{:?}", server.seen());
 }
 

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 /// The binary with an empty environment except PATH and a private HOME, so nothing from the
 /// machine running the tests (TF_BUILD, AZURE_*, proxies, Docker config) leaks in.
 ///
-/// `AZP_PREFLIGHT_ADVISORY_UPDATE=off` (the documented default for `advisoryUpdate`, below the
-/// flag and the input) keeps every run away from the published advisory document; the tests
-/// of the refresh name a loopback URL with `--advisory-update` or `INPUT_ADVISORYUPDATE`.
+/// `AZP_PREFLIGHT_ADVISORY_UPDATE=off` (the documented machine-wide meaning of
+/// `advisoryUpdate: auto`) keeps every run away from the published advisory document, even one
+/// that asks for `auto`; the tests of the refresh name a loopback URL with `--advisory-update`
+/// or `INPUT_ADVISORYUPDATE`.
 pub fn preflight(home: &Path) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("azp-preflight").expect("the binary is built");
     cmd.env_clear()

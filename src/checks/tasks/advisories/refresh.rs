@@ -28,8 +28,8 @@ pub const DEFAULT_URL: &str =
 /// The longest a run waits for the document; less when the run's deadline is short.
 pub const MAX_WAIT: Duration = Duration::from_secs(3);
 
-/// The environment variable that sets the default of `advisoryUpdate` (below the flag and the
-/// task input): `off` on hosts that must never reach out, and in the project's own tests.
+/// The environment variable that says what `auto` means on this machine: `off` on agents that
+/// must never reach out (and in the project's own tests), or a mirror's URL.
 pub const DEFAULT_VAR: &str = "AZP_PREFLIGHT_ADVISORY_UPDATE";
 
 const EXPECTED: &str = "auto, off, or the https URL of an advisory index document (plain http only to a loopback host)";
@@ -70,17 +70,24 @@ impl AdvisoryUpdate {
         Ok(AdvisoryUpdate::Fetch(url))
     }
 
-    /// Flag, else task input, else [`DEFAULT_VAR`], else `auto`.
+    /// Flag, else task input; `auto` (or neither) means what [`DEFAULT_VAR`] says, else the
+    /// published document. The task always passes its default `auto`, so the variable is how
+    /// an agent pool (or a test harness) turns the update off or points it at a mirror for
+    /// every pipeline, while an explicit `off` or URL in a pipeline still wins.
     pub fn from_sources(
         flag: Option<&str>,
         env: &AgentEnv,
         redactor: &Redactor,
     ) -> Result<AdvisoryUpdate, crate::settings::InputError> {
-        match (flag, env.input("advisoryUpdate"), env.get(DEFAULT_VAR)) {
-            (Some(v), _, _) => AdvisoryUpdate::parse("--advisory-update", v, redactor),
-            (None, Some(v), _) => AdvisoryUpdate::parse("advisoryUpdate", v, redactor),
-            (None, None, Some(v)) => AdvisoryUpdate::parse(DEFAULT_VAR, v, redactor),
-            (None, None, None) => AdvisoryUpdate::parse("advisoryUpdate", "auto", redactor),
+        let explicit = match (flag, env.input("advisoryUpdate")) {
+            (Some(v), _) => Some(("--advisory-update", v)),
+            (None, Some(v)) => Some(("advisoryUpdate", v)),
+            (None, None) => None,
+        };
+        match (explicit, env.get(DEFAULT_VAR)) {
+            (Some((name, v)), _) if !v.trim().eq_ignore_ascii_case("auto") => AdvisoryUpdate::parse(name, v, redactor),
+            (_, Some(v)) => AdvisoryUpdate::parse(DEFAULT_VAR, v, redactor),
+            (_, None) => AdvisoryUpdate::parse("advisoryUpdate", "auto", redactor),
         }
     }
 }
@@ -374,9 +381,18 @@ mod tests {
     #[test]
     fn precedence_flag_input_variable_default() {
         let r = Redactor::default();
+        let mirror = "https://mirror.contoso.com/index.json";
+        let fetch = |u: &str| AdvisoryUpdate::Fetch(Url::parse(u).unwrap());
         let env = AgentEnv::from_pairs([("INPUT_ADVISORYUPDATE", "off"), (DEFAULT_VAR, "auto")]);
         assert_eq!(AdvisoryUpdate::from_sources(None, &env, &r).unwrap(), AdvisoryUpdate::Off);
-        assert!(matches!(AdvisoryUpdate::from_sources(Some("auto"), &env, &r).unwrap(), AdvisoryUpdate::Fetch(_)));
+        assert_eq!(AdvisoryUpdate::from_sources(Some(mirror), &env, &r).unwrap(), fetch(mirror));
+        assert_eq!(AdvisoryUpdate::from_sources(Some("auto"), &env, &r).unwrap(), fetch(DEFAULT_URL));
+        // The task's default `auto` defers to the machine's variable; an explicit value wins.
+        let env = AgentEnv::from_pairs([("INPUT_ADVISORYUPDATE", "auto"), (DEFAULT_VAR, "off")]);
+        assert_eq!(AdvisoryUpdate::from_sources(None, &env, &r).unwrap(), AdvisoryUpdate::Off);
+        assert_eq!(AdvisoryUpdate::from_sources(Some("auto"), &env, &r).unwrap(), AdvisoryUpdate::Off);
+        let env = AgentEnv::from_pairs([("INPUT_ADVISORYUPDATE", mirror), (DEFAULT_VAR, "off")]);
+        assert_eq!(AdvisoryUpdate::from_sources(None, &env, &r).unwrap(), fetch(mirror));
         let env = AgentEnv::from_pairs([(DEFAULT_VAR, "off")]);
         assert_eq!(AdvisoryUpdate::from_sources(None, &env, &r).unwrap(), AdvisoryUpdate::Off);
         let env = AgentEnv::from_pairs([(DEFAULT_VAR, "maybe")]);
