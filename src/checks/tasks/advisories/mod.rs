@@ -160,8 +160,7 @@ impl Advisory {
     /// One entry of the published JSON document (a TOML file's table as JSON), held to the
     /// same rules as a file.
     pub fn from_json(value: serde_json::Value, origin: &str) -> Result<Advisory, Vec<String>> {
-        let raw: RawAdvisory =
-            serde_json::from_value(value).map_err(|e| bounded(vec![one_line(&e.to_string())]))?;
+        let raw: RawAdvisory = serde_json::from_value(value).map_err(|e| bounded(vec![one_line(&e.to_string())]))?;
         Advisory::validate(raw, origin)
     }
 
