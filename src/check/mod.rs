@@ -165,5 +165,13 @@ pub(crate) fn test_context(pairs: &[(&str, &str)]) -> Arc<Context> {
     let endpoints = Endpoints::from_env(&env).expect("test endpoints are valid");
     let http = HttpClient::new(crate::net::http::HttpSettings { redactor: redactor.clone(), ..Default::default() })
         .expect("client builds");
-    Arc::new(Context { settings, env, endpoints, http, redactor, now: jiff::Timestamp::now(), advisories: Default::default() })
+    Arc::new(Context {
+        settings,
+        env,
+        endpoints,
+        http,
+        redactor,
+        now: jiff::Timestamp::now(),
+        advisories: Default::default(),
+    })
 }

@@ -385,7 +385,8 @@ fn advisories_list_and_lint() {
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(text.starts_with("35 advisories"), "{text}");
     // One line per advisory: id, task@major, affected, fixed, confidence.
-    let rows: Vec<Vec<&str>> = text.lines().skip(2).map(|l| l.split("  ").filter(|c| !c.is_empty()).map(str::trim).collect()).collect();
+    let rows: Vec<Vec<&str>> =
+        text.lines().skip(2).map(|l| l.split("  ").filter(|c| !c.is_empty()).map(str::trim).collect()).collect();
     assert_eq!(rows.len(), 35, "{text}");
     assert_eq!(rows[0], ["AZP-ADV-0001", "AzureIoTEdge@2", ">= 2.241.0, < 2.243.2", "2.243.2", "high"], "{text}");
     assert_eq!(rows[15], ["AZP-ADV-0016", "AzureCLI@2", "not pin-fixable", "-", "high"], "{text}");
@@ -394,10 +395,15 @@ fn advisories_list_and_lint() {
     assert_eq!(show.status.code(), Some(0));
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(text.starts_with("AZP-ADV-0002: NuGetCommand@2: restore fails"), "{text}");
-    assert!(text.contains("last good:    2.238.1") && text.contains("  issue         https://github.com/microsoft/azure-pipelines-tasks/issues/20351"), "{text}");
+    assert!(
+        text.contains("last good:    2.238.1")
+            && text.contains("  issue         https://github.com/microsoft/azure-pipelines-tasks/issues/20351"),
+        "{text}"
+    );
     let unknown = azp_preflight().args(["advisories", "show", "AZP-ADV-4242"]).output().unwrap();
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("advisories show: `AZP-ADV-4242` is not valid; expected an advisory id"));
+    assert!(String::from_utf8_lossy(&unknown.stderr)
+        .contains("advisories show: `AZP-ADV-4242` is not valid; expected an advisory id"));
 
     // The published document and the docs page, as the staleness tests expect them.
     let index = azp_preflight().args(["advisories", "index"]).output().unwrap();
