@@ -161,8 +161,10 @@ impl Refresh<'_> {
         let embedded_generated = index::embedded_generated();
         let shown = shown_url(self.url);
         let cached = self.read_cache(&embedded_generated);
-        let mut request =
-            Request::get(self.url.clone()).header("accept", "application/json").max_body(index::MAX_BYTES);
+        let mut request = Request::get(self.url.clone())
+            .header("accept", "application/json")
+            .max_body(index::MAX_BYTES)
+            .slot_deadline(tokio::time::Instant::now() + self.wait);
         if let Some((_, Some(etag), _)) = &cached {
             request = request.header("if-none-match", etag);
         }
