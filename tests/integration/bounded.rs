@@ -95,9 +95,11 @@ fn measure(mut cmd: Command, limit: Duration) -> Measured {
 /// The binary with nothing from this machine's environment but PATH, a private HOME and `vars`.
 fn binary(home: &Path, vars: &BTreeMap<String, String>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_azp-preflight"));
+    // As in `common::preflight`: no run may reach the published advisory document.
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
+        .env("AZP_PREFLIGHT_ADVISORY_UPDATE", "off")
         .current_dir(home)
         .envs(vars);
     cmd
