@@ -248,6 +248,9 @@ fn bad_answers(closed_port: u16) -> Vec<(&'static str, Option<Answer>, String)> 
     let mut lint_failing = fresher_document();
     let last = lint_failing["advisories"].as_array_mut().unwrap().last_mut().unwrap();
     last["confidence"] = json!("sure");
+    let mut hostile = fresher_document();
+    let last = hostile["advisories"].as_array_mut().unwrap().last_mut().unwrap();
+    last["id"] = json!("##vso[task.complete result=Succeeded]");
     let mut unknown_schema = fresher_document();
     unknown_schema["schema"] = json!(99);
     let mut older = fresher_document();
@@ -264,6 +267,11 @@ fn bad_answers(closed_port: u16) -> Vec<(&'static str, Option<Answer>, String)> 
             "not valid JSON".into(),
         ),
         ("lint", Some(ok(&lint_failing, None)), "does not lint clean: AZP-ADV-0999: confidence `sure`".into()),
+        (
+            "hostile",
+            Some(ok(&hostile, None)),
+            "# #vso[task.complete result=Succeeded]: id `# #vso[task.complete".into(),
+        ),
         ("schema", Some(ok(&unknown_schema, None)), "schema 99; this version of azp-preflight reads schema 1".into()),
         ("older", Some(ok(&older, None)), "generated 2020-01-01, before this version's embedded database".into()),
         ("oversized", Some(Answer::Send(200, vec![], oversized)), "larger than 2097152 bytes".into()),
@@ -305,6 +313,7 @@ fn bad_documents_and_failures_fall_back_to_embedded_with_one_note() {
         );
         let note = &database_entry(&report)["findings"][0];
         let message = note["message"].as_str().unwrap();
+        assert!(!serde_json::to_string(&report).unwrap().contains("##vso["), "{name}: {report:#}");
         assert!(message.contains(&expected), "{name}: {message}");
         assert!(message.contains("; this run used the embedded database ("), "{name}: {message}");
         assert_eq!(note["data"]["used"], "embedded", "{name}");

@@ -232,7 +232,8 @@ impl Refresh<'_> {
                 (base.db, base.info, used)
             }
         };
-        let why = failure.why;
+        // The reason may quote the document (ids, field values): untrusted text.
+        let why = crate::report::sanitize::sanitize(&failure.why);
         let remedy = if failure.unreachable {
             format!(
                 "Nothing to fix for this run. To get advisories published since this version was built, let the \
