@@ -408,6 +408,32 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_serves_only_its_own_url_and_only_a_valid_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let http = HttpClient::new(crate::net::http::HttpSettings::default()).unwrap();
+        let url = Url::parse("https://mirror.contoso.com/index.json?sig=abc").unwrap();
+        let other = Url::parse("https://mirror.contoso.com/other.json").unwrap();
+        let refresh = |url| Refresh { http: &http, url, cache_dir: Some(dir.path()), wait: MAX_WAIT };
+        let embedded_generated = index::embedded_generated();
+        let doc = index::generate(&super::super::lint::embedded_sources()).unwrap();
+        refresh(&url).write_cache(doc.as_bytes(), Some("\"e1\""));
+        let (published, etag, _) = refresh(&url).read_cache(&embedded_generated).expect("cached");
+        assert_eq!(
+            (published.db.advisories.len(), etag.as_deref()),
+            (super::super::embedded().advisories.len(), Some("\"e1\""))
+        );
+        // The query is not part of the key (nor stored): a new signature still finds the copy.
+        let resigned = Url::parse("https://mirror.contoso.com/index.json?sig=def").unwrap();
+        assert!(refresh(&resigned).read_cache(&embedded_generated).is_some());
+        assert!(refresh(&other).read_cache(&embedded_generated).is_none(), "another document's cache");
+        assert!(refresh(&url).read_cache("2999-01-01").is_none(), "older than the embedded database");
+        let file = dir.path().join("index.json");
+        assert!(!std::fs::read_to_string(&file).unwrap().contains("sig=abc"));
+        std::fs::write(&file, b"{\"url\": 1").unwrap();
+        assert!(refresh(&url).read_cache(&embedded_generated).is_none(), "a damaged cache is ignored");
+    }
+
+    #[test]
     fn cache_folder_follows_the_platform_conventions() {
         let dir = |pairs: &[(&str, &str)]| cache_dir(&AgentEnv::from_pairs(pairs.iter().copied()));
         assert_eq!(
