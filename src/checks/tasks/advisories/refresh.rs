@@ -273,7 +273,11 @@ impl Refresh<'_> {
             .and_then(|p| newer_than_embedded(p, embedded_generated))
             .map_err(|why| tracing::debug!("the cached advisory document is not used: {why}"))
             .ok()?;
-        Some((published, cached.etag.filter(|e| e.len() <= MAX_ETAG), cached.fetched))
+        // Shown in messages: a date, or nothing from the file.
+        let fetched = Some(cached.fetched)
+            .filter(|d| d.len() == 10 && d.parse::<jiff::civil::Date>().is_ok())
+            .unwrap_or_else(|| "an unknown date".into());
+        Some((published, cached.etag.filter(|e| e.len() <= MAX_ETAG), fetched))
     }
 
     /// Keeps an accepted document; a cache that cannot be written only costs the next run a
