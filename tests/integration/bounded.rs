@@ -311,8 +311,10 @@ fn a_registry_listing_a_huge_tag_name_costs_little() {
         assert!(message.contains("Tags that exist: `1.0.1`"), "{shown}");
         assert!(!message.contains("xxxxxxxx"), "{shown}");
     }
-    assert!(run.elapsed < Duration::from_secs(5), "{shown}");
-    assert!(run.max_rss_kib < RSS_CAP_KIB, "{shown}");
+    // Memory is the sharp measure (the unbounded suggestion allocated ~200 MiB for four
+    // targets); time is checked loosely, since a loaded machine stretches it.
+    assert!(run.elapsed < Duration::from_secs(10), "{shown}");
+    assert!(run.max_rss_kib < 64 * 1024, "{shown}");
 }
 
 /// The binary under an open-files limit of `limit` (as `ulimit -n` would set it; set in the
