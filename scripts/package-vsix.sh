@@ -2,12 +2,15 @@
 # Assembles the extension layout and packs it into a .vsix with tfx (from the local
 # node_modules: run `npm ci` first).
 #
-#   scripts/package-vsix.sh --publisher ID [--extension-id ID] [--public]
+#   scripts/package-vsix.sh --publisher ID --repository-url URL [--extension-id ID] [--public]
 #   scripts/package-vsix.sh --layout-only
 #
 #   --publisher ID       Marketplace publisher id (default: $AZP_PREFLIGHT_PUBLISHER). Required
 #                        for a .vsix: the tree's manifest carries no publisher, so a package can
 #                        never go out under a made-up one.
+#   --repository-url URL https address of the repository (default: $AZP_PREFLIGHT_REPOSITORY_URL),
+#                        required for a .vsix: the task's help and the Marketplace page link to
+#                        the README and the code pages there, at the tag vX.Y.Z
 #   --extension-id ID    extension id (default: $AZP_PREFLIGHT_EXTENSION_ID, else the manifest's)
 #   --public             list the extension publicly (default: private, shared with --share-with)
 #   --layout-only        only the task folder (index.js, stamped task.json, binaries), no .vsix:
@@ -34,19 +37,22 @@ usage() { echo "package-vsix: $*" >&2; exit 2; }
 
 publisher="${AZP_PREFLIGHT_PUBLISHER:-}"
 extension_id="${AZP_PREFLIGHT_EXTENSION_ID:-}"
+repository_url="${AZP_PREFLIGHT_REPOSITORY_URL:-}"
 public=false
 layout_only=false
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --publisher) [ "$#" -ge 2 ] || usage "--publisher needs a value"; publisher=$2; shift 2 ;;
     --extension-id) [ "$#" -ge 2 ] || usage "--extension-id needs a value"; extension_id=$2; shift 2 ;;
+    --repository-url) [ "$#" -ge 2 ] || usage "--repository-url needs a value"; repository_url=$2; shift 2 ;;
     --public) public=true; shift ;;
     --layout-only) layout_only=true; shift ;;
-    *) usage "unknown argument '$1' (expected --publisher ID, --extension-id ID, --public or --layout-only)" ;;
+    *) usage "unknown argument '$1' (expected --publisher ID, --repository-url URL, --extension-id ID, --public or --layout-only)" ;;
   esac
 done
 if ! $layout_only; then
   [ -n "$publisher" ] || usage "a .vsix needs a publisher: --publisher ID or AZP_PREFLIGHT_PUBLISHER (--layout-only needs none)"
+  [ -n "$repository_url" ] || usage "a .vsix needs the repository's address for its help links: --repository-url URL or AZP_PREFLIGHT_REPOSITORY_URL"
   [ -x "$tfx" ] || die "tfx is not installed: run 'npm ci' in $root first"
 fi
 
@@ -72,8 +78,8 @@ if $layout_only; then
   echo "package-vsix: $task_dir"
   exit 0
 fi
-cp -R "$root/extension/images" "$root/extension/overview.md" "$layout/"
-stamp+=(--manifest "$layout/vss-extension.json" --publisher "$publisher")
+cp -R "$root/extension/images" "$layout/"
+stamp+=(--manifest "$layout/vss-extension.json" --publisher "$publisher" --repository-url "$repository_url")
 [ -z "$extension_id" ] || stamp+=(--extension-id "$extension_id")
 ! $public || stamp+=(--public)
 "${stamp[@]}" || exit $?

@@ -8,10 +8,13 @@
 //                                              or package.json in the tree disagree with it
 //   node scripts/version.js sync               write it into those files (after a bump)
 //   node scripts/version.js stamp --task-dir DIR [--manifest FILE --publisher ID
-//                          [--extension-id ID] [--public]]
+//                          --repository-url URL [--extension-id ID] [--public]]
 //                                              write the packaged copies: DIR/task.json (from the
-//                                              tree's task.json) and FILE (from the tree's manifest,
+//                                              tree's task.json), FILE (from the tree's manifest,
 //                                              with the publisher, which the tree does not carry)
+//                                              and overview.md beside FILE. Relative links in help
+//                                              texts and the overview (README.md, docs/codes) point
+//                                              into the repository at the release tag vX.Y.Z.
 //   node scripts/version.js tag vX.Y.Z         fail unless the release tag names this version
 //   node scripts/version.js notes              print this version's CHANGELOG.md section
 //
@@ -26,6 +29,9 @@ const PLAIN_VERSION = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 // Marketplace publisher and extension ids: letters, digits, '-' (and '_' for extension ids).
 const PUBLISHER_ID = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
 const EXTENSION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+const REPOSITORY_URL = /^https:\/\/[A-Za-z0-9.-]+(:\d+)?(\/[A-Za-z0-9._~%-]+)+\/?$/;
+// A Markdown link target without a scheme or fragment start: a path in the repository.
+const RELATIVE_LINK = /\]\((?![A-Za-z][A-Za-z0-9+.-]*:|#|\/)([^)\s]+)\)/g;
 
 function readJson(file) {
   try {
@@ -117,8 +123,18 @@ function sync(root) {
   return version;
 }
 
+/**
+ * Relative links point into the repository at the release tag, so that help read in the
+ * pipeline editor or on the Marketplace matches the version installed. Links to packaged
+ * images stay relative: the Marketplace serves them from the .vsix.
+ */
+function absoluteLinks(markdown, repositoryUrl, ref) {
+  return markdown.replace(RELATIVE_LINK, (whole, target) => (target.startsWith('images/')
+    ? whole : `](${repositoryUrl}/blob/${ref}/${target.replace(/^\.\//, '')})`));
+}
+
 /** Writes the packaged copies of task.json and the manifest, stamped with the version. */
-function stamp(root, { taskDir, manifest, publisher, extensionId, isPublic }) {
+function stamp(root, { taskDir, manifest, publisher, extensionId, isPublic, repositoryUrl }) {
   if (!taskDir) throw new UsageError('stamp needs --task-dir DIR');
   if (manifest && !publisher) {
     throw new UsageError('stamp needs --publisher ID (the Marketplace publisher id; the tree ' +
@@ -130,7 +146,16 @@ function stamp(root, { taskDir, manifest, publisher, extensionId, isPublic }) {
   if (extensionId !== undefined && !EXTENSION_ID.test(extensionId)) {
     throw new UsageError(`--extension-id must be letters, digits, '-' and '_', got '${extensionId}'`);
   }
+  if (manifest && !repositoryUrl) {
+    throw new UsageError('stamp needs --repository-url URL (the https address of the repository, ' +
+      'e.g. $(Build.Repository.Uri)): the help links of a published task must not be relative');
+  }
+  const repo = repositoryUrl && repositoryUrl.replace(/\/$/, '').replace(/\.git$/, '');
+  if (repositoryUrl !== undefined && !REPOSITORY_URL.test(repositoryUrl)) {
+    throw new UsageError(`--repository-url must be an https URL of a repository, got '${repositoryUrl}'`);
+  }
   const version = cargoVersion(root);
+  const ref = `v${version}`;
 
   const task = readJson(path.join(root, 'task.json'));
   if (task.version.Major !== parts(version).Major) {
@@ -138,6 +163,12 @@ function stamp(root, { taskDir, manifest, publisher, extensionId, isPublic }) {
       `${task.version.Major}; a new major needs its own task.json`);
   }
   task.version = parts(version);
+  if (repo) {
+    task.helpMarkDown = absoluteLinks(task.helpMarkDown, repo, ref);
+    for (const input of task.inputs || []) {
+      if (input.helpMarkDown) input.helpMarkDown = absoluteLinks(input.helpMarkDown, repo, ref);
+    }
+  }
   fs.mkdirSync(taskDir, { recursive: true });
   writeJson(path.join(taskDir, 'task.json'), task);
 
@@ -147,8 +178,12 @@ function stamp(root, { taskDir, manifest, publisher, extensionId, isPublic }) {
   ext.publisher = publisher;
   if (extensionId !== undefined) ext.id = extensionId;
   if (isPublic) ext.public = true;
+  ext.repository = { type: 'git', uri: repo };
+  ext.links = { ...ext.links, getstarted: { uri: `${repo}/blob/${ref}/README.md` }, repository: { uri: repo } };
   fs.mkdirSync(path.dirname(manifest), { recursive: true });
   writeJson(manifest, ext);
+  const overview = fs.readFileSync(path.join(root, 'extension', 'overview.md'), 'utf8');
+  fs.writeFileSync(path.join(path.dirname(manifest), 'overview.md'), absoluteLinks(overview, repo, ref));
   return { version, publisher, id: ext.id };
 }
 
@@ -178,7 +213,7 @@ function notes(root) {
 function parseArgs(argv) {
   const opts = { root: path.resolve(__dirname, '..'), positional: [] };
   const takesValue = { '--root': 'root', '--task-dir': 'taskDir', '--manifest': 'manifest',
-    '--publisher': 'publisher', '--extension-id': 'extensionId' };
+    '--publisher': 'publisher', '--extension-id': 'extensionId', '--repository-url': 'repositoryUrl' };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     if (takesValue[arg]) {
@@ -234,7 +269,7 @@ function main(argv, out = process.stdout) {
   }
 }
 
-module.exports = { cargoVersion, disagreements, sync, stamp, checkTag, notes, main };
+module.exports = { cargoVersion, disagreements, sync, stamp, absoluteLinks, checkTag, notes, main };
 
 if (require.main === module) {
   try {

@@ -11,6 +11,7 @@ const { REPO, tempDir } = require('./helpers');
 
 const bashOnly = process.platform === 'win32' ? 'the packaging scripts are bash' : false;
 const TFX = path.join(REPO, 'node_modules', '.bin', 'tfx');
+const REPOSITORY = 'https://github.com/example/azp-preflight';
 
 /** The entries of a zip, from its central directory: name -> { method, size, offset }. */
 function zipDirectory(buf, file) {
@@ -74,7 +75,7 @@ function fakeBinaries(dir) {
 
 function packageVsix(repo, args, env) {
   return spawnSync('bash', [path.join(repo, 'scripts', 'package-vsix.sh'), ...args], {
-    env: { ...process.env, AZP_PREFLIGHT_PUBLISHER: '', AZP_PREFLIGHT_EXTENSION_ID: '', ...env },
+    env: { ...process.env, AZP_PREFLIGHT_PUBLISHER: '', AZP_PREFLIGHT_EXTENSION_ID: '', AZP_PREFLIGHT_REPOSITORY_URL: '', ...env },
     encoding: 'utf8',
     timeout: 120000,
   });
@@ -110,7 +111,8 @@ test('package-vsix.sh builds a .vsix that tfx accepts', { skip: bashOnly }, (t) 
   const dir = tempDir(t);
   const out = path.join(dir, 'out');
   // The publisher from the environment here; the dry run below passes it as an argument.
-  const run = packageVsix(REPO, [], { BIN_DIR: fakeBinaries(dir), OUT_DIR: out, AZP_PREFLIGHT_PUBLISHER: 'test-publisher' });
+  const run = packageVsix(REPO, [], { BIN_DIR: fakeBinaries(dir), OUT_DIR: out,
+    AZP_PREFLIGHT_PUBLISHER: 'test-publisher', AZP_PREFLIGHT_REPOSITORY_URL: REPOSITORY });
   assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
 
   const version = cargoVersion();
@@ -147,8 +149,8 @@ test('a packaging dry run stamps the Cargo version and the publisher into the .v
   const toml = path.join(repo, 'Cargo.toml');
   fs.writeFileSync(toml, fs.readFileSync(toml, 'utf8').replace(/(\[package\][^[]*?\nversion\s*=\s*")[^"]*/, '$11.3.7'));
   const out = path.join(repo, 'out');
-  const run = packageVsix(repo, ['--publisher', 'test-publisher', '--extension-id', 'azp-preflight-dev'],
-    { BIN_DIR: fakeBinaries(repo), OUT_DIR: out });
+  const run = packageVsix(repo, ['--publisher', 'test-publisher', '--extension-id', 'azp-preflight-dev',
+    '--repository-url', `${REPOSITORY}.git`], { BIN_DIR: fakeBinaries(repo), OUT_DIR: out });
   assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
 
   const vsix = path.join(out, 'test-publisher.azp-preflight-dev-1.3.7.vsix');
@@ -161,6 +163,17 @@ test('a packaging dry run stamps the Cargo version and the publisher into the .v
   const task = JSON.parse(zipText(vsix, 'PipelinePreflight/task.json'));
   assert.deepEqual(task.version, { Major: 1, Minor: 3, Patch: 7 });
   assert.equal(zipText(vsix, 'PipelinePreflight/index.js'), fs.readFileSync(path.join(REPO, 'index.js'), 'utf8'));
+
+  // Help links point at the README and the code pages of this very version.
+  assert.ok(task.helpMarkDown.includes(`](${REPOSITORY}/blob/v1.3.7/README.md)`), task.helpMarkDown);
+  assert.ok(task.helpMarkDown.includes(`](${REPOSITORY}/blob/v1.3.7/docs/codes)`), task.helpMarkDown);
+  const overview = zipText(vsix, 'overview.md');
+  const relative = [...overview.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1])
+    .filter((l) => !/^https:\/\//.test(l) && !l.startsWith('images/'));
+  assert.deepEqual(relative, [], 'the Marketplace page has no link into a repository it cannot see');
+  assert.ok(overview.includes(`${REPOSITORY}/blob/v1.3.7/`), 'the overview links into the repository');
+  const manifest = JSON.parse(fs.readFileSync(path.join(out, 'extension', 'vss-extension.json'), 'utf8'));
+  assert.deepEqual(manifest.repository, { type: 'git', uri: REPOSITORY });
   // The sources were not touched.
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(repo, 'task.json'), 'utf8')).version,
     JSON.parse(fs.readFileSync(path.join(REPO, 'task.json'), 'utf8')).version);
@@ -174,7 +187,12 @@ test('package-vsix.sh refuses to pack without a well-formed publisher', { skip: 
   assert.match(run.stderr, /a \.vsix needs a publisher: --publisher ID or AZP_PREFLIGHT_PUBLISHER/);
   assert.equal(fs.existsSync(path.join(dir, 'none')), false, 'nothing assembled');
 
-  run = packageVsix(REPO, ['--publisher', 'not a publisher'], { BIN_DIR: bins, OUT_DIR: path.join(dir, 'bad') });
+  run = packageVsix(REPO, ['--publisher', 'test-publisher'], { BIN_DIR: bins, OUT_DIR: path.join(dir, 'none') });
+  assert.equal(run.status, 2);
+  assert.match(run.stderr, /needs the repository's address for its help links: --repository-url URL/);
+
+  run = packageVsix(REPO, ['--publisher', 'not a publisher', '--repository-url', REPOSITORY],
+    { BIN_DIR: bins, OUT_DIR: path.join(dir, 'bad') });
   assert.equal(run.status, 2, run.stderr);
   assert.match(run.stderr, /--publisher must be letters, digits and '-'/);
   assert.deepEqual(fs.readdirSync(path.join(dir, 'bad')).filter((f) => f.endsWith('.vsix')), []);
@@ -203,7 +221,8 @@ test('package-vsix.sh fails when tfx finds a problem in task.json', { skip: bash
   fs.writeFileSync(path.join(repo, 'bin', 'linux-x64', 'azp-preflight'), 'fake');
 
   const out = path.join(repo, 'out');
-  const run = packageVsix(repo, [], { BIN_DIR: path.join(repo, 'bin'), OUT_DIR: out, AZP_PREFLIGHT_PUBLISHER: 'test-publisher' });
+  const run = packageVsix(repo, [], { BIN_DIR: path.join(repo, 'bin'), OUT_DIR: out,
+    AZP_PREFLIGHT_PUBLISHER: 'test-publisher', AZP_PREFLIGHT_REPOSITORY_URL: REPOSITORY });
   assert.equal(run.status, 1, `${run.stdout}\n${run.stderr}`);
   assert.match(run.stdout, /friendlyName is a required string <= 40 chars/);
   assert.match(run.stderr, /tfx reported warnings/);
@@ -212,7 +231,7 @@ test('package-vsix.sh fails when tfx finds a problem in task.json', { skip: bash
 
 test('package-vsix.sh refuses to pack without binaries', { skip: bashOnly }, (t) => {
   const dir = tempDir(t);
-  const run = packageVsix(REPO, ['--publisher', 'test-publisher'],
+  const run = packageVsix(REPO, ['--publisher', 'test-publisher', '--repository-url', REPOSITORY],
     { BIN_DIR: path.join(dir, 'none'), OUT_DIR: path.join(dir, 'out') });
   assert.equal(run.status, 1);
   assert.match(run.stderr, /no binaries in .*build-binaries\.sh/);

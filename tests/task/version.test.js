@@ -10,6 +10,7 @@ const path = require('path');
 const { REPO, tempDir } = require('./helpers');
 
 const SCRIPT = path.join(REPO, 'scripts', 'version.js');
+const REPOSITORY = ['--repository-url', 'https://github.com/example/azp-preflight'];
 const readJson = (file) => JSON.parse(fs.readFileSync(file, 'utf8'));
 
 /** Runs version.js as the packaging script and the pipeline do. */
@@ -21,7 +22,7 @@ function version(args) {
 function repoWithCargoVersion(t, cargoVersion) {
   const root = path.join(tempDir(t), 'repo');
   fs.mkdirSync(path.join(root, 'extension'), { recursive: true });
-  for (const file of ['task.json', 'package.json', 'CHANGELOG.md', 'extension/vss-extension.json']) {
+  for (const file of ['task.json', 'package.json', 'CHANGELOG.md', 'extension/vss-extension.json', 'extension/overview.md']) {
     fs.copyFileSync(path.join(REPO, file), path.join(root, file));
   }
   const toml = fs.readFileSync(path.join(REPO, 'Cargo.toml'), 'utf8');
@@ -51,14 +52,15 @@ test('stamp writes the Cargo version, publisher and id into the packed copies on
   const out = tempDir(t);
   const run = version(['stamp', '--root', root, '--task-dir', path.join(out, 'PipelinePreflight'),
     '--manifest', path.join(out, 'vss-extension.json'), '--publisher', 'test-publisher',
-    '--extension-id', 'azp-preflight-dev']);
+    '--extension-id', 'azp-preflight-dev', ...REPOSITORY]);
   assert.equal(run.status, 0, run.stderr);
   assert.equal(run.stdout, 'stamped test-publisher.azp-preflight-dev 1.4.2\n');
 
   const task = readJson(path.join(out, 'PipelinePreflight', 'task.json'));
   assert.deepEqual(task.version, { Major: 1, Minor: 4, Patch: 2 });
   const tree = readJson(path.join(root, 'task.json'));
-  assert.deepEqual({ ...task, version: tree.version }, tree, 'only the version differs');
+  assert.deepEqual({ ...task, version: tree.version, helpMarkDown: tree.helpMarkDown }, tree,
+    'only the version and the help links differ');
 
   const manifest = readJson(path.join(out, 'vss-extension.json'));
   assert.equal(manifest.version, '1.4.2');
@@ -74,7 +76,7 @@ test('stamp writes the Cargo version, publisher and id into the packed copies on
 test('stamp --public lists the extension publicly; without --manifest it needs no publisher', (t) => {
   const out = tempDir(t);
   let run = version(['stamp', '--task-dir', path.join(out, 't'), '--manifest', path.join(out, 'm.json'),
-    '--publisher', 'p', '--public']);
+    '--publisher', 'p', '--public', ...REPOSITORY]);
   assert.equal(run.status, 0, run.stderr);
   assert.equal(readJson(path.join(out, 'm.json')).public, true);
   run = version(['stamp', '--task-dir', path.join(out, 'only-task')]);
@@ -88,15 +90,21 @@ test('stamp refuses a missing or malformed publisher and a silent change of majo
   let run = version(['stamp', ...manifest]);
   assert.equal(run.status, 2);
   assert.match(run.stderr, /stamp needs --publisher ID/);
-  run = version(['stamp', ...manifest, '--publisher', 'your publisher']);
+  run = version(['stamp', ...manifest, '--publisher', 'p']);
+  assert.equal(run.status, 2);
+  assert.match(run.stderr, /stamp needs --repository-url URL/);
+  run = version(['stamp', ...manifest, '--publisher', 'p', '--repository-url', 'http://example.test/o/r']);
+  assert.equal(run.status, 2);
+  assert.match(run.stderr, /--repository-url must be an https URL of a repository, got 'http:\/\/example\.test\/o\/r'/);
+  run = version(['stamp', ...manifest, '--publisher', 'your publisher', ...REPOSITORY]);
   assert.equal(run.status, 2);
   assert.match(run.stderr, /--publisher must be letters, digits and '-', got 'your publisher'/);
-  run = version(['stamp', ...manifest, '--publisher', 'p', '--extension-id', 'a.b']);
+  run = version(['stamp', ...manifest, '--publisher', 'p', '--extension-id', 'a.b', ...REPOSITORY]);
   assert.equal(run.status, 2);
   assert.equal(fs.existsSync(path.join(out, 'm.json')), false, 'nothing written on bad input');
 
   const root = repoWithCargoVersion(t, '2.0.0');
-  run = version(['stamp', '--root', root, ...manifest, '--publisher', 'p']);
+  run = version(['stamp', '--root', root, ...manifest, '--publisher', 'p', ...REPOSITORY]);
   assert.equal(run.status, 1);
   assert.match(run.stderr, /Cargo.toml major 2 differs from task.json major 1/);
 });
@@ -159,4 +167,34 @@ test('CHANGELOG.md has a section for the version, which becomes the release note
   const missing = version(['notes', '--root', root]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /CHANGELOG\.md has no '## \[1\.9\.0\]' section/);
+});
+
+test('the task help links to the README and the code pages, at the release tag once packed', (t) => {
+  const task = readJson(path.join(REPO, 'task.json'));
+  const links = [...task.helpMarkDown.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1]);
+  assert.deepEqual(links, ['README.md', 'docs/codes']);
+  for (const link of links) assert.ok(fs.existsSync(path.join(REPO, link)), `${link} exists in the tree`);
+  assert.match(task.helpMarkDown, /azp-preflight explain <CODE>/);
+  // The Marketplace page's links into the repository exist too (packaged images aside).
+  const overview = fs.readFileSync(path.join(REPO, 'extension', 'overview.md'), 'utf8');
+  for (const [, link] of overview.matchAll(/\]\(([^)]+)\)/g)) {
+    if (/^https:/.test(link)) continue;
+    const file = link.startsWith('images/') ? path.join(REPO, 'extension', link) : path.join(REPO, link.split('#')[0]);
+    assert.ok(fs.existsSync(file), `overview.md links to ${link}, which exists`);
+  }
+
+  const out = tempDir(t);
+  const run = version(['stamp', '--task-dir', out, '--manifest', path.join(out, 'm.json'), '--publisher', 'p',
+    '--repository-url', 'https://github.com/example/azp-preflight/']);
+  assert.equal(run.status, 0, run.stderr);
+  const packed = readJson(path.join(out, 'task.json'));
+  const cargo = version(['print']).stdout.trim();
+  assert.deepEqual([...packed.helpMarkDown.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1]), [
+    `https://github.com/example/azp-preflight/blob/v${cargo}/README.md`,
+    `https://github.com/example/azp-preflight/blob/v${cargo}/docs/codes`,
+  ]);
+  // Absolute links and packaged images are left as they are.
+  const { absoluteLinks } = require(SCRIPT);
+  assert.equal(absoluteLinks('[a](https://x.test/y) ![i](images/icon.png) [b](#top) [c](./docs/x.md)', 'https://r.test/o/p', 'v1.2.3'),
+    '[a](https://x.test/y) ![i](images/icon.png) [b](#top) [c](https://r.test/o/p/blob/v1.2.3/docs/x.md)');
 });

@@ -117,19 +117,51 @@ fn parse(text: &str) -> Result<Node, String> {
     root.ok_or_else(|| "empty document".to_string())
 }
 
-const PIPELINE_KEYS: &[&str] = &["name", "trigger", "pr", "schedules", "parameters", "variables", "resources", "stages"];
+const PIPELINE_KEYS: &[&str] =
+    &["name", "trigger", "pr", "schedules", "parameters", "variables", "resources", "stages"];
 const STAGE_KEYS: &[&str] = &["stage", "displayName", "dependsOn", "condition", "variables", "jobs", "pool"];
 const JOB_KEYS: &[&str] = &[
-    "job", "displayName", "dependsOn", "condition", "pool", "timeoutInMinutes", "variables", "steps", "strategy",
-    "workspace", "continueOnError",
+    "job",
+    "displayName",
+    "dependsOn",
+    "condition",
+    "pool",
+    "timeoutInMinutes",
+    "variables",
+    "steps",
+    "strategy",
+    "workspace",
+    "continueOnError",
 ];
 const STEP_KINDS: &[&str] = &[
-    "task", "script", "bash", "pwsh", "powershell", "checkout", "download", "downloadBuild", "getPackage", "publish",
-    "template", "reviewApp",
+    "task",
+    "script",
+    "bash",
+    "pwsh",
+    "powershell",
+    "checkout",
+    "download",
+    "downloadBuild",
+    "getPackage",
+    "publish",
+    "template",
+    "reviewApp",
 ];
 const STEP_KEYS: &[&str] = &[
-    "name", "displayName", "inputs", "env", "condition", "continueOnError", "enabled", "timeoutInMinutes",
-    "workingDirectory", "fetchDepth", "clean", "persistCredentials", "retryCountOnTaskFailure", "target",
+    "name",
+    "displayName",
+    "inputs",
+    "env",
+    "condition",
+    "continueOnError",
+    "enabled",
+    "timeoutInMinutes",
+    "workingDirectory",
+    "fetchDepth",
+    "clean",
+    "persistCredentials",
+    "retryCountOnTaskFailure",
+    "target",
 ];
 
 fn repo() -> PathBuf {
@@ -203,8 +235,10 @@ fn stages_jobs_and_steps_have_the_azure_pipelines_shape() {
         if let Some(task) = step.get("task") {
             let task = task.str().unwrap_or_default();
             let (name, major) = task.split_once('@').unwrap_or((task, ""));
-            assert!(is_identifier(name) && !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()),
-                "{stage}.{job}: task reference '{task}' is Name@Major");
+            assert!(
+                is_identifier(name) && !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()),
+                "{stage}.{job}: task reference '{task}' is Name@Major"
+            );
         }
         for map in ["inputs", "env"] {
             if let Some(m) = step.get(map) {
@@ -232,8 +266,10 @@ fn step_names_and_their_output_references_resolve_within_the_job() {
             if let Some(inner) = v.strip_prefix("$(").and_then(|r| r.strip_suffix(')')) {
                 if let Some((owner, _)) = inner.split_once('.') {
                     if owner.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
-                        assert!(named.iter().any(|(s, n)| *s == scope && n == owner),
-                            "{scope}: '{v}' names an earlier step of the job");
+                        assert!(
+                            named.iter().any(|(s, n)| *s == scope && n == owner),
+                            "{scope}: '{v}' names an earlier step of the job"
+                        );
                     }
                 }
             }
@@ -250,7 +286,8 @@ fn step_names_and_their_output_references_resolve_within_the_job() {
 #[test]
 fn script_files_and_parameters_it_names_exist() {
     let p = pipeline();
-    let declared: Vec<&str> = p.get("parameters").map(Node::items).unwrap_or_default().iter().map(|x| x.s("name")).collect();
+    let declared: Vec<&str> =
+        p.get("parameters").map(Node::items).unwrap_or_default().iter().map(|x| x.s("name")).collect();
     for (stage, job, step) in steps(&p) {
         if let Some(inputs) = step.get("inputs") {
             let file = inputs.s("filePath");
@@ -304,7 +341,9 @@ fn it_releases_on_tags_after_dogfooding_the_built_task() {
     let stages = p.get("stages").map(Node::items).unwrap_or_default();
     let release = stages.iter().find(|s| s.s("stage") == "Release").expect("a Release stage");
     assert!(release.s("condition").contains("startsWith(variables['Build.SourceBranch'], 'refs/tags/v')"));
-    assert!(stages.iter().position(|s| s.s("stage") == "Build") < stages.iter().position(|s| s.s("stage") == "Release"));
+    assert!(
+        stages.iter().position(|s| s.s("stage") == "Build") < stages.iter().position(|s| s.s("stage") == "Release")
+    );
 
     let release_steps: Vec<&Node> = all.iter().filter(|(s, _, _)| *s == "Release").map(|(_, _, n)| *n).collect();
     let text: String = release_steps.iter().map(|s| step_text(s)).collect::<Vec<_>>().join("\n");
