@@ -11,6 +11,7 @@ mod echo_canary;
 mod fake_acr;
 mod fake_arm;
 mod fake_entra;
+mod fake_httpd;
 mod hostile_output;
 mod identity;
 mod identity_canary;

@@ -285,7 +285,10 @@ impl<'a> Chain<'a> {
         let where_ = self.spec.source.clone();
         match server::parse_server(&self.spec.server_raw, self.spec.origin) {
             Ok(mut s) => {
-                s.endpoint = self.ctx.endpoints.registry_endpoint(&s.authority).cloned();
+                // Only an https name can keep its name through an override (`net::route`).
+                if s.https {
+                    s.endpoint = self.ctx.endpoints.registry_endpoint(&s.authority).cloned();
+                }
                 // Decided here, not at the first request, so an offline run says the same.
                 if s.base_url().is_none() {
                     let shown = sanitize(&s.authority);
@@ -382,7 +385,8 @@ impl<'a> Chain<'a> {
             )));
         };
         let proxy = &self.ctx.http.settings().proxy;
-        if let (Some(proxy_url), false) = (&proxy.url, proxy.bypasses(&base)) {
+        // An overridden address is connected to directly (`net::route`).
+        if let (Some(proxy_url), false) = (&proxy.url, proxy.bypasses(&base) || server.endpoint.is_some()) {
             // Through a proxy the agent may not resolve or reach the host itself: the HTTP
             // links below classify failures instead.
             self.out.proven.push(format!("reached through the proxy {}", proxy_url.host_str().unwrap_or("?")));
@@ -399,14 +403,21 @@ impl<'a> Chain<'a> {
             let f = self.no_slot("tcp", &format!("the connection to `{api_host}`"));
             return Err(self.fail(f));
         };
-        let addrs = if let Ok(ip) = api_host.parse::<std::net::IpAddr>() {
+        // The name stays for TLS and messages; the socket goes to the override's address.
+        let connect_host = server.connect_host().unwrap_or_else(|| api_host.clone());
+        let overridden = if server.endpoint.is_some() {
+            format!(" (the address AZP_PREFLIGHT_REGISTRY_ENDPOINTS gives for `{}`)", server.authority)
+        } else {
+            String::new()
+        };
+        let addrs = if let Ok(ip) = connect_host.parse::<std::net::IpAddr>() {
             vec![std::net::SocketAddr::new(ip, port)]
         } else {
             let wait = self.remaining().min(Duration::from_secs(5));
-            match netprobe::resolve(&api_host, port, wait).await {
+            match netprobe::resolve(&connect_host, port, wait).await {
                 Ok(a) => a,
                 Err(e) if e.kind == netprobe::OUT_OF_FILES => {
-                    let f = self.out_of_files(&format!("resolving `{api_host}`"), &e.detail);
+                    let f = self.out_of_files(&format!("resolving `{connect_host}`"), &e.detail);
                     return Err(self.fail(f));
                 }
                 Err(e) => {
@@ -431,11 +442,17 @@ impl<'a> Chain<'a> {
                     if e.kind == "timeout" || e.kind == "temporary" {
                         remedy.push_str(" The resolver itself did not answer: check the agent's DNS servers.");
                     }
+                    if server.endpoint.is_some() {
+                        remedy = format!(
+                            "Correct the address given for `{}` in AZP_PREFLIGHT_REGISTRY_ENDPOINTS, or check that the agent's DNS resolves `{connect_host}`.",
+                            server.authority
+                        );
+                    }
                     let finding = self
                         .finding(
                             Code::REG003,
                             "dns",
-                            format!("`{api_host}` does not resolve ({}): {}", e.kind, sanitize(&e.detail)),
+                            format!("`{connect_host}`{overridden} does not resolve ({}): {}", e.kind, sanitize(&e.detail)),
                         )
                         .remedy(remedy)
                         .data("kind", e.kind);
