@@ -85,6 +85,9 @@ pub struct Config {
     pub blobs: BTreeMap<String, Vec<u8>>,
     /// Faults by path prefix (`/v2/` matches only the base endpoint).
     pub faults: Vec<(String, Fault)>,
+    /// The host a challenge names as its realm instead of the login server (a token service
+    /// elsewhere, as some registries use).
+    pub realm_host: Option<String>,
     /// Issue opaque (non-JWT) access tokens.
     pub opaque_tokens: bool,
     pub latency: Duration,
@@ -101,6 +104,7 @@ impl Default for Config {
             repos: BTreeMap::new(),
             blobs: BTreeMap::new(),
             faults: Vec::new(),
+            realm_host: None,
             opaque_tokens: false,
             latency: Duration::ZERO,
         }
@@ -231,7 +235,7 @@ impl FakeAcr {
             if let Ok(mut log) = s.log.lock() {
                 log.push(req.clone());
             }
-            let reply = handle(&config, &s, &token, &Named::of(req, addr, secure), req);
+            let reply = handle(&config, &s, &token, &Named::of(req, addr, secure, config.realm_host.as_deref()), req);
             let n = {
                 let mut c = s.counter.lock().unwrap_or_else(|p| p.into_inner());
                 *c += 1;
@@ -285,10 +289,12 @@ fn errors(code: &str, message: &str) -> Value {
 pub struct Named {
     pub host: String,
     pub scheme: &'static str,
+    /// Where the challenge sends clients for tokens.
+    pub realm: String,
 }
 
 impl Named {
-    fn of(req: &Req, addr: SocketAddr, tls: bool) -> Named {
+    fn of(req: &Req, addr: SocketAddr, tls: bool, realm_host: Option<&str>) -> Named {
         let host = req.header("host").map(str::to_ascii_lowercase).unwrap_or_else(|| addr.to_string());
         let bare = match host.rsplit_once(':') {
             Some((h, p)) if p.parse::<u16>().is_ok() && !h.ends_with(':') => h,
@@ -296,13 +302,18 @@ impl Named {
         };
         let bare = bare.trim_start_matches('[').trim_end_matches(']');
         let loopback = bare == "localhost" || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        Named { scheme: if tls || !loopback { "https" } else { "http" }, host }
+        let scheme = if tls || !loopback { "https" } else { "http" };
+        let realm = match realm_host {
+            Some(elsewhere) => format!("https://{elsewhere}/oauth2/token"),
+            None => format!("{scheme}://{host}/oauth2/token"),
+        };
+        Named { scheme, host, realm }
     }
 }
 
 fn unauthorized(named: &Named, scope: Option<&str>, error: Option<&str>) -> Reply {
     let mut challenge =
-        format!("Bearer realm=\"{}://{}/oauth2/token\",service=\"{}\"", named.scheme, named.host, named.host);
+        format!("Bearer realm=\"{}\",service=\"{}\"", named.realm, named.host);
     if let Some(s) = scope {
         challenge.push_str(&format!(",scope=\"{s}\""));
     }

@@ -15,6 +15,7 @@ use url::Url;
 use super::answer::{self, Challenge};
 use super::credentials::{self, Credential, DockerConfig, Sourced};
 use super::netprobe::{self, AddressClass};
+use super::missing;
 use super::platform;
 use super::server::{self, Server, ServerOrigin};
 use super::tags::closest_tags;
@@ -174,6 +175,9 @@ struct Chain<'a> {
     /// The connection or identity behind the credential, for remedies.
     identity: Option<ServiceConnection>,
     credential_kind: &'static str,
+    /// A request of this target found the repository (ACR's attributes read), so a tag list
+    /// that answers 404 does not prove it missing.
+    repository_seen: bool,
 }
 
 /// Runs the chain for one target. Never panics on remote input; every request is bounded by
@@ -210,6 +214,7 @@ impl<'a> Chain<'a> {
             anonymous: false,
             identity: None,
             credential_kind: "none",
+            repository_seen: false,
         }
     }
 
@@ -1698,6 +1703,7 @@ impl<'a> Chain<'a> {
                 {
                     return Err(self.fail(f));
                 }
+                self.repository_seen = true;
                 self.out.proven.push("repository unlocked".into());
             }
             404 => {
@@ -1859,6 +1865,11 @@ impl<'a> Chain<'a> {
             let f = self.scope_finding(&[PULL], &BTreeSet::new(), &probe.evidence);
             return Err(self.fail(f));
         }
+        if probe.repo_missing && self.repository_seen {
+            // The attributes showed the repository: only the list is missing.
+            self.unverified.push(format!("manifest: the repository was found, but its tags could not be listed: {}", probe.evidence));
+            return Ok(());
+        }
         if probe.repo_missing {
             let f = self
                 .finding(
@@ -1900,7 +1911,10 @@ impl<'a> Chain<'a> {
         let evidence =
             if get.status == 404 { self.evidence(&what, &get) } else { format!("{what} → HTTP {}", get.status) };
         let probe = self.pull_probe(auth, repo).await?;
-        if probe.repo_missing || answer::has_error_code(&get, "NAME_UNKNOWN") {
+        let code = ["NAME_UNKNOWN", "MANIFEST_UNKNOWN"].into_iter().find(|c| answer::has_error_code(&get, c));
+        if missing::judge(code, probe.repo_missing, self.repository_seen) == missing::Missing::Repository {
+            // Said by the tag list alone: quote it too.
+            let evidence = if code.is_none() { format!("{evidence}; {}", probe.evidence) } else { evidence };
             return Ok(self
                 .finding(
                     Code::REG014,
@@ -1913,16 +1927,13 @@ impl<'a> Chain<'a> {
                 .remedy(self.tag_list_remedy(repo, &[]))
                 .data("kind", "repository"));
         }
-        let tags = probe.tags.unwrap_or_default();
-        let near = closest_tags(reference, &tags);
-        let listed = if near.is_empty() {
-            if tags.is_empty() {
-                " The repository has no tags.".to_string()
-            } else {
-                String::new()
+        let (near, listed) = match &probe.tags {
+            Some(tags) => {
+                let near = closest_tags(reference, tags);
+                let sentence = missing::listed_sentence(missing::TagList::Listed(tags), &near);
+                (near, sentence)
             }
-        } else {
-            format!(" Tags that exist: {}.", near.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "))
+            None => (Vec::new(), missing::listed_sentence(missing::TagList::Unread(&probe.evidence), &[])),
         };
         let kind = if reference.contains(':') { "digest" } else { "tag" };
         Ok(self
@@ -2023,7 +2034,7 @@ impl<'a> Chain<'a> {
             .remedy(format!(
                 "Build and push the image for {wanted} as well, e.g. `docker buildx build --platform {} --push`, or run the job on an agent \
                  whose platform the image has, or correct `platform=` in {}.",
-                shown.iter().cloned().chain(std::iter::once(wanted.to_string())).collect::<Vec<_>>().join(","),
+                platform::buildx_platforms(&available, &wanted),
                 self.spec.source
             ))
             .data("available", shown)
