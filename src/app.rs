@@ -281,8 +281,14 @@ fn http_client(env: &AgentEnv, redactor: &Redactor, endpoints: &Endpoints) -> Re
         None => None,
     };
     let routes = crate::net::route::Routes::new(&endpoints.registries);
-    HttpClient::new(HttpSettings { proxy, extra_roots_pem, redactor: redactor.clone(), routes, ..HttpSettings::default() })
-        .map_err(|e| format!("SSL_CERT_FILE: {e}"))
+    HttpClient::new(HttpSettings {
+        proxy,
+        extra_roots_pem,
+        redactor: redactor.clone(),
+        routes,
+        ..HttpSettings::default()
+    })
+    .map_err(|e| format!("SSL_CERT_FILE: {e}"))
 }
 
 /// Exit 2: the message names the input, the value and the expected form. In a pipeline the

@@ -159,7 +159,8 @@ pub(crate) fn test_context(pairs: &[(&str, &str)]) -> Arc<Context> {
         .expect("test settings are valid");
     let endpoints = Endpoints::from_env(&env).expect("test endpoints are valid");
     let routes = crate::net::route::Routes::new(&endpoints.registries);
-    let http = HttpClient::new(crate::net::http::HttpSettings { redactor: redactor.clone(), routes, ..Default::default() })
-        .expect("client builds");
+    let http =
+        HttpClient::new(crate::net::http::HttpSettings { redactor: redactor.clone(), routes, ..Default::default() })
+            .expect("client builds");
     Arc::new(Context { settings, env, endpoints, http, redactor, now: jiff::Timestamp::now() })
 }

@@ -230,11 +230,12 @@ pub(crate) fn connection_env(arm: &FakeArm) -> Vec<(String, String)> {
 /// The registries the targets' images live in: one fake ACR on loopback stands in for both
 /// login servers, with `shop/web` tags 1.0 and 1.4 (linux/amd64 and linux/arm64).
 pub(crate) fn image_registry() -> FakeAcr {
-    let mut config = AcrConfig::default().accept_access_token(TOKEN).entra("", &["pull"]).with_app(
-        "shop/web",
-        Attrs::open(),
-        Attrs::open(),
-    );
+    let mut config = AcrConfig::default()
+        .login_server("contosoprod.azurecr.io")
+        .login_server("hubacr.azurecr.io")
+        .accept_access_token(TOKEN)
+        .entra("", &["pull"])
+        .with_app("shop/web", Attrs::open(), Attrs::open());
     if let Some(repo) = config.repos.get_mut("shop/web") {
         if let Some(image) = repo.tags.get("1.0").cloned() {
             repo.tags.insert("1.4".into(), image);

@@ -85,6 +85,10 @@ pub struct Config {
     pub blobs: BTreeMap<String, Vec<u8>>,
     /// Faults by path prefix (`/v2/` matches only the base endpoint).
     pub faults: Vec<(String, Fault)>,
+    /// The registry's login server names. Like ACR, the registry names its realm and
+    /// service on its login server whatever address a request reached it at; a `Host` that
+    /// is one of these names picks it. Empty: a loopback lab whose name is its address.
+    pub login_servers: Vec<String>,
     /// The host a challenge names as its realm instead of the login server (a token service
     /// elsewhere, as some registries use).
     pub realm_host: Option<String>,
@@ -104,6 +108,7 @@ impl Default for Config {
             repos: BTreeMap::new(),
             blobs: BTreeMap::new(),
             faults: Vec::new(),
+            login_servers: Vec::new(),
             realm_host: None,
             opaque_tokens: false,
             latency: Duration::ZERO,
@@ -120,6 +125,12 @@ impl Config {
     pub fn entra(mut self, secret: &str, actions: &[&str]) -> Config {
         self.entra_secret = secret.into();
         self.entra_actions = actions.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// A login server name of the registry (see `login_servers`).
+    pub fn login_server(mut self, name: &str) -> Config {
+        self.login_servers.push(name.to_ascii_lowercase());
         self
     }
 
@@ -235,7 +246,7 @@ impl FakeAcr {
             if let Ok(mut log) = s.log.lock() {
                 log.push(req.clone());
             }
-            let reply = handle(&config, &s, &token, &Named::of(req, addr, secure, config.realm_host.as_deref()), req);
+            let reply = handle(&config, &s, &token, &Named::of(req, addr, secure, &config), req);
             let n = {
                 let mut c = s.counter.lock().unwrap_or_else(|p| p.into_inner());
                 *c += 1;
@@ -282,10 +293,11 @@ fn errors(code: &str, message: &str) -> Value {
     json!({"errors": [{"code": code, "message": message, "detail": null}]})
 }
 
-/// The name a request addressed the registry by (`Host`) and the scheme it is served on. ACR
-/// names its token realm and service on its login server
-/// (`realm="https://contoso.azurecr.io/oauth2/token",service="contoso.azurecr.io"`), never on an
-/// address; only a loopback lab over plain http has an `http://` realm.
+/// The registry's name for a request and the scheme it names it with. ACR names its token
+/// realm and service on its login server
+/// (`realm="https://contoso.azurecr.io/oauth2/token",service="contoso.azurecr.io"`) however it
+/// was reached, never on an address; only a loopback lab without a name (its name is its
+/// address, taken from `Host`) has an `http://` realm.
 pub struct Named {
     pub host: String,
     pub scheme: &'static str,
@@ -294,8 +306,14 @@ pub struct Named {
 }
 
 impl Named {
-    fn of(req: &Req, addr: SocketAddr, tls: bool, realm_host: Option<&str>) -> Named {
-        let host = req.header("host").map(str::to_ascii_lowercase).unwrap_or_else(|| addr.to_string());
+    fn of(req: &Req, addr: SocketAddr, tls: bool, config: &Config) -> Named {
+        let asked = req.header("host").map(str::to_ascii_lowercase);
+        let host = match (asked, config.login_servers.first()) {
+            (Some(h), None) => h,
+            (Some(h), Some(_)) if config.login_servers.contains(&h) => h,
+            (_, Some(name)) => name.clone(),
+            (None, None) => addr.to_string(),
+        };
         let bare = match host.rsplit_once(':') {
             Some((h, p)) if p.parse::<u16>().is_ok() && !h.ends_with(':') => h,
             _ => host.as_str(),
@@ -303,7 +321,7 @@ impl Named {
         let bare = bare.trim_start_matches('[').trim_end_matches(']');
         let loopback = bare == "localhost" || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
         let scheme = if tls || !loopback { "https" } else { "http" };
-        let realm = match realm_host {
+        let realm = match config.realm_host.as_deref() {
             Some(elsewhere) => format!("https://{elsewhere}/oauth2/token"),
             None => format!("{scheme}://{host}/oauth2/token"),
         };
@@ -312,8 +330,7 @@ impl Named {
 }
 
 fn unauthorized(named: &Named, scope: Option<&str>, error: Option<&str>) -> Reply {
-    let mut challenge =
-        format!("Bearer realm=\"{}\",service=\"{}\"", named.realm, named.host);
+    let mut challenge = format!("Bearer realm=\"{}\",service=\"{}\"", named.realm, named.host);
     if let Some(s) = scope {
         challenge.push_str(&format!(",scope=\"{s}\""));
     }

@@ -295,7 +295,6 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-
 /// A test CA and a server certificate it signed for the given names.
 pub struct TlsMaterial {
     /// PEM of the CA, for `SSL_CERT_FILE`.

@@ -18,6 +18,7 @@ mod identity_canary;
 mod pipeline_output;
 mod registry_acr;
 mod registry_cli;
+mod registry_endpoint;
 mod registry_lab;
 mod registry_oci;
 mod registry_support;

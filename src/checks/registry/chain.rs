@@ -14,8 +14,8 @@ use url::Url;
 
 use super::answer::{self, Challenge};
 use super::credentials::{self, Credential, DockerConfig, Sourced};
-use super::netprobe::{self, AddressClass};
 use super::missing;
+use super::netprobe::{self, AddressClass};
 use super::platform;
 use super::server::{self, Server, ServerOrigin};
 use super::tags::closest_tags;
@@ -457,7 +457,11 @@ impl<'a> Chain<'a> {
                         .finding(
                             Code::REG003,
                             "dns",
-                            format!("`{connect_host}`{overridden} does not resolve ({}): {}", e.kind, sanitize(&e.detail)),
+                            format!(
+                                "`{connect_host}`{overridden} does not resolve ({}): {}",
+                                e.kind,
+                                sanitize(&e.detail)
+                            ),
                         )
                         .remedy(remedy)
                         .data("kind", e.kind);
@@ -1867,7 +1871,10 @@ impl<'a> Chain<'a> {
         }
         if probe.repo_missing && self.repository_seen {
             // The attributes showed the repository: only the list is missing.
-            self.unverified.push(format!("manifest: the repository was found, but its tags could not be listed: {}", probe.evidence));
+            self.unverified.push(format!(
+                "manifest: the repository was found, but its tags could not be listed: {}",
+                probe.evidence
+            ));
             return Ok(());
         }
         if probe.repo_missing {
