@@ -301,7 +301,10 @@ fn a_healthy_aks_target_proves_each_step_and_reads_through_arm() {
     let second_pages: Vec<&Seen> = seen.iter().filter(|s| s.query.contains_key("$skiptoken")).collect();
     assert!(second_pages.iter().all(|s| s.service == "arm"), "{second_pages:?}");
     // The nextLink kept the mixed case of the path (`Microsoft.ContainerRegistry`), as ARM's do.
-    assert!(second_pages.iter().all(|s| s.sent_path.contains("/providers/Microsoft.ContainerRegistry/")), "{second_pages:?}");
+    assert!(
+        second_pages.iter().all(|s| s.sent_path.contains("/providers/Microsoft.ContainerRegistry/")),
+        "{second_pages:?}"
+    );
     assert!(seen.iter().all(|s| s.service == "entra" || s.service == "arm"), "{seen:?}");
     for s in seen.iter().filter(|s| !s.path.ends_with("/token")) {
         assert_eq!(s.authorization.as_deref(), Some(&*format!("Bearer {TOKEN}")), "{}", s.path);

@@ -518,11 +518,11 @@ fn handle(config: &Config, state: &State, entra_token: &str, named: &Named, req:
     if path == "/v2/" {
         return match access {
             Some(_) => Reply::json(200, json!({})),
-            None => unauthorized(&named, None, None),
+            None => unauthorized(named, None, None),
         };
     }
     let Some(access) = access else {
-        return unauthorized(&named, None, None);
+        return unauthorized(named, None, None);
     };
     if let Some(rest) = path.strip_prefix("/acr/v1/") {
         let (repo, tag) = match rest.split_once("/_tags/") {
@@ -530,7 +530,7 @@ fn handle(config: &Config, state: &State, entra_token: &str, named: &Named, req:
             None => (rest, None),
         };
         if !allowed(&access, repo, "metadata_read") {
-            return unauthorized(&named, Some(&format!("repository:{repo}:metadata_read")), Some("insufficient_scope"));
+            return unauthorized(named, Some(&format!("repository:{repo}:metadata_read")), Some("insufficient_scope"));
         }
         let Some(r) = config.repos.get(repo) else {
             return Reply::json(404, errors("NAME_UNKNOWN", "repository name not known to registry"));
@@ -564,7 +564,7 @@ fn handle(config: &Config, state: &State, entra_token: &str, named: &Named, req:
         _ => "pull",
     };
     if !allowed(&access, repo, need) {
-        return unauthorized(&named, Some(&format!("repository:{repo}:{need}")), Some("insufficient_scope"));
+        return unauthorized(named, Some(&format!("repository:{repo}:{need}")), Some("insufficient_scope"));
     }
     match marker {
         "/manifests/" => {

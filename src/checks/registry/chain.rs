@@ -2041,7 +2041,7 @@ impl<'a> Chain<'a> {
             .remedy(format!(
                 "Build and push the image for {wanted} as well, e.g. `docker buildx build --platform {} --push`, or run the job on an agent \
                  whose platform the image has, or correct `platform=` in {}.",
-                platform::buildx_platforms(&available, &wanted),
+                platform::buildx_platforms(&available, wanted),
                 self.spec.source
             ))
             .data("available", shown)
