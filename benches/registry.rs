@@ -6,6 +6,8 @@
 
 #[path = "../tests/integration/fake_acr.rs"]
 mod fake_acr;
+#[path = "../tests/integration/fake_httpd.rs"]
+mod fake_httpd;
 
 use std::time::{Duration, Instant};
 

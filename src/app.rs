@@ -168,7 +168,7 @@ fn prepare(
         Ok(e) => e,
         Err(e) => return Err(bad_input(&env, io, &e)),
     };
-    let http = match http_client(&env, &redactor) {
+    let http = match http_client(&env, &redactor, &endpoints) {
         Ok(c) => c,
         Err(e) => return Err(bad_input(&env, io, &e)),
     };
@@ -280,7 +280,7 @@ fn write_file(
     std::fs::write(path, buf)
 }
 
-fn http_client(env: &AgentEnv, redactor: &Redactor) -> Result<HttpClient, String> {
+fn http_client(env: &AgentEnv, redactor: &Redactor, endpoints: &Endpoints) -> Result<HttpClient, String> {
     let proxy = ProxyConfig::from_env(env, redactor)?;
     let extra_roots_pem = match env.get("SSL_CERT_FILE") {
         // Regular files only, capped: a device or FIFO here would grow memory or block
@@ -290,8 +290,15 @@ fn http_client(env: &AgentEnv, redactor: &Redactor) -> Result<HttpClient, String
         )?),
         None => None,
     };
-    HttpClient::new(HttpSettings { proxy, extra_roots_pem, redactor: redactor.clone(), ..HttpSettings::default() })
-        .map_err(|e| format!("SSL_CERT_FILE: {e}"))
+    let routes = crate::net::route::Routes::new(&endpoints.registries);
+    HttpClient::new(HttpSettings {
+        proxy,
+        extra_roots_pem,
+        redactor: redactor.clone(),
+        routes,
+        ..HttpSettings::default()
+    })
+    .map_err(|e| format!("SSL_CERT_FILE: {e}"))
 }
 
 /// Exit 2: the message names the input, the value and the expected form. In a pipeline the

@@ -163,8 +163,10 @@ pub(crate) fn test_context(pairs: &[(&str, &str)]) -> Arc<Context> {
     let settings = Settings::from_args(&crate::cli::RunArgs::default(), &env, &redactor, std::path::PathBuf::from("."))
         .expect("test settings are valid");
     let endpoints = Endpoints::from_env(&env).expect("test endpoints are valid");
-    let http = HttpClient::new(crate::net::http::HttpSettings { redactor: redactor.clone(), ..Default::default() })
-        .expect("client builds");
+    let routes = crate::net::route::Routes::new(&endpoints.registries);
+    let http =
+        HttpClient::new(crate::net::http::HttpSettings { redactor: redactor.clone(), routes, ..Default::default() })
+            .expect("client builds");
     Arc::new(Context {
         settings,
         env,

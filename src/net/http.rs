@@ -15,6 +15,7 @@ use url::Url;
 use super::ensure_secure_url;
 use super::limit::{self, Limiter};
 use super::proxy::ProxyConfig;
+use super::route::{RouteResolver, Routed, Routes};
 use crate::secret::{Redactor, Secret};
 
 /// What shapes every client the run builds.
@@ -35,6 +36,8 @@ pub struct HttpSettings {
     /// The run's secrets: every credential sent is registered with it, and every response
     /// quotes its text through it (`Response::excerpt`).
     pub redactor: Redactor,
+    /// Names connected to another address (`AZP_PREFLIGHT_REGISTRY_ENDPOINTS`).
+    pub routes: Routes,
 }
 
 impl Default for HttpSettings {
@@ -49,6 +52,7 @@ impl Default for HttpSettings {
             proxy: ProxyConfig::default(),
             user_agent: format!("azp-preflight/{}", env!("CARGO_PKG_VERSION")),
             redactor: Redactor::default(),
+            routes: Routes::default(),
         }
     }
 }
@@ -315,7 +319,29 @@ impl HttpClient {
         self.dates.lock().map(|d| d.clone()).unwrap_or_default()
     }
 
-    async fn send_with(&self, client: &reqwest::Client, request: Request) -> Result<Response, HttpError> {
+    async fn send_with(&self, client: &reqwest::Client, mut request: Request) -> Result<Response, HttpError> {
+        // A plain-http override goes to its own origin; answers still name the registry's URL.
+        let named = request.url.clone();
+        let rewritten = match self.settings.routes.route(&request.url) {
+            Some(Routed::Rewrite { url, host }) => {
+                request.url = url.clone();
+                if let Ok(v) = HeaderValue::from_str(&host) {
+                    request.headers.insert(reqwest::header::HOST, v);
+                }
+                Some(url)
+            }
+            _ => None,
+        };
+        let mut outcome = self.send_routed(client, request).await;
+        if let (Some(wire), Ok(resp)) = (rewritten, outcome.as_mut()) {
+            if resp.url == wire {
+                resp.url = named;
+            }
+        }
+        outcome
+    }
+
+    async fn send_routed(&self, client: &reqwest::Client, request: Request) -> Result<Response, HttpError> {
         ensure_secure_url(&request.url).map_err(|e| HttpError::new(HttpErrorKind::Refused, e))?;
         // Whatever credential goes out is a secret in every form a server may echo it in,
         // whoever built the header.
@@ -431,11 +457,22 @@ fn build(settings: &HttpSettings, with_proxy: bool) -> Result<reqwest::Client, S
             builder = builder.add_root_certificate(cert);
         }
     }
+    if settings.routes.resolves() {
+        builder = builder.dns_resolver(Arc::new(RouteResolver(settings.routes.clone())));
+    }
     if with_proxy {
         if let Some(proxy_url) = settings.proxy.url.clone() {
             let config = settings.proxy.clone();
-            let mut proxy =
-                reqwest::Proxy::custom(move |url| if config.bypasses(url) { None } else { Some(proxy_url.clone()) });
+            let routes = settings.routes.clone();
+            // An overridden name is connected to directly: a proxy would resolve the name
+            // itself and never reach the override's address.
+            let mut proxy = reqwest::Proxy::custom(move |url| {
+                if config.bypasses(url) || routes.covers(url) {
+                    None
+                } else {
+                    Some(proxy_url.clone())
+                }
+            });
             if let (Some(user), Some(pass)) = (&settings.proxy.username, &settings.proxy.password) {
                 proxy = proxy.basic_auth(user, pass.expose());
             }

@@ -6,6 +6,7 @@ pub mod endpoints;
 pub mod http;
 pub mod limit;
 pub mod proxy;
+pub mod route;
 
 pub use endpoints::Endpoints;
 pub use http::{HttpClient, HttpError, HttpErrorKind, Request, Response};

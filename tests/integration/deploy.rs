@@ -213,7 +213,7 @@ pub(crate) fn connection_env(arm: &FakeArm) -> Vec<(String, String)> {
     let p = |k: &str| format!("ENDPOINT_AUTH_PARAMETER_{CONN}_{k}");
     vec![
         ("INPUT_AZURESUBSCRIPTION".into(), CONN.into()),
-        (format!("ENDPOINT_URL_{CONN}"), arm.base.clone()),
+        (format!("ENDPOINT_URL_{CONN}"), arm.arm_url()),
         (format!("ENDPOINT_AUTH_SCHEME_{CONN}"), "ServicePrincipal".into()),
         (p("SERVICEPRINCIPALID"), SPN_CLIENT.into()),
         (p("TENANTID"), TENANT.into()),
@@ -221,8 +221,8 @@ pub(crate) fn connection_env(arm: &FakeArm) -> Vec<(String, String)> {
         (p("SERVICEPRINCIPALKEY"), SPN_SECRET.into()),
         (format!("ENDPOINT_DATA_{CONN}_SUBSCRIPTIONID"), SUB.into()),
         (format!("ENDPOINT_DATA_{CONN}_SUBSCRIPTIONNAME"), "Contoso Prod".into()),
-        (format!("ENDPOINT_DATA_{CONN}_ENVIRONMENTAUTHORITYURL"), arm.base.clone()),
-        ("AZP_PREFLIGHT_GRAPH_URL".into(), arm.base.clone()),
+        (format!("ENDPOINT_DATA_{CONN}_ENVIRONMENTAUTHORITYURL"), arm.entra_url()),
+        ("AZP_PREFLIGHT_GRAPH_URL".into(), arm.graph_url()),
         ("INPUT_CHECKS".into(), "deploy".into()),
     ]
 }
@@ -230,11 +230,12 @@ pub(crate) fn connection_env(arm: &FakeArm) -> Vec<(String, String)> {
 /// The registries the targets' images live in: one fake ACR on loopback stands in for both
 /// login servers, with `shop/web` tags 1.0 and 1.4 (linux/amd64 and linux/arm64).
 pub(crate) fn image_registry() -> FakeAcr {
-    let mut config = AcrConfig::default().accept_access_token(TOKEN).entra("", &["pull"]).with_app(
-        "shop/web",
-        Attrs::open(),
-        Attrs::open(),
-    );
+    let mut config = AcrConfig::default()
+        .login_server("contosoprod.azurecr.io")
+        .login_server("hubacr.azurecr.io")
+        .accept_access_token(TOKEN)
+        .entra("", &["pull"])
+        .with_app("shop/web", Attrs::open(), Attrs::open());
     if let Some(repo) = config.repos.get_mut("shop/web") {
         if let Some(image) = repo.tags.get("1.0").cloned() {
             repo.tags.insert("1.4".into(), image);
@@ -294,6 +295,17 @@ fn a_healthy_aks_target_proves_each_step_and_reads_through_arm() {
     let token = seen.iter().find(|s| s.path.ends_with("/oauth2/v2.0/token")).expect("a token request");
     assert!(token.path.starts_with(&format!("/{TENANT}")) && token.body.contains(&format!("client_id={SPN_CLIENT}")));
     assert!(seen.iter().any(|s| s.query.contains_key("$skiptoken")), "the registries list has a second page");
+    // Each service was reached under its own prefix: the token at Entra, the rest at ARM,
+    // second pages through the absolute nextLink ARM gave.
+    assert_eq!(token.service, "entra");
+    let second_pages: Vec<&Seen> = seen.iter().filter(|s| s.query.contains_key("$skiptoken")).collect();
+    assert!(second_pages.iter().all(|s| s.service == "arm"), "{second_pages:?}");
+    // The nextLink kept the mixed case of the path (`Microsoft.ContainerRegistry`), as ARM's do.
+    assert!(
+        second_pages.iter().all(|s| s.sent_path.contains("/providers/Microsoft.ContainerRegistry/")),
+        "{second_pages:?}"
+    );
+    assert!(seen.iter().all(|s| s.service == "entra" || s.service == "arm"), "{seen:?}");
     for s in seen.iter().filter(|s| !s.path.ends_with("/token")) {
         assert_eq!(s.authorization.as_deref(), Some(&*format!("Bearer {TOKEN}")), "{}", s.path);
         assert!(s.query.contains_key("api-version"), "{}", s.path);
@@ -940,6 +952,7 @@ fn a_service_principal_cluster_is_looked_up_in_graph() {
         .find(|s| s.path.to_ascii_lowercase().starts_with("/v1.0/serviceprincipals"))
         .unwrap();
     assert_eq!(graph.query["$select"], "id,appId,displayName");
+    assert_eq!(graph.service, "graph", "Graph is read at Graph, not at ARM");
 
     // Graph refuses to read other service principals: the permission is not proven.
     arm.fail(
@@ -1048,8 +1061,8 @@ fn a_local_run_uses_azure_variables_and_the_arm_override() {
         .env("AZURE_CLIENT_ID", SPN_CLIENT)
         .env("AZURE_TENANT_ID", TENANT)
         .env("AZURE_CLIENT_SECRET", SPN_SECRET)
-        .env("AZURE_AUTHORITY_HOST", &arm.base)
-        .env("AZP_PREFLIGHT_ARM_URL", &arm.base)
+        .env("AZURE_AUTHORITY_HOST", arm.entra_url())
+        .env("AZP_PREFLIGHT_ARM_URL", arm.arm_url())
         .args(["--deploy-target", &webapp_line(), "--format", "json"])
         .output()
         .unwrap();

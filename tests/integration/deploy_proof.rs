@@ -23,6 +23,7 @@ const REPO_ATTR: &str = "@Request[Microsoft.ContainerRegistry/registries/reposit
 
 fn windows_registry(os_version: &str) -> FakeAcr {
     let config = AcrConfig::default()
+        .login_server("contosoprod.azurecr.io")
         .accept_access_token(TOKEN)
         .entra("", &["pull"])
         .with_app("shop/web", Attrs::open(), Attrs::open())

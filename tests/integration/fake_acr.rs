@@ -12,255 +12,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
-// ---- raw HTTP/1.1 server ------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-pub struct Req {
-    pub method: String,
-    /// Path without the query.
-    pub path: String,
-    pub query: Vec<(String, String)>,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Req {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    pub fn query_all(&self, key: &str) -> Vec<&str> {
-        self.query.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
-    }
-
-    pub fn form(&self) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(&self.body).into_owned().collect()
-    }
-
-    pub fn form_value(&self, key: &str) -> Option<String> {
-        self.form().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    /// `(username, password)` of a Basic Authorization header.
-    pub fn basic(&self) -> Option<(String, String)> {
-        let value = self.header("authorization")?.strip_prefix("Basic ")?;
-        let decoded = String::from_utf8(STANDARD.decode(value.trim()).ok()?).ok()?;
-        let (u, p) = decoded.split_once(':')?;
-        Some((u.to_string(), p.to_string()))
-    }
-
-    pub fn bearer(&self) -> Option<&str> {
-        self.header("authorization")?.strip_prefix("Bearer ")
-    }
-}
-
-#[derive(Debug, Clone)]
-pub enum Reply {
-    Respond {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    },
-    /// Accept the request and never answer.
-    Hang,
-    /// Close the connection with a TCP reset.
-    Reset,
-    /// Promise more body than is sent, then close.
-    Truncated,
-}
-
-impl Reply {
-    pub fn json(status: u16, value: Value) -> Reply {
-        Reply::Respond {
-            status,
-            headers: vec![("Content-Type".into(), "application/json; charset=utf-8".into())],
-            body: value.to_string().into_bytes(),
-        }
-    }
-
-    pub fn text(status: u16, content_type: &str, body: &str) -> Reply {
-        Reply::Respond {
-            status,
-            headers: vec![("Content-Type".into(), content_type.into())],
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
-        if let Reply::Respond { headers, .. } = &mut self {
-            headers.push((name.to_string(), value.to_string()));
-        }
-        self
-    }
-}
-
-pub type Handler = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
-
-/// A server on 127.0.0.1 with its own runtime; stops when dropped.
-pub struct Httpd {
-    pub addr: SocketAddr,
-    runtime: Option<tokio::runtime::Runtime>,
-    pub requests: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-impl Drop for Httpd {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-impl Httpd {
-    /// Serves `handler`, adding `latency` before each answer.
-    pub fn start(handler: Handler, latency: Duration) -> Httpd {
-        let runtime =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("test runtime");
-        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let log = requests.clone();
-        runtime.spawn(async move {
-            loop {
-                let Ok((sock, _)) = listener.accept().await else { continue };
-                let handler = handler.clone();
-                let log = log.clone();
-                tokio::spawn(async move {
-                    let _ = serve_one(sock, handler, latency, log).await;
-                });
-            }
-        });
-        Httpd { addr, runtime: Some(runtime), requests }
-    }
-
-    pub fn base(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// `METHOD path` of every request served so far.
-    pub fn seen(&self) -> Vec<(String, String)> {
-        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-}
-
-async fn serve_one(
-    mut sock: TcpStream,
-    handler: Handler,
-    latency: Duration,
-    log: Arc<Mutex<Vec<(String, String)>>>,
-) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        let n = sock.read(&mut chunk).await?;
-        if n == 0 {
-            // A bare connection (the TCP probe): nothing to answer.
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > 64 * 1024 {
-            return Ok(());
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let first = lines.next().unwrap_or("");
-    let mut parts = first.split(' ');
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("/").to_string();
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < length {
-        let n = sock.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()),
-        None => (target.clone(), Vec::new()),
-    };
-    if let Ok(mut l) = log.lock() {
-        l.push((method.clone(), path.clone()));
-    }
-    let req = Req { method, path, query, headers, body };
-    let reply = handler(&req);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    match reply {
-        Reply::Hang => {
-            tokio::time::sleep(Duration::from_secs(600)).await;
-        }
-        Reply::Reset => {
-            #[allow(deprecated)]
-            let _ = sock.set_linger(Some(Duration::ZERO));
-            drop(sock);
-        }
-        Reply::Truncated => {
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n";
-            sock.write_all(head.as_bytes()).await?;
-            sock.write_all(br#"{"errors":[{"code":"UNAU"#).await?;
-            sock.flush().await?;
-            drop(sock);
-        }
-        Reply::Respond { status, headers, body } => {
-            let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
-            for (k, v) in &headers {
-                out.push_str(&format!("{k}: {v}\r\n"));
-            }
-            let is_head = req.method == "HEAD";
-            let declared =
-                headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.clone());
-            if declared.is_none() {
-                out.push_str(&format!("Content-Length: {}\r\n", body.len()));
-            }
-            out.push_str("Connection: close\r\n\r\n");
-            sock.write_all(out.as_bytes()).await?;
-            if !is_head {
-                sock.write_all(&body).await?;
-            }
-            sock.flush().await?;
-            let _ = sock.shutdown().await;
-        }
-    }
-    Ok(())
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Status",
-    }
-}
+pub use crate::fake_httpd::{Handler, Httpd, Reply, Req, TlsMaterial};
 
 // ---- the fake ACR ---------------------------------------------------------------------------
 
@@ -329,6 +85,13 @@ pub struct Config {
     pub blobs: BTreeMap<String, Vec<u8>>,
     /// Faults by path prefix (`/v2/` matches only the base endpoint).
     pub faults: Vec<(String, Fault)>,
+    /// The registry's login server names. Like ACR, the registry names its realm and
+    /// service on its login server whatever address a request reached it at; a `Host` that
+    /// is one of these names picks it. Empty: a loopback lab whose name is its address.
+    pub login_servers: Vec<String>,
+    /// The host a challenge names as its realm instead of the login server (a token service
+    /// elsewhere, as some registries use).
+    pub realm_host: Option<String>,
     /// Issue opaque (non-JWT) access tokens.
     pub opaque_tokens: bool,
     pub latency: Duration,
@@ -345,6 +108,8 @@ impl Default for Config {
             repos: BTreeMap::new(),
             blobs: BTreeMap::new(),
             faults: Vec::new(),
+            login_servers: Vec::new(),
+            realm_host: None,
             opaque_tokens: false,
             latency: Duration::ZERO,
         }
@@ -360,6 +125,12 @@ impl Config {
     pub fn entra(mut self, secret: &str, actions: &[&str]) -> Config {
         self.entra_secret = secret.into();
         self.entra_actions = actions.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// A login server name of the registry (see `login_servers`).
+    pub fn login_server(mut self, name: &str) -> Config {
+        self.login_servers.push(name.to_ascii_lowercase());
         self
     }
 
@@ -437,6 +208,8 @@ pub struct State {
     /// Upload sessions opened and not yet cancelled.
     pub open_uploads: Mutex<BTreeSet<String>>,
     pub counter: Mutex<u64>,
+    /// Every request, for assertions on what reached the registry.
+    pub log: Mutex<Vec<Req>>,
 }
 
 pub struct FakeAcr {
@@ -446,19 +219,34 @@ pub struct FakeAcr {
 }
 
 impl FakeAcr {
+    /// Plain http on loopback: a local lab, or a login server overridden to `http://127.0.0.1:<port>`.
     pub fn start(config: Config) -> FakeAcr {
+        FakeAcr::serve(config, None)
+    }
+
+    /// TLS on loopback with `tls`'s certificate: a login server behind a private endpoint,
+    /// reached through `AZP_PREFLIGHT_REGISTRY_ENDPOINTS=<name>=https://127.0.0.1:<port>`.
+    pub fn start_tls(config: Config, tls: &TlsMaterial) -> FakeAcr {
+        FakeAcr::serve(config, Some(tls))
+    }
+
+    fn serve(config: Config, tls: Option<&TlsMaterial>) -> FakeAcr {
         let state = Arc::new(State::default());
         let entra_token = "entra-access-canary-token-0f3a".to_string();
         let config = Arc::new(config);
         let s = state.clone();
         let token = entra_token.clone();
         let latency = config.latency;
-        // The handler needs the address for realms; it is set right after binding.
+        let secure = tls.is_some();
+        // The handler needs the address when a request names no host; it is set right after binding.
         let addr_cell: Arc<Mutex<Option<SocketAddr>>> = Arc::new(Mutex::new(None));
         let cell = addr_cell.clone();
         let handler: Handler = Arc::new(move |req: &Req| {
             let addr = cell.lock().ok().and_then(|a| *a).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-            let reply = handle(&config, &s, &token, addr, req);
+            if let Ok(mut log) = s.log.lock() {
+                log.push(req.clone());
+            }
+            let reply = handle(&config, &s, &token, &Named::of(req, addr, secure, &config), req);
             let n = {
                 let mut c = s.counter.lock().unwrap_or_else(|p| p.into_inner());
                 *c += 1;
@@ -468,11 +256,19 @@ impl FakeAcr {
                 .with_header("Docker-Distribution-Api-Version", "registry/2.0")
                 .with_header("X-Ms-Correlation-Request-Id", &format!("corr-{n:04}"))
         });
-        let httpd = Httpd::start(handler, latency);
+        let httpd = match tls {
+            Some(t) => Httpd::start_tls(handler, latency, t),
+            None => Httpd::start(handler, latency),
+        };
         if let Ok(mut a) = addr_cell.lock() {
             *a = Some(httpd.addr);
         }
         FakeAcr { httpd, state, entra_token }
+    }
+
+    /// Every request served so far, headers and bodies included.
+    pub fn requests(&self) -> Vec<Req> {
+        self.state.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     pub fn server(&self) -> String {
@@ -497,8 +293,44 @@ fn errors(code: &str, message: &str) -> Value {
     json!({"errors": [{"code": code, "message": message, "detail": null}]})
 }
 
-fn unauthorized(addr: SocketAddr, scope: Option<&str>, error: Option<&str>) -> Reply {
-    let mut challenge = format!("Bearer realm=\"http://{addr}/oauth2/token\",service=\"{addr}\"");
+/// The registry's name for a request and the scheme it names it with. ACR names its token
+/// realm and service on its login server
+/// (`realm="https://contoso.azurecr.io/oauth2/token",service="contoso.azurecr.io"`) however it
+/// was reached, never on an address; only a loopback lab without a name (its name is its
+/// address, taken from `Host`) has an `http://` realm.
+pub struct Named {
+    pub host: String,
+    pub scheme: &'static str,
+    /// Where the challenge sends clients for tokens.
+    pub realm: String,
+}
+
+impl Named {
+    fn of(req: &Req, addr: SocketAddr, tls: bool, config: &Config) -> Named {
+        let asked = req.header("host").map(str::to_ascii_lowercase);
+        let host = match (asked, config.login_servers.first()) {
+            (Some(h), None) => h,
+            (Some(h), Some(_)) if config.login_servers.contains(&h) => h,
+            (_, Some(name)) => name.clone(),
+            (None, None) => addr.to_string(),
+        };
+        let bare = match host.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() && !h.ends_with(':') => h,
+            _ => host.as_str(),
+        };
+        let bare = bare.trim_start_matches('[').trim_end_matches(']');
+        let loopback = bare == "localhost" || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let scheme = if tls || !loopback { "https" } else { "http" };
+        let realm = match config.realm_host.as_deref() {
+            Some(elsewhere) => format!("https://{elsewhere}/oauth2/token"),
+            None => format!("{scheme}://{host}/oauth2/token"),
+        };
+        Named { scheme, host, realm }
+    }
+}
+
+fn unauthorized(named: &Named, scope: Option<&str>, error: Option<&str>) -> Reply {
+    let mut challenge = format!("Bearer realm=\"{}\",service=\"{}\"", named.realm, named.host);
     if let Some(s) = scope {
         challenge.push_str(&format!(",scope=\"{s}\""));
     }
@@ -598,7 +430,7 @@ fn grant(scopes: &[&str], rights: &[String]) -> Value {
     )
 }
 
-fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, req: &Req) -> Reply {
+fn handle(config: &Config, state: &State, entra_token: &str, named: &Named, req: &Req) -> Reply {
     for (prefix, fault) in &config.faults {
         let hit = if prefix == "/v2/" { req.path == "/v2/" } else { req.path.starts_with(prefix.as_str()) };
         if hit {
@@ -686,11 +518,11 @@ fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, r
     if path == "/v2/" {
         return match access {
             Some(_) => Reply::json(200, json!({})),
-            None => unauthorized(addr, None, None),
+            None => unauthorized(named, None, None),
         };
     }
     let Some(access) = access else {
-        return unauthorized(addr, None, None);
+        return unauthorized(named, None, None);
     };
     if let Some(rest) = path.strip_prefix("/acr/v1/") {
         let (repo, tag) = match rest.split_once("/_tags/") {
@@ -698,7 +530,7 @@ fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, r
             None => (rest, None),
         };
         if !allowed(&access, repo, "metadata_read") {
-            return unauthorized(addr, Some(&format!("repository:{repo}:metadata_read")), Some("insufficient_scope"));
+            return unauthorized(named, Some(&format!("repository:{repo}:metadata_read")), Some("insufficient_scope"));
         }
         let Some(r) = config.repos.get(repo) else {
             return Reply::json(404, errors("NAME_UNKNOWN", "repository name not known to registry"));
@@ -706,12 +538,12 @@ fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, r
         return match tag {
             None => Reply::json(
                 200,
-                json!({"registry": addr.to_string(), "imageName": repo, "manifestCount": r.tags.len(), "tagCount": r.tags.len(), "changeableAttributes": r.attrs.json()}),
+                json!({"registry": named.host, "imageName": repo, "manifestCount": r.tags.len(), "tagCount": r.tags.len(), "changeableAttributes": r.attrs.json()}),
             ),
             Some(t) => match r.tags.get(t) {
                 Some(img) => Reply::json(
                     200,
-                    json!({"registry": addr.to_string(), "imageName": repo, "tag": {"name": t, "digest": fake_digest(&img.body), "changeableAttributes": img.attrs.json()}}),
+                    json!({"registry": named.host, "imageName": repo, "tag": {"name": t, "digest": fake_digest(&img.body), "changeableAttributes": img.attrs.json()}}),
                 ),
                 None => Reply::json(404, errors("TAG_UNKNOWN", &format!("the specified tag does not exist: {t}"))),
             },
@@ -732,7 +564,7 @@ fn handle(config: &Config, state: &State, entra_token: &str, addr: SocketAddr, r
         _ => "pull",
     };
     if !allowed(&access, repo, need) {
-        return unauthorized(addr, Some(&format!("repository:{repo}:{need}")), Some("insufficient_scope"));
+        return unauthorized(named, Some(&format!("repository:{repo}:{need}")), Some("insufficient_scope"));
     }
     match marker {
         "/manifests/" => {

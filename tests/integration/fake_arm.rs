@@ -1,5 +1,8 @@
 //! A fake of the Azure Resource Manager endpoints the deploy check reads, plus the Entra ID
 //! token endpoint and the one Microsoft Graph read it needs, on plain http at 127.0.0.1.
+//! The three are separate services, as management.azure.com, graph.microsoft.com and
+//! login.microsoftonline.com are: each answers only under its own prefix (`/arm/`, `/graph/`,
+//! `/entra/`), and the binary is pointed at each through its own override.
 //!
 //! Resources are stored by id and served as ARM serves them: `GET {id}?api-version=...`,
 //! lists as `{"value": [...], "nextLink": ...}` pages, actions as `POST`, errors as
@@ -23,9 +26,13 @@ const PAGE: usize = 2;
 
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// `arm`, `graph`, `entra`, or `none` for a path under no service's prefix.
+    pub service: &'static str,
     pub method: String,
-    /// Lower-cased, percent-decoded path.
+    /// Lower-cased, percent-decoded path within the service (its prefix removed).
     pub path: String,
+    /// The same path as sent (case kept), for the `nextLink`s ARM builds from it.
+    pub sent_path: String,
     pub query: BTreeMap<String, String>,
     pub authorization: Option<String>,
     pub body: String,
@@ -50,8 +57,8 @@ struct World {
 
 #[derive(Clone)]
 pub struct FakeArm {
-    /// `http://127.0.0.1:<port>/`
-    pub base: String,
+    /// `http://127.0.0.1:<port>/`: the listener; the services live under it.
+    base: String,
     world: Arc<Mutex<World>>,
     seen: Arc<Mutex<Vec<Seen>>>,
     latency: Arc<Mutex<Duration>>,
@@ -79,6 +86,21 @@ impl FakeArm {
             }
         });
         fake
+    }
+
+    /// Azure Resource Manager (`ENDPOINT_URL_<id>`, `AZP_PREFLIGHT_ARM_URL`).
+    pub fn arm_url(&self) -> String {
+        format!("{}arm/", self.base)
+    }
+
+    /// Microsoft Graph (`AZP_PREFLIGHT_GRAPH_URL`).
+    pub fn graph_url(&self) -> String {
+        format!("{}graph/", self.base)
+    }
+
+    /// The Entra ID authority (`ENDPOINT_DATA_<id>_ENVIRONMENTAUTHORITYURL`, `AZURE_AUTHORITY_HOST`).
+    pub fn entra_url(&self) -> String {
+        format!("{}entra/", self.base)
     }
 
     pub fn set_latency(&self, latency: Duration) {
@@ -166,7 +188,12 @@ impl FakeArm {
             .find(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
             .map(|(_, v)| v.trim().to_string());
         let (raw_path, raw_query) = target.split_once('?').unwrap_or((&target, ""));
-        let path = lower(&decode(raw_path));
+        let full = decode(raw_path);
+        let (service, sent_path) = ["arm", "graph", "entra"]
+            .into_iter()
+            .find_map(|svc| full.strip_prefix(&format!("/{svc}/")).map(|rest| (svc, format!("/{rest}"))))
+            .unwrap_or(("none", full.clone()));
+        let path = lower(&sent_path);
         let query: BTreeMap<String, String> = raw_query
             .split('&')
             .filter(|p| !p.is_empty())
@@ -175,7 +202,15 @@ impl FakeArm {
                 (decode(k), decode(&v.replace('+', " ")))
             })
             .collect();
-        let seen = Seen { method: method.clone(), path: path.clone(), query: query.clone(), authorization, body };
+        let seen = Seen {
+            service,
+            method: method.clone(),
+            path: path.clone(),
+            sent_path,
+            query: query.clone(),
+            authorization,
+            body,
+        };
         self.seen.lock().unwrap().push(seen.clone());
         let latency = *self.latency.lock().unwrap();
         if !latency.is_zero() {
@@ -193,17 +228,39 @@ impl FakeArm {
     }
 
     fn answer(&self, req: &Seen) -> (u16, Value) {
-        // Entra ID: client credentials only.
-        if req.method == "POST" && req.path.ends_with("/oauth2/v2.0/token") {
-            if !req.body.contains("grant_type=client_credentials") {
-                return (400, json!({"error": "unsupported_grant_type", "error_codes": [70003]}));
+        match req.service {
+            // Entra ID: the token endpoint, client credentials only.
+            "entra" => {
+                if req.method != "POST" || !req.path.ends_with("/oauth2/v2.0/token") {
+                    return (
+                        404,
+                        json!({"error": "invalid_request", "error_description": "AADSTS900561: The endpoint only accepts POST requests.", "error_codes": [900561]}),
+                    );
+                }
+                if !req.body.contains("grant_type=client_credentials") {
+                    return (400, json!({"error": "unsupported_grant_type", "error_codes": [70003]}));
+                }
+                return (200, json!({"token_type": "Bearer", "expires_in": 3599, "access_token": TOKEN}));
             }
-            return (200, json!({"token_type": "Bearer", "expires_in": 3599, "access_token": TOKEN}));
+            "arm" | "graph" => {}
+            _ => return (404, json!({"error": {"code": "NotFound", "message": "No service at this path."}})),
         }
         if req.authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
             return (401, json!({"error": {"code": "AuthenticationFailed", "message": "Authentication failed."}}));
         }
-        let graph = req.path.starts_with("/v1.0/");
+        let graph = req.service == "graph";
+        // Each service serves only its own resources.
+        if graph != req.path.starts_with("/v1.0/") {
+            return if graph {
+                (
+                    400,
+                    json!({"error": {"code": "BadRequest", "message": format!("Invalid request: resource '{}' is not a Graph path.", req.path)}}),
+                )
+            } else {
+                not_found(&req.path)
+            };
+        }
+        let base = format!("{}{}", self.base, req.service);
         if !graph {
             if let Err(refused) = check_api_version(&req.path, req.query.get("api-version").map(String::as_str)) {
                 return refused;
@@ -223,7 +280,7 @@ impl FakeArm {
             return (200, page.clone());
         }
         if let Some((status, value)) = world.get.get(&req.path) {
-            return (*status, page(value, req, &self.base));
+            return (*status, page(value, req, &base));
         }
         if req.path.ends_with("/providers/microsoft.authorization/roleassignments") {
             let scope = req.path.trim_end_matches("/providers/microsoft.authorization/roleassignments").to_string();
@@ -235,7 +292,7 @@ impl FakeArm {
                 );
             }
             return match role_assignments_for(&world.role_assignments, &world.groups, &scope, filter) {
-                Some(items) => (200, page(&json!({"value": items}), req, &self.base)),
+                Some(items) => (200, page(&json!({"value": items}), req, &base)),
                 None => (
                     400,
                     json!({"error": {"code": "UnsupportedQuery", "message": format!("The filter '{filter}' is not supported.")}}),
@@ -299,7 +356,8 @@ fn page(value: &Value, req: &Seen, base: &str) -> Value {
     let chunk: Vec<Value> = items.iter().skip(skip).take(PAGE).cloned().collect();
     let mut out = json!({"value": chunk});
     if skip + PAGE < items.len() {
-        let mut next = format!("{}{}?", base.trim_end_matches('/'), req.path);
+        let path: String = req.sent_path.split('/').map(encode).collect::<Vec<_>>().join("/");
+        let mut next = format!("{}{}?", base.trim_end_matches('/'), path);
         for (k, v) in &req.query {
             if k != "$skiptoken" {
                 next.push_str(&format!("{}={}&", encode(k), encode(v)));

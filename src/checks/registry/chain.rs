@@ -14,6 +14,7 @@ use url::Url;
 
 use super::answer::{self, Challenge};
 use super::credentials::{self, Credential, DockerConfig, Sourced};
+use super::missing;
 use super::netprobe::{self, AddressClass};
 use super::platform;
 use super::server::{self, Server, ServerOrigin};
@@ -174,6 +175,9 @@ struct Chain<'a> {
     /// The connection or identity behind the credential, for remedies.
     identity: Option<ServiceConnection>,
     credential_kind: &'static str,
+    /// A request of this target found the repository (ACR's attributes read), so a tag list
+    /// that answers 404 does not prove it missing.
+    repository_seen: bool,
 }
 
 /// Runs the chain for one target. Never panics on remote input; every request is bounded by
@@ -210,6 +214,7 @@ impl<'a> Chain<'a> {
             anonymous: false,
             identity: None,
             credential_kind: "none",
+            repository_seen: false,
         }
     }
 
@@ -285,7 +290,10 @@ impl<'a> Chain<'a> {
         let where_ = self.spec.source.clone();
         match server::parse_server(&self.spec.server_raw, self.spec.origin) {
             Ok(mut s) => {
-                s.endpoint = self.ctx.endpoints.registry_endpoint(&s.authority).cloned();
+                // Only an https name can keep its name through an override (`net::route`).
+                if s.https {
+                    s.endpoint = self.ctx.endpoints.registry_endpoint(&s.authority).cloned();
+                }
                 // Decided here, not at the first request, so an offline run says the same.
                 if s.base_url().is_none() {
                     let shown = sanitize(&s.authority);
@@ -382,7 +390,8 @@ impl<'a> Chain<'a> {
             )));
         };
         let proxy = &self.ctx.http.settings().proxy;
-        if let (Some(proxy_url), false) = (&proxy.url, proxy.bypasses(&base)) {
+        // An overridden address is connected to directly (`net::route`).
+        if let (Some(proxy_url), false) = (&proxy.url, proxy.bypasses(&base) || server.endpoint.is_some()) {
             // Through a proxy the agent may not resolve or reach the host itself: the HTTP
             // links below classify failures instead.
             self.out.proven.push(format!("reached through the proxy {}", proxy_url.host_str().unwrap_or("?")));
@@ -399,14 +408,21 @@ impl<'a> Chain<'a> {
             let f = self.no_slot("tcp", &format!("the connection to `{api_host}`"));
             return Err(self.fail(f));
         };
-        let addrs = if let Ok(ip) = api_host.parse::<std::net::IpAddr>() {
+        // The name stays for TLS and messages; the socket goes to the override's address.
+        let connect_host = server.connect_host().unwrap_or_else(|| api_host.clone());
+        let overridden = if server.endpoint.is_some() {
+            format!(" (the address AZP_PREFLIGHT_REGISTRY_ENDPOINTS gives for `{}`)", server.authority)
+        } else {
+            String::new()
+        };
+        let addrs = if let Ok(ip) = connect_host.parse::<std::net::IpAddr>() {
             vec![std::net::SocketAddr::new(ip, port)]
         } else {
             let wait = self.remaining().min(Duration::from_secs(5));
-            match netprobe::resolve(&api_host, port, wait).await {
+            match netprobe::resolve(&connect_host, port, wait).await {
                 Ok(a) => a,
                 Err(e) if e.kind == netprobe::OUT_OF_FILES => {
-                    let f = self.out_of_files(&format!("resolving `{api_host}`"), &e.detail);
+                    let f = self.out_of_files(&format!("resolving `{connect_host}`"), &e.detail);
                     return Err(self.fail(f));
                 }
                 Err(e) => {
@@ -431,11 +447,21 @@ impl<'a> Chain<'a> {
                     if e.kind == "timeout" || e.kind == "temporary" {
                         remedy.push_str(" The resolver itself did not answer: check the agent's DNS servers.");
                     }
+                    if server.endpoint.is_some() {
+                        remedy = format!(
+                            "Correct the address given for `{}` in AZP_PREFLIGHT_REGISTRY_ENDPOINTS, or check that the agent's DNS resolves `{connect_host}`.",
+                            server.authority
+                        );
+                    }
                     let finding = self
                         .finding(
                             Code::REG003,
                             "dns",
-                            format!("`{api_host}` does not resolve ({}): {}", e.kind, sanitize(&e.detail)),
+                            format!(
+                                "`{connect_host}`{overridden} does not resolve ({}): {}",
+                                e.kind,
+                                sanitize(&e.detail)
+                            ),
                         )
                         .remedy(remedy)
                         .data("kind", e.kind);
@@ -1681,6 +1707,7 @@ impl<'a> Chain<'a> {
                 {
                     return Err(self.fail(f));
                 }
+                self.repository_seen = true;
                 self.out.proven.push("repository unlocked".into());
             }
             404 => {
@@ -1842,6 +1869,14 @@ impl<'a> Chain<'a> {
             let f = self.scope_finding(&[PULL], &BTreeSet::new(), &probe.evidence);
             return Err(self.fail(f));
         }
+        if probe.repo_missing && self.repository_seen {
+            // The attributes showed the repository: only the list is missing.
+            self.unverified.push(format!(
+                "manifest: the repository was found, but its tags could not be listed: {}",
+                probe.evidence
+            ));
+            return Ok(());
+        }
         if probe.repo_missing {
             let f = self
                 .finding(
@@ -1883,7 +1918,10 @@ impl<'a> Chain<'a> {
         let evidence =
             if get.status == 404 { self.evidence(&what, &get) } else { format!("{what} → HTTP {}", get.status) };
         let probe = self.pull_probe(auth, repo).await?;
-        if probe.repo_missing || answer::has_error_code(&get, "NAME_UNKNOWN") {
+        let code = ["NAME_UNKNOWN", "MANIFEST_UNKNOWN"].into_iter().find(|c| answer::has_error_code(&get, c));
+        if missing::judge(code, probe.repo_missing, self.repository_seen) == missing::Missing::Repository {
+            // Said by the tag list alone: quote it too.
+            let evidence = if code.is_none() { format!("{evidence}; {}", probe.evidence) } else { evidence };
             return Ok(self
                 .finding(
                     Code::REG014,
@@ -1896,16 +1934,13 @@ impl<'a> Chain<'a> {
                 .remedy(self.tag_list_remedy(repo, &[]))
                 .data("kind", "repository"));
         }
-        let tags = probe.tags.unwrap_or_default();
-        let near = closest_tags(reference, &tags);
-        let listed = if near.is_empty() {
-            if tags.is_empty() {
-                " The repository has no tags.".to_string()
-            } else {
-                String::new()
+        let (near, listed) = match &probe.tags {
+            Some(tags) => {
+                let near = closest_tags(reference, tags);
+                let sentence = missing::listed_sentence(missing::TagList::Listed(tags), &near);
+                (near, sentence)
             }
-        } else {
-            format!(" Tags that exist: {}.", near.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "))
+            None => (Vec::new(), missing::listed_sentence(missing::TagList::Unread(&probe.evidence), &[])),
         };
         let kind = if reference.contains(':') { "digest" } else { "tag" };
         Ok(self
@@ -2006,7 +2041,7 @@ impl<'a> Chain<'a> {
             .remedy(format!(
                 "Build and push the image for {wanted} as well, e.g. `docker buildx build --platform {} --push`, or run the job on an agent \
                  whose platform the image has, or correct `platform=` in {}.",
-                shown.iter().cloned().chain(std::iter::once(wanted.to_string())).collect::<Vec<_>>().join(","),
+                platform::buildx_platforms(&available, wanted),
                 self.spec.source
             ))
             .data("available", shown)

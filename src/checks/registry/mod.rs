@@ -10,6 +10,7 @@ pub mod answer;
 pub mod chain;
 pub mod credentials;
 pub mod helper;
+pub mod missing;
 pub mod netprobe;
 pub mod platform;
 pub mod server;

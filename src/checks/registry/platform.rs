@@ -93,6 +93,30 @@ impl Offered {
     }
 }
 
+/// The `--platform` value of a `docker buildx build` that keeps what an image offers and adds
+/// `wanted`: `os/arch[/variant]` only (buildx takes no `os.version`, and two Windows builds of
+/// one architecture are one platform to it), each once, and only entries made of the
+/// characters a platform has, so a registry's text never becomes part of the command.
+pub fn buildx_platforms(offered: &[Offered], wanted: &Platform) -> String {
+    let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let mut out: Vec<String> = Vec::new();
+    let entries = offered
+        .iter()
+        .map(|o| (o.os.as_str(), o.architecture.as_str(), o.variant.as_deref()))
+        .chain(std::iter::once((wanted.os.as_str(), wanted.architecture.as_str(), wanted.variant.as_deref())));
+    for (os, arch, variant) in entries {
+        let variant = variant.filter(|v| !v.is_empty());
+        if !(plain(os) && plain(arch) && variant.is_none_or(plain)) {
+            continue;
+        }
+        let value = describe(os, arch, variant);
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    }
+    out.join(",")
+}
+
 /// Whether an image fits a wanted platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fit {
@@ -216,6 +240,22 @@ mod tests {
         assert_eq!(found[1].describe(), "linux/arm/v7");
         assert!(is_index("application/vnd.oci.image.index.v1+json; charset=utf-8"));
         assert!(!is_index(MEDIA_DOCKER_MANIFEST));
+    }
+
+    #[test]
+    fn the_buildx_platform_list_holds_platforms_only() {
+        let index = serde_json::json!({"manifests": [
+            {"platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.17763.5936"}},
+            {"platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.20348.2527"}},
+            {"platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+            {"platform": {"os": "linux", "architecture": "amd64 --push; curl x"}},
+        ]});
+        let offered = index_platforms(&index);
+        let wanted = Platform { os_version: Some("10.0.26100".into()), ..p("windows", "arm64", None) };
+        let value = buildx_platforms(&offered, &wanted);
+        assert_eq!(value, "windows/amd64,linux/arm/v7,windows/arm64");
+        assert!(!value.contains("os.version") && !value.contains(' '), "{value}");
+        assert_eq!(buildx_platforms(&[], &p("linux", "amd64", None)), "linux/amd64");
     }
 
     #[test]

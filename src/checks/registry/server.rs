@@ -40,12 +40,21 @@ const DOCKER_HUB_ALIASES: &[&str] =
 const ACR_SUFFIXES: &[&str] = &["azurecr.io", "azurecr.cn", "azurecr.us"];
 
 impl Server {
+    /// The registry's own URL. With an endpoint override it is still the name's: the HTTP
+    /// client connects it to the override's address (`net::route`), so realms, redirects and
+    /// the Entra exchange are judged against the login server itself.
     pub fn base_url(&self) -> Option<Url> {
-        if let Some(endpoint) = &self.endpoint {
-            return Some(endpoint.clone());
-        }
         let scheme = if self.https { "https" } else { "http" };
         Url::parse(&format!("{scheme}://{}/", self.api_authority)).ok()
+    }
+
+    /// The host the agent connects to (resolves, opens TCP to): the override's, else the API's.
+    pub fn connect_host(&self) -> Option<String> {
+        let url = match &self.endpoint {
+            Some(e) => e.clone(),
+            None => self.base_url()?,
+        };
+        Some(url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string())
     }
 
     /// Whether the connection to the registry's address uses TLS.
@@ -428,6 +437,18 @@ mod tests {
 
     fn problem(raw: &str, origin: ServerOrigin) -> &'static str {
         parse_server(raw, origin).map(|s| panic!("{raw} parsed as {s:?}")).unwrap_err().problem
+    }
+
+    #[test]
+    fn an_endpoint_override_changes_the_address_not_the_name() {
+        let mut s = ok("contoso.azurecr.io", ServerOrigin::LoginServer);
+        s.endpoint = Some(Url::parse("https://10.1.2.3:8443/").unwrap());
+        assert_eq!(s.base_url().unwrap().as_str(), "https://contoso.azurecr.io/");
+        assert_eq!((s.connect_host().as_deref(), s.port_or_default(), s.uses_tls()), (Some("10.1.2.3"), 8443, true));
+        s.endpoint = Some(Url::parse("http://[::1]:5000/").unwrap());
+        assert_eq!((s.connect_host().as_deref(), s.port_or_default(), s.uses_tls()), (Some("::1"), 5000, false));
+        s.endpoint = None;
+        assert_eq!((s.connect_host().as_deref(), s.port_or_default()), (Some("contoso.azurecr.io"), 443));
     }
 
     #[test]
