@@ -272,7 +272,7 @@ impl<'a> Chain<'a> {
                 self.server = Some(s);
             }
             Err(m) => {
-                let shown = sanitize(&self.spec.server_raw);
+                let shown = sanitize(&crate::registry_target::mask_userinfo(&self.spec.server_raw));
                 let fix = match &m.suggestion {
                     Some(s) => format!("Write it as `{}` in {where_}.", sanitize(s)),
                     None => format!("Correct the server in {where_}."),
@@ -1471,7 +1471,7 @@ impl<'a> Chain<'a> {
     /// `GET /v2/<repo>/tags/list`: read access, and whether the repository exists.
     async fn pull_probe(&mut self, auth: &Auth, repo: &str) -> Step<Probe> {
         let Some(mut url) = self.url(&format!("v2/{repo}/tags/list")) else { return Err(Stop) };
-        url.query_pairs_mut().append_pair("n", "100");
+        url.query_pairs_mut().append_pair("n", &TAGS_ASKED.to_string());
         let what = format!("GET {}", url.path());
         let resp = self.send("scope", &what, auth.apply(Request::get(url))).await?;
         if let Some(f) = self.common("scope", &what, &resp) {
@@ -2031,12 +2031,20 @@ fn short_digest(digest: &str) -> String {
     }
 }
 
+/// How many tags the tag list asks for. A registry that answers with more (up to the body
+/// cap) does not get them all compared: each comparison is quadratic in the tags' lengths.
+pub const TAGS_ASKED: usize = 100;
+
 /// Up to five existing tags closest to the wanted one (typos first, then the most similar).
 pub fn closest_tags(wanted: &str, tags: &[String]) -> Vec<String> {
-    let mut scored: Vec<(usize, &String)> = tags.iter().map(|t| (server::edit_distance(wanted, t), t)).collect();
-    scored.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
     let limit = (wanted.chars().count() / 2).max(2);
-    scored.into_iter().filter(|(d, _)| *d <= limit).take(5).map(|(_, t)| sanitize(t)).collect()
+    let mut scored: Vec<(usize, &String)> = tags
+        .iter()
+        .take(TAGS_ASKED)
+        .filter_map(|t| Some((server::edit_distance_at_most(wanted, t, limit)?, t)))
+        .collect();
+    scored.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+    scored.into_iter().take(5).map(|(_, t)| sanitize(t)).collect()
 }
 
 #[cfg(test)]
