@@ -34,7 +34,9 @@ pub enum ReadError {
     /// A directory, FIFO, socket or device: not something to read as a file.
     NotRegular(&'static str),
     /// Larger than the cap for this kind of file.
-    TooLarge { limit: u64 },
+    TooLarge {
+        limit: u64,
+    },
     Io(std::io::Error),
 }
 
