@@ -40,13 +40,14 @@ fn assert_inert(what: &str, out: &str) {
     assert!(!out.contains("##vso[") && !out.contains("##["), "{what} can become a logging command: {out:?}");
 }
 
-/// The `user:password@` written in a server, if any (and not just `@` or `***@`, which is
-/// how it is shown masked).
+/// The `user:password@` written in a server, if any: up to the last `@` before the path,
+/// after a scheme that has none (and not just `@` or `***@`, the masked form).
 fn userinfo(server: &str) -> Option<&str> {
-    let rest = server.split_once("://").map_or(server, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let at = authority.rfind('@')?;
-    (!authority[..at].chars().all(|c| c == '*')).then(|| &authority[..=at])
+    let host_start = server.find("://").map_or(0, |i| i + 3);
+    let end = server[host_start..].find('/').map_or(server.len(), |i| host_start + i);
+    let at = server[..end].rfind('@')?;
+    let start = if at < host_start || server[..host_start].contains('@') { 0 } else { host_start };
+    (!server[start..at].chars().all(|c| c == '*')).then(|| &server[start..=at])
 }
 
 /// The `registries` input and `--registry`: every line through the grammar.
@@ -102,9 +103,10 @@ fn check_server(raw: &str, origin: ServerOrigin) {
             let _ = server::typo_of_known_domain(&s.host);
         }
         Err(m) => {
-            if let Some(user) = userinfo(raw) {
-                let said = format!("{} {}", m.explanation, m.suggestion.unwrap_or_default());
-                assert!(!said.contains(user), "{said:?} repeats the credentials {user:?}");
+            // Credentials are refused before anything else, without repeating the value.
+            if userinfo(raw).is_some() {
+                assert_eq!(m.problem, "userinfo", "{raw:?}");
+                assert!(!m.explanation.contains(raw) && !m.suggestion.unwrap_or_default().contains('@'));
             }
         }
     }

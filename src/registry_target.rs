@@ -81,11 +81,11 @@ impl RegistryTarget {
 /// place that names the target shows this form.
 pub fn mask_userinfo(server: &str) -> Cow<'_, str> {
     let host_start = server.find("://").map_or(0, |i| i + 3);
-    let authority = server[host_start..].split('/').next().unwrap_or("");
-    match authority.rfind('@') {
-        Some(at) => Cow::Owned(format!("{}***{}", &server[..host_start], &server[host_start + at..])),
-        None => Cow::Borrowed(server),
-    }
+    let authority_end = server[host_start..].find('/').map_or(server.len(), |i| host_start + i);
+    let Some(at) = server[..authority_end].rfind('@') else { return Cow::Borrowed(server) };
+    // Keep the scheme only when no credentials were written before it either.
+    let keep = if server[..host_start].contains('@') { 0 } else { host_start };
+    Cow::Owned(format!("{}***{}", &server[..keep], &server[at..]))
 }
 
 pub const GRAMMAR: &str = "<server>[/<repository>[:<tag>|@<digest>]] [pull|push] [platform=<os>/<arch>[/<variant>]]";
@@ -224,6 +224,10 @@ mod tests {
         assert_eq!(parse_line("@\0").unwrap().unwrap().display_name(), "***@\0 (pull)");
         assert_eq!(mask_userinfo("a@b@host/x@y"), "***@host/x@y");
         assert_eq!(mask_userinfo("contoso.azurecr.io"), "contoso.azurecr.io");
+        // Found by the long fuzz run: credentials written before a `://` as well.
+        let t = parse_line("user:pw@https://user:pw@").unwrap().unwrap();
+        assert_eq!(t.display_name(), "***@ (pull)");
+        assert_eq!(mask_userinfo("u:p@x://host"), "***@x://host");
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub fn parse_server(raw: &str, origin: ServerOrigin) -> Result<Server, Malformed
     }
     // Credentials first: every later message repeats the value or a corrected form of it,
     // and a password must not be among them.
-    if let Some((_, host)) = authority_of(raw).rsplit_once('@') {
+    if let Some((_, host)) = before_path(raw).rsplit_once('@') {
         return Err(Malformed::new(
             "userinfo",
             "the server carries credentials (`user@`); they belong in the connection's username and password",
@@ -214,11 +214,11 @@ pub fn parse_server(raw: &str, origin: ServerOrigin) -> Result<Server, Malformed
     Ok(Server { https, host, port, authority: authority.to_string(), api_authority, endpoint: None })
 }
 
-/// The `[user[:password]@]host[:port]` part of a server as written: after any scheme, before
-/// any path.
-fn authority_of(raw: &str) -> &str {
-    let rest = raw.split_once("://").map_or(raw, |(_, rest)| rest);
-    rest.split('/').next().unwrap_or(rest)
+/// A server as written up to its path: `[scheme://][user[:password]@]host[:port]` (an `@`
+/// anywhere in it, even before the `://`, marks credentials).
+fn before_path(raw: &str) -> &str {
+    let host_start = raw.find("://").map_or(0, |i| i + 3);
+    raw[host_start..].find('/').map_or(raw, |i| &raw[..host_start + i])
 }
 
 fn split_host_port(authority: &str) -> Result<(String, Option<u16>), Malformed> {
@@ -564,6 +564,7 @@ mod tests {
             ("ftp://user:s3cret@myreg.io", ServerOrigin::Line),
             ("user:s3cret@myreg.io /v2", ServerOrigin::RegistryUrl),
             ("user:s3cret@linux/amd64", ServerOrigin::Line),
+            ("user:s3cret@https://myreg.io", ServerOrigin::Line),
         ] {
             let m = parse_server(raw, origin).unwrap_err();
             assert_eq!(m.problem, "userinfo", "{raw}");
