@@ -64,7 +64,8 @@ impl ImageRef {
 
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}{}", self.server, self.repository, self.tag_or_digest())
+        let server = registry_target::mask_userinfo(&self.server);
+        write!(f, "{server}/{}{}", self.repository, self.tag_or_digest())
     }
 }
 

@@ -17,6 +17,8 @@ pub mod env;
 pub mod exit;
 pub mod finding;
 pub mod fsread;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod logging;
 pub mod net;
 pub mod output;

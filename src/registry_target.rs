@@ -4,6 +4,7 @@
 //! Parsing only splits the words: a line that does not fit the grammar is bad input (exit 2).
 //! Whether the server is usable (scheme, case, path) is the registry check's REG001.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
@@ -65,7 +66,7 @@ pub struct RegistryTarget {
 impl RegistryTarget {
     /// `server/repo:tag (push)`: how reports name this target.
     pub fn display_name(&self) -> String {
-        let mut s = self.server.clone();
+        let mut s = mask_userinfo(&self.server).into_owned();
         if let Some(repo) = &self.repository {
             s.push('/');
             s.push_str(repo);
@@ -77,6 +78,18 @@ impl RegistryTarget {
         }
         format!("{s} ({})", self.intent.as_str())
     }
+}
+
+/// The server as it may be shown: a `user[:password]@` written before the host becomes `***@`.
+/// The grammar takes such a server (the registry check then refuses it, REG001), so every
+/// place that names the target shows this form.
+pub fn mask_userinfo(server: &str) -> Cow<'_, str> {
+    let host_start = server.find("://").map_or(0, |i| i + 3);
+    let authority_end = server[host_start..].find('/').map_or(server.len(), |i| host_start + i);
+    let Some(at) = server[..authority_end].rfind('@') else { return Cow::Borrowed(server) };
+    // Keep the scheme only when no credentials were written before it either.
+    let keep = if server[..host_start].contains('@') { 0 } else { host_start };
+    Cow::Owned(format!("{}***{}", &server[..keep], &server[at..]))
 }
 
 pub const GRAMMAR: &str = "<server>[/<repository>[:<tag>|@<digest>]] [pull|push] [platform=<os>/<arch>[/<variant>]]";
@@ -210,6 +223,20 @@ mod tests {
         assert_eq!(t.reference, Some(Reference::Digest(digest)));
         assert_eq!(parse_line("   # only a comment").unwrap(), None);
         assert_eq!(parse_line("").unwrap(), None);
+    }
+
+    #[test]
+    fn credentials_written_in_the_server_are_never_shown() {
+        let t = parse_line("https://user:s3cret@contoso.azurecr.io/app:1 push").unwrap().unwrap();
+        assert_eq!(t.display_name(), "https://***@contoso.azurecr.io/app:1 (push)");
+        // Found by fuzzing: an `@` alone still marks where credentials would be.
+        assert_eq!(parse_line("@\0").unwrap().unwrap().display_name(), "***@\0 (pull)");
+        assert_eq!(mask_userinfo("a@b@host/x@y"), "***@host/x@y");
+        assert_eq!(mask_userinfo("contoso.azurecr.io"), "contoso.azurecr.io");
+        // Found by the long fuzz run: credentials written before a `://` as well.
+        let t = parse_line("user:pw@https://user:pw@").unwrap().unwrap();
+        assert_eq!(t.display_name(), "***@ (pull)");
+        assert_eq!(mask_userinfo("u:p@x://host"), "***@x://host");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! of one; `template` keys count there and under `extends`.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::ops::Range;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
@@ -64,23 +65,34 @@ pub struct Lines<'a> {
     starts: Cow<'a, [usize]>,
     /// Columns are characters; in ASCII text they are bytes too.
     ascii: bool,
+    /// The last (line, column, byte) found in non-ASCII text. The parser asks for positions
+    /// in order, so going on from the last one keeps a long line linear, not quadratic.
+    cursor: Cell<(usize, usize, usize)>,
 }
 
-/// Byte offsets where each line starts.
+/// Byte offsets where each line starts. Lines break where YAML breaks them: at `\n`, `\r\n`
+/// and a lone `\r`, so the parser's line numbers and these offsets agree.
 pub fn line_starts(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
     let mut starts = vec![0];
-    starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+    starts.extend(
+        bytes
+            .iter()
+            .enumerate()
+            .filter(|&(i, b)| *b == b'\n' || (*b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+            .map(|(i, _)| i + 1),
+    );
     starts
 }
 
 impl<'a> Lines<'a> {
     pub fn new(text: &'a str) -> Self {
-        Lines { text, starts: Cow::Owned(line_starts(text)), ascii: text.is_ascii() }
+        Lines { text, starts: Cow::Owned(line_starts(text)), ascii: text.is_ascii(), cursor: Cell::new((0, 0, 0)) }
     }
 
     /// With offsets computed before by `line_starts` for this text.
     pub fn with_starts(text: &'a str, starts: &'a [usize]) -> Self {
-        Lines { text, starts: Cow::Borrowed(starts), ascii: text.is_ascii() }
+        Lines { text, starts: Cow::Borrowed(starts), ascii: text.is_ascii(), cursor: Cell::new((0, 0, 0)) }
     }
 
     /// The text of a 1-based line, without its line break.
@@ -97,11 +109,19 @@ impl<'a> Lines<'a> {
             let end = self.starts.get(line).copied().unwrap_or(self.text.len());
             return (start + col <= end).then_some(start + col);
         }
-        let rest = &self.text[start..];
-        match rest.char_indices().nth(col) {
-            Some((i, _)) => Some(start + i),
-            None => (rest.chars().count() == col).then_some(self.text.len()),
-        }
+        // Go on from the last position when it is on this line at or before this column.
+        let (from_col, from) = match self.cursor.get() {
+            (l, c, byte) if l == line && c <= col => (c, byte),
+            _ => (0, start),
+        };
+        let rest = &self.text[from..];
+        let found = match rest.char_indices().nth(col - from_col) {
+            Some((i, _)) => from + i,
+            None if rest.chars().count() == col - from_col => self.text.len(),
+            None => return None,
+        };
+        self.cursor.set((line, col, found));
+        Some(found)
     }
 }
 
@@ -558,5 +578,33 @@ variables:
         let s = scan(text);
         let spans: Vec<Option<&str>> = s.references.iter().map(|r| r.edit_span.clone().map(|sp| &text[sp])).collect();
         assert_eq!(spans, [Some("A@1"), Some("B@2"), None, Some("D@4")]);
+    }
+
+    #[test]
+    fn lone_carriage_returns_break_lines_as_yaml_does() {
+        let text = "steps:\r- task: A@1\r- displayName: é\r  task: 'B@2'\r";
+        let s = scan(text);
+        assert_eq!(
+            s.references.iter().map(|r| (r.value.as_str(), r.line, r.column)).collect::<Vec<_>>(),
+            [("A@1", 2, 9), ("B@2", 4, 9)]
+        );
+        for r in &s.references {
+            assert_eq!(&text[r.edit_span.clone().unwrap()], r.value);
+        }
+        // Found by fuzzing: the parser's error line lay past the last line counted here.
+        let text = "\x01\r\x01\r\r\x00";
+        match scan(text).problem {
+            Some(Problem::Syntax { line, .. }) => assert!(line as usize <= line_starts(text).len(), "{line}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn positions_on_one_long_non_ascii_line_stay_linear() {
+        // Found by fuzzing: each position on a non-ASCII line was counted from the line start.
+        let text = format!("é: [{}]\n", "{task: A@1}, ".repeat(50_000));
+        let start = std::time::Instant::now();
+        assert!(scan(&text).problem.is_none());
+        assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
     }
 }

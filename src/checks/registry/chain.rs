@@ -307,7 +307,7 @@ impl<'a> Chain<'a> {
                 self.server = Some(s);
             }
             Err(m) => {
-                let shown = sanitize(&self.spec.server_raw);
+                let shown = sanitize(&crate::registry_target::mask_userinfo(&self.spec.server_raw));
                 let fix = match &m.suggestion {
                     Some(s) => format!("Write it as `{}` in {where_}.", sanitize(s)),
                     None => format!("Correct the server in {where_}."),
@@ -1563,7 +1563,7 @@ impl<'a> Chain<'a> {
     /// `GET /v2/<repo>/tags/list`: read access, and whether the repository exists.
     async fn pull_probe(&mut self, auth: &Auth, repo: &str) -> Step<Probe> {
         let Some(mut url) = self.url(&format!("v2/{repo}/tags/list")) else { return Err(Stop) };
-        url.query_pairs_mut().append_pair("n", "100");
+        url.query_pairs_mut().append_pair("n", &super::tags::TAGS_ASKED.to_string());
         let what = format!("GET {}", url.path());
         let resp = self.send("scope", &what, auth.apply(Request::get(url))).await?;
         if let Some(f) = self.common("scope", &what, &resp) {

@@ -132,6 +132,15 @@ pub fn parse_server(raw: &str, origin: ServerOrigin) -> Result<Server, Malformed
     if raw.trim().is_empty() {
         return Err(Malformed::new("empty", "the server is empty", None));
     }
+    // Credentials first: every later message repeats the value or a corrected form of it,
+    // and a password must not be among them.
+    if let Some((_, host)) = before_path(raw).rsplit_once('@') {
+        return Err(Malformed::new(
+            "userinfo",
+            "the server carries credentials (`user@`); they belong in the connection's username and password",
+            Some(host.trim().to_string()).filter(|h| !h.is_empty()),
+        ));
+    }
     if raw.chars().any(char::is_whitespace) {
         let fixed: String = raw.split_whitespace().collect();
         return Err(Malformed::new(
@@ -181,13 +190,6 @@ pub fn parse_server(raw: &str, origin: ServerOrigin) -> Result<Server, Malformed
             Some(authority.to_ascii_lowercase()),
         ));
     }
-    if authority.contains('@') {
-        return Err(Malformed::new(
-            "userinfo",
-            "the server carries credentials (`user@`); they belong in the connection's username and password",
-            authority.rsplit('@').next().map(str::to_string),
-        ));
-    }
     let (host, port) = split_host_port(authority)?;
     if host.chars().any(|c| c.is_ascii_uppercase()) {
         return Err(Malformed::new(
@@ -219,6 +221,13 @@ pub fn parse_server(raw: &str, origin: ServerOrigin) -> Result<Server, Malformed
         authority.to_string()
     };
     Ok(Server { https, host, port, authority: authority.to_string(), api_authority, endpoint: None })
+}
+
+/// A server as written up to its path: `[scheme://][user[:password]@]host[:port]` (an `@`
+/// anywhere in it, even before the `://`, marks credentials).
+fn before_path(raw: &str) -> &str {
+    let host_start = raw.find("://").map_or(0, |i| i + 3);
+    raw[host_start..].find('/').map_or(raw, |i| &raw[..host_start + i])
 }
 
 fn split_host_port(authority: &str) -> Result<(String, Option<u16>), Malformed> {
@@ -378,8 +387,8 @@ pub fn typo_of_known_domain(host: &str) -> Option<Typo> {
         }
         // Short domains get a tighter threshold: `gcr.io` is one edit from many real names.
         let threshold = if domain.len() >= 9 { 2 } else { 1 };
-        let distance = edit_distance(&written, domain);
-        if distance > 0 && distance <= threshold {
+        let Some(distance) = edit_distance_at_most(&written, domain, threshold) else { continue };
+        if distance > 0 {
             let prefix = &labels[..labels.len() - n];
             let suggestion =
                 if prefix.is_empty() { domain.to_string() } else { format!("{}.{domain}", prefix.join(".")) };
@@ -407,24 +416,35 @@ pub fn typo_of_known_domain(host: &str) -> Option<Typo> {
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
+    // Three rows (the transposition looks two back), not the whole table: a tag of a
+    // megabyte against a wanted tag of 128 characters would otherwise need gigabytes.
+    let mut before: Vec<usize> = Vec::new();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0usize; b.len() + 1];
     for i in 1..=a.len() {
+        current[0] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (previous[j] + 1).min(current[j - 1] + 1).min(previous[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
+                best = best.min(before[j - 2] + 1);
             }
-            d[i][j] = best;
+            current[j] = best;
         }
+        before = std::mem::replace(&mut previous, std::mem::replace(&mut current, before));
+        current.resize(b.len() + 1, 0);
     }
-    d[a.len()][b.len()]
+    previous[b.len()]
+}
+
+/// The distance when it is at most `limit`. Lengths that differ by more cannot be that close,
+/// and are answered without the quadratic table (registry answers hold tags of any length).
+pub fn edit_distance_at_most(a: &str, b: &str, limit: usize) -> Option<usize> {
+    let (la, lb) = (a.chars().count(), b.chars().count());
+    if la.abs_diff(lb) > limit {
+        return None;
+    }
+    Some(edit_distance(a, b)).filter(|d| *d <= limit)
 }
 
 #[cfg(test)]
@@ -556,5 +576,40 @@ mod tests {
         assert_eq!(edit_distance("azureacr.io", "azurecr.io"), 1);
         assert_eq!(edit_distance("auzrecr.io", "azurecr.io"), 1);
         assert_eq!(edit_distance("azurecr.com", "azurecr.io"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("ca", "abc"), 3);
+        assert_eq!(edit_distance("1.0.2", "1.0.0"), 1);
+        assert_eq!(edit_distance_at_most("lastest", "latest", 2), Some(1));
+        assert_eq!(edit_distance_at_most("1.0.0", "9.9.9", 2), None);
+    }
+
+    #[test]
+    fn credentials_in_a_server_never_reach_a_message() {
+        // Found by fuzzing: the path (and scheme) messages repeated the value, password included.
+        for (raw, origin) in [
+            ("https://user:s3cret@myreg.io/team", ServerOrigin::Line),
+            ("ftp://user:s3cret@myreg.io", ServerOrigin::Line),
+            ("user:s3cret@myreg.io /v2", ServerOrigin::RegistryUrl),
+            ("user:s3cret@linux/amd64", ServerOrigin::Line),
+            ("user:s3cret@https://myreg.io", ServerOrigin::Line),
+        ] {
+            let m = parse_server(raw, origin).unwrap_err();
+            assert_eq!(m.problem, "userinfo", "{raw}");
+            let said = format!("{} {:?}", m.explanation, m.suggestion);
+            assert!(!said.contains("s3cret") && !said.contains("user:"), "{said}");
+        }
+        let m = parse_server("https://user:s3cret@myreg.io", ServerOrigin::Line).unwrap_err();
+        assert_eq!(m.suggestion.as_deref(), Some("myreg.io"));
+    }
+
+    #[test]
+    fn distances_to_very_long_names_are_cheap() {
+        // Found by fuzzing: a 2 MB tag against a 128-character one built a 2 GB table, and a
+        // long IPv6-like host took seconds in the typo guard.
+        let start = std::time::Instant::now();
+        assert_eq!(edit_distance_at_most(&"t".repeat(128), &"x".repeat(2 << 20), 64), None);
+        assert_eq!(typo_of_known_domain(&format!("{}:1.azurecr.io", "a".repeat(1 << 20))), None);
+        assert_eq!(edit_distance(&"a".repeat(2_000), &"b".repeat(2_000)), 2_000);
+        assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
     }
 }

@@ -12,6 +12,10 @@ use crate::report::sanitize::sanitize;
 /// The longest tag the OCI distribution grammar allows.
 pub const MAX_TAG_LEN: usize = 128;
 
+/// How many tags the tag list asks for (`?n=`); a registry that answers with more still has
+/// at most `MAX_TAGS_COMPARED` compared.
+pub const TAGS_ASKED: usize = 100;
+
 /// Tags compared at most. A registry answers `tags/list?n=100` with 100; one that ignores
 /// `n` still costs no more than this many short comparisons.
 pub const MAX_TAGS_COMPARED: usize = 1000;

@@ -98,10 +98,10 @@ pub fn apply(text: &str, edits: &[&Edit]) -> (String, usize) {
         if out.get(edit.span.clone()) != Some(edit.old_value.as_str()) {
             continue;
         }
-        // The rest of the line after the value, without its line break.
+        // The rest of the line after the value, without its line break (`\n`, `\r\n` or a lone
+        // `\r`: YAML, and so the scanner, break lines at each).
         let after = edit.span.end;
-        let line_end = out[after..].find('\n').map_or(out.len(), |i| after + i);
-        let content_end = if out[..line_end].ends_with('\r') { line_end - 1 } else { line_end };
+        let content_end = out[after..].find(['\n', '\r']).map_or(out.len(), |i| after + i);
         let mut tail = out[after..content_end].to_string();
         if let Some(at) = tail.find(PIN_MARKER) {
             tail.truncate(tail[..at].trim_end().len());

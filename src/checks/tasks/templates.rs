@@ -124,7 +124,12 @@ pub enum Target {
 /// Resolves `value` as written in `including`, asking `exists` whether a file is there (for
 /// the root-relative fallback). `repo_root` is absolute, so a result outside it is visible
 /// by its spelling.
-fn resolve_include_with(value: &str, including: &Path, repo_root: &Path, exists: &dyn Fn(&Path) -> bool) -> Target {
+pub(crate) fn resolve_include_with(
+    value: &str,
+    including: &Path,
+    repo_root: &Path,
+    exists: &dyn Fn(&Path) -> bool,
+) -> Target {
     let value = value.trim();
     if has_expression(value) {
         return Target::Expression;
