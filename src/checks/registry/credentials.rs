@@ -280,11 +280,20 @@ impl DockerConfig {
 
     /// `docker-credential-<helper> get`, server URL on stdin, JSON on stdout.
     async fn run_helper(&self, helper: &str, key: &str, source: &str, redactor: &Redactor) -> Option<Sourced> {
-        let program = format!("docker-credential-{helper}");
+        let shown = crate::report::sanitize::sanitize(helper);
+        let program = format!("docker-credential-{shown}");
         let source = format!("{source} (credential helper {program})");
         let unreadable = |detail: String| {
             Some(Sourced { credential: Credential::Unreadable { detail }, source: source.clone(), connection: None })
         };
+        // A helper is a program found on PATH by its suffix. A name with a path separator or
+        // anything but a plain word would make the config file choose an arbitrary program.
+        if helper.is_empty() || !helper.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            return unreadable(format!(
+                "the credential helper name `{shown}` is not a plain name (letters, digits, `-`, `_`, `.`); \
+                 nothing was run"
+            ));
+        }
         let mut command = tokio::process::Command::new(&program);
         command.arg("get").env_clear().envs(self.helper_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let limits = helper::Limits { time: HELPER_TIMEOUT, ..helper::Limits::default() };
@@ -424,7 +433,10 @@ mod tests {
                 "contoso.azurecr.io": {"identitytoken": "refresh-canary"},
                 "stored.example.com": {}
             },
-            "credHelpers": {"helped.example.com": "nonexistent-helper-for-test"}
+            "credHelpers": {
+                "helped.example.com": "nonexistent-helper-for-test",
+                "pathed.example.com": "x/../../tmp/evil"
+            }
         });
         std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
         let env = AgentEnv::from_pairs([("DOCKER_CONFIG", dir.path().to_str().unwrap()), ("PATH", "/nonexistent")]);
@@ -447,6 +459,11 @@ mod tests {
             Credential::Unreadable { detail } => {
                 assert!(detail.contains("docker-credential-nonexistent-helper-for-test"), "{detail}")
             }
+            other => panic!("{other:?}"),
+        }
+        let pathed = parse_server("pathed.example.com", ServerOrigin::Line).unwrap();
+        match docker.lookup(&pathed, &redactor).await.unwrap().credential {
+            Credential::Unreadable { detail } => assert!(detail.contains("not a plain name"), "{detail}"),
             other => panic!("{other:?}"),
         }
         let other = parse_server("other.example.com", ServerOrigin::Line).unwrap();
