@@ -5,7 +5,15 @@
 //! `${{ if }}` / `${{ each }}` keys, repeats them in one mapping, and puts steps wherever a
 //! template parameter carries them, so a typed model would reject or miss real files. A
 //! `task` key counts when its mapping is a sequence item (a step) or sits under `${{ }}` keys
-//! of one; `template` keys count there and under `extends`.
+//! of one.
+//!
+//! A `template` key is an include only where Azure Pipelines reads it as one: an item of a
+//! `steps`, `jobs`, `stages` or `variables` list, under `extends`, in the `default` of a
+//! `stepList`/`jobList`/`stageList`/`deploymentList` (or `step`/`job`/…) parameter, and in
+//! any other list when the item is shaped like an include (only `template` and `parameters`
+//! keys: a step list passed as a template parameter). Anywhere else it is data: a matrix of
+//! objects with `name:` and `template:` keys, a `strategy.matrix` entry, an `object`
+//! parameter's default.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -54,8 +62,20 @@ pub enum Problem {
 #[derive(Debug, Clone, Default)]
 pub struct Scanned {
     pub references: Vec<RawReference>,
+    /// In the order they appear in the file.
     pub includes: Vec<Include>,
-    pub problem: Option<Problem>,
+    /// In the order they appear; a syntax error is always the last (the scan stops there).
+    pub problems: Vec<Problem>,
+}
+
+impl Scanned {
+    /// Where the scan stopped early, if it did: the syntax error's line.
+    pub fn stopped_at(&self) -> Option<u32> {
+        self.problems.iter().find_map(|p| match p {
+            Problem::Syntax { line, .. } => Some(*line),
+            Problem::Handlebars { .. } => None,
+        })
+    }
 }
 
 /// Line start offsets, to turn parser markers (line, column in characters) into bytes.
@@ -112,9 +132,10 @@ pub fn scan(text: &str) -> Scanned {
 /// As `scan`, with the line offsets of `text` already computed.
 pub fn scan_with(text: &str, lines: &Lines<'_>) -> Scanned {
     let mut out = walk(text, lines);
-    if let Some(Problem::Syntax { .. }) = out.problem {
+    if out.stopped_at().is_some() {
         // Starter templates with Handlebars blocks are not YAML; blank the placeholders
-        // (keeping every position) and read what is there.
+        // (keeping every position) and read what is there. A syntax error that is still
+        // there after blanking is a stop of its own and is kept.
         if let Some((line, column, snippet)) = first_handlebars(text, lines) {
             let blanked = blank_handlebars(text);
             let blanked_lines = Lines::new(&blanked);
@@ -122,7 +143,8 @@ pub fn scan_with(text: &str, lines: &Lines<'_>) -> Scanned {
             for r in &mut again.references {
                 r.edit_span = None;
             }
-            again.problem = Some(Problem::Handlebars { line, column, snippet });
+            again.problems.retain(|p| matches!(p, Problem::Syntax { .. }));
+            again.problems.insert(0, Problem::Handlebars { line, column, snippet });
             out = again;
         }
     }
@@ -137,8 +159,33 @@ enum Key {
     Inputs,
     Extends,
     Expression,
+    /// `steps`, `jobs`, `stages`, `variables`: their items may be template includes.
+    List,
+    Parameters,
+    Default,
+    Type,
     Other,
 }
+
+/// Whether a `template:` key in a mapping is an include, from where the mapping sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Not a list item: a plain mapping, whose `template:` is data.
+    Plain,
+    /// An item of a `steps`/`jobs`/`stages`/`variables` list: an include.
+    List,
+    /// In a parameter declaration's `default`: an include when the declared type is a step,
+    /// job, stage or deployment (list), decided when the declaration ends.
+    Default,
+    /// An item of the root `parameters` list: a parameter declaration.
+    Declaration,
+    /// An item of any other list: an include only when shaped like one.
+    Other,
+}
+
+/// Declared parameter types whose values are steps, jobs, stages or deployments.
+const LIST_TYPES: &[&str] =
+    &["steplist", "joblist", "stagelist", "deploymentlist", "step", "job", "stage", "deployment"];
 
 struct MapFrame {
     /// A step (or job/stage/variable item), or inserted into one through `${{ }}` keys.
@@ -152,13 +199,22 @@ struct MapFrame {
     key_text: String,
     /// The first line of the step this mapping belongs to.
     step_line: u32,
+    role: Role,
+    /// The document's top mapping (where `parameters` declares parameters).
+    root: bool,
+    /// Every key so far is `template`, `parameters` or a `${{ }}` expression.
+    include_shape: bool,
+    /// A declaration's `type` names a step/job/stage/deployment (list) type.
+    list_type: bool,
+    /// Includes whose fate is decided when this mapping (or its declaration) ends.
+    pending: Vec<Include>,
     /// Index of this step's reference, to attach its inputs.
     reference: Option<usize>,
     collected: Vec<(String, String)>,
 }
 
 enum Frame {
-    Seq,
+    Seq(Role),
     Map(MapFrame),
 }
 
@@ -168,6 +224,10 @@ fn key_of(text: &str) -> Key {
         "template" => Key::Template,
         "inputs" => Key::Inputs,
         "extends" => Key::Extends,
+        "steps" | "jobs" | "stages" | "variables" => Key::List,
+        "parameters" => Key::Parameters,
+        "default" => Key::Default,
+        "type" => Key::Type,
         t if t.starts_with("${{") => Key::Expression,
         _ => Key::Other,
     }
@@ -183,11 +243,17 @@ fn walk(text: &str, lines: &Lines<'_>) -> Scanned {
         let (event, span) = match next {
             Ok(pair) => pair,
             Err(e) => {
-                out.problem = Some(Problem::Syntax {
+                out.problems.push(Problem::Syntax {
                     line: e.marker().line() as u32,
                     column: e.marker().col() as u32 + 1,
                     message: e.info().to_string(),
                 });
+                // What was seen before the stop still counts: settle the open mappings.
+                while let Some(frame) = stack.pop() {
+                    if let Frame::Map(done) = frame {
+                        close_map(done, &mut stack, &mut out);
+                    }
+                }
                 break;
             }
         };
@@ -206,7 +272,13 @@ fn walk(text: &str, lines: &Lines<'_>) -> Scanned {
         }
         match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
-            Event::DocumentStart(_) | Event::DocumentEnd => stack.clear(),
+            Event::DocumentStart(_) | Event::DocumentEnd => {
+                while let Some(frame) = stack.pop() {
+                    if let Frame::Map(done) = frame {
+                        close_map(done, &mut stack, &mut out);
+                    }
+                }
+            }
             Event::Alias(_) => finish_node(&mut stack),
             Event::Scalar(value, style, ..) => {
                 on_scalar(&mut out, &mut stack, lines, &value, style, span);
@@ -214,20 +286,24 @@ fn walk(text: &str, lines: &Lines<'_>) -> Scanned {
             }
             Event::SequenceStart(..) | Event::MappingStart(..) => {
                 let is_map = matches!(event, Event::MappingStart(..));
-                if is_map && out.problem.is_none() && starts_with_braces(lines, span) {
+                if is_map && out.problems.is_empty() && starts_with_braces(lines, span) {
                     let line = span.start.line() as u32;
                     let snippet = lines.line(line).trim().chars().take(60).collect();
-                    out.problem = Some(Problem::Handlebars { line, column: span.start.col() as u32 + 1, snippet });
+                    out.problems.push(Problem::Handlebars { line, column: span.start.col() as u32 + 1, snippet });
                 }
                 let (in_key_position, parent) = match stack.last() {
                     Some(Frame::Map(m)) => (m.expect_key, Some(m)),
                     _ => (false, None),
                 };
                 if in_key_position {
+                    if let Some(Frame::Map(m)) = stack.last_mut() {
+                        m.include_shape = false;
+                    }
                     skip_depth = 1;
                     continue;
                 }
-                let in_seq = matches!(stack.last(), Some(Frame::Seq)) || stack.is_empty();
+                let in_seq = matches!(stack.last(), Some(Frame::Seq(_))) || stack.is_empty();
+                let role = role_of(stack.last(), is_map);
                 let frame = if is_map {
                     let line = span.start.line() as u32;
                     let (step_like, extends, inputs, step_line) = match parent {
@@ -249,29 +325,86 @@ fn walk(text: &str, lines: &Lines<'_>) -> Scanned {
                         step_line,
                         reference: None,
                         collected: Vec::new(),
+                        role,
+                        root: stack.is_empty(),
+                        include_shape: true,
+                        list_type: false,
+                        pending: Vec::new(),
                     })
                 } else {
-                    Frame::Seq
+                    Frame::Seq(role)
                 };
                 stack.push(frame);
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 if let Some(Frame::Map(done)) = stack.pop() {
-                    if done.inputs {
-                        if let Some(Frame::Map(step)) = stack.last_mut() {
-                            step.collected.extend(done.collected);
-                        }
-                    } else if let Some(i) = done.reference {
-                        if let Some(r) = out.references.get_mut(i) {
-                            r.inputs = done.collected;
-                        }
-                    }
+                    close_map(done, &mut stack, &mut out);
                 }
                 finish_node(&mut stack);
             }
         }
     }
+    // Includes held back until their mapping ended are back in file order.
+    out.includes.sort_by_key(|i| (i.line, i.column));
     out
+}
+
+/// The role of a mapping or sequence that starts under `parent`.
+fn role_of(parent: Option<&Frame>, is_map: bool) -> Role {
+    match parent {
+        None => {
+            if is_map {
+                Role::Plain
+            } else {
+                Role::Other
+            }
+        }
+        Some(Frame::Seq(Role::Declaration)) if is_map => Role::Declaration,
+        Some(Frame::Seq(Role::Declaration)) => Role::Other,
+        // Items share their list's role; a list in a list is some other list.
+        Some(Frame::Seq(role)) if is_map => *role,
+        Some(Frame::Seq(_)) => Role::Other,
+        Some(Frame::Map(p)) => match p.key {
+            // `${{ if }}` / `${{ each }}` insert into whatever holds them.
+            Key::Expression if p.role != Role::Declaration => match (p.role, is_map) {
+                (Role::Plain, false) => Role::Other,
+                (role, _) => role,
+            },
+            Key::Default if p.role == Role::Declaration => Role::Default,
+            _ if is_map => Role::Plain,
+            Key::List => Role::List,
+            Key::Parameters if p.root => Role::Declaration,
+            _ => Role::Other,
+        },
+    }
+}
+
+/// A mapping ended: hand its step inputs to its step, and settle the includes it held back.
+fn close_map(done: MapFrame, stack: &mut [Frame], out: &mut Scanned) {
+    if done.inputs {
+        if let Some(Frame::Map(step)) = stack.last_mut() {
+            step.collected.extend(done.collected);
+        }
+    } else if let Some(i) = done.reference {
+        if let Some(r) = out.references.get_mut(i) {
+            r.inputs = done.collected;
+        }
+    }
+    match done.role {
+        Role::Other if done.include_shape => out.includes.extend(done.pending),
+        Role::Declaration if done.list_type => out.includes.extend(done.pending),
+        // Held by the declaration, which knows its type only once it has ended.
+        Role::Default => {
+            let declaration = stack.iter_mut().rev().find_map(|f| match f {
+                Frame::Map(m) if m.role == Role::Declaration => Some(m),
+                _ => None,
+            });
+            if let Some(d) = declaration {
+                d.pending.extend(done.pending);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A node just ended: the enclosing mapping now expects a key again (or a value, after a key).
@@ -297,6 +430,9 @@ fn on_scalar(out: &mut Scanned, stack: &mut [Frame], lines: &Lines<'_>, value: &
         if m.inputs {
             m.key_text = value.to_string();
         }
+        if !matches!(m.key, Key::Template | Key::Parameters | Key::Expression) {
+            m.include_shape = false;
+        }
         return;
     }
     let line = span.start.line() as u32;
@@ -313,12 +449,18 @@ fn on_scalar(out: &mut Scanned, stack: &mut [Frame], lines: &Lines<'_>, value: &
                 inputs: Vec::new(),
             });
         }
-        Key::Template if m.step_like || m.extends => out.includes.push(Include {
+        Key::Template if m.extends || m.role == Role::List => out.includes.push(Include {
             value: value.to_string(),
             kind: if m.extends { IncludeKind::Extends } else { IncludeKind::Template },
             line,
             column,
         }),
+        Key::Template if matches!(m.role, Role::Other | Role::Default) => {
+            m.pending.push(Include { value: value.to_string(), kind: IncludeKind::Template, line, column })
+        }
+        Key::Type if m.role == Role::Declaration => {
+            m.list_type = LIST_TYPES.iter().any(|t| value.trim().eq_ignore_ascii_case(t));
+        }
         _ if m.inputs
             && matches!(style, ScalarStyle::Plain | ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) =>
         {
@@ -433,7 +575,7 @@ stages:
         let scanned = scan(text);
         assert_eq!(scanned.references[0].inputs, [("command".to_string(), "push".to_string())]);
         assert_eq!(scanned.references[0].step_line, 3);
-        assert!(scanned.problem.is_none());
+        assert!(scanned.problems.is_empty());
     }
 
     #[test]
@@ -520,7 +662,7 @@ variables:
         let a = &s.references[0];
         let src = "steps:\r\n- task: \"A@1\"  # c\r\n";
         assert_eq!(&src[a.edit_span.clone().unwrap()], "A@1");
-        assert!(scan(text).problem.is_some(), "a trailing sequence under a mapping is a syntax error");
+        assert!(scan(text).stopped_at().is_some(), "a trailing sequence under a mapping is a syntax error");
         let u = scan("steps:\n- displayName: é\n  task: ÉTask@1\n");
         assert_eq!(u.references[0].column, 9);
         assert_eq!(
@@ -532,8 +674,8 @@ variables:
     #[test]
     fn syntax_errors_keep_earlier_references() {
         let s = scan("steps:\n- task: A@1\n- task: B@2\n  inputs: [unclosed\n- task: C@3\n");
-        match s.problem {
-            Some(Problem::Syntax { line, .. }) => assert!(line >= 4, "{line}"),
+        match s.problems.as_slice() {
+            [Problem::Syntax { line, .. }] => assert!(*line >= 4, "{line}"),
             other => panic!("{other:?}"),
         }
         assert_eq!(s.references.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(), ["A@1", "B@2"]);
@@ -543,13 +685,13 @@ variables:
     fn handlebars_templates() {
         let valid_yaml = "trigger:\n- {{ branch }}\nsteps:\n- task: NuGetCommand@2\n";
         let s = scan(valid_yaml);
-        assert_eq!(s.problem, Some(Problem::Handlebars { line: 2, column: 3, snippet: "- {{ branch }}".into() }));
+        assert_eq!(s.problems, [Problem::Handlebars { line: 2, column: 3, snippet: "- {{ branch }}".into() }]);
         assert_eq!(s.references.len(), 1);
         let blocks = "variables:\n  x: '{{ a.b }}'\n  {{#if reviewApp}}\n  y: 1\n  {{/if}}\nsteps:\n- task: Docker@2\n";
         let s = scan(blocks);
-        assert!(matches!(s.problem, Some(Problem::Handlebars { line: 2, .. })), "{:?}", s.problem);
+        assert!(matches!(s.problems.as_slice(), [Problem::Handlebars { line: 2, .. }]), "{:?}", s.problems);
         assert_eq!(refs(blocks), [("Docker@2".into(), 7, 9)]);
-        assert!(scan("steps:\n- script: echo ${{ parameters.x }}\n").problem.is_none());
+        assert!(scan("steps:\n- script: echo ${{ parameters.x }}\n").problems.is_empty());
     }
 
     #[test]
@@ -558,5 +700,133 @@ variables:
         let s = scan(text);
         let spans: Vec<Option<&str>> = s.references.iter().map(|r| r.edit_span.clone().map(|sp| &text[sp])).collect();
         assert_eq!(spans, [Some("A@1"), Some("B@2"), None, Some("D@4")]);
+    }
+
+    fn includes(text: &str) -> Vec<(String, u32)> {
+        scan(text).includes.into_iter().map(|i| (i.value, i.line)).collect()
+    }
+
+    #[test]
+    fn template_keys_in_object_parameters_and_matrices_are_data() {
+        // A matrix passed as an object parameter, later used as `${{ matrix.template }}`.
+        let text = "\
+parameters:
+- name: matrix
+  type: object
+  default:
+  - name: linux
+    template: cpp-app
+  - template: cpp-lib
+    name: windows
+- name: buildSteps
+  type: stepList
+  default:
+  - template: steps/restore.yml
+  - ${{ if true }}:
+    - template: steps/extra.yml
+- name: untyped
+  default:
+  - template: not-an-include
+- name: single
+  default:
+    template: also-data
+  type: object
+- name: oneJob
+  default:
+    template: jobs/one.yml
+  type: job
+jobs:
+- ${{ each m in parameters.matrix }}:
+  - job: ${{ m.name }}
+    strategy:
+      matrix:
+        a:
+          template: matrix-value
+    steps:
+    - script: echo ${{ m.template }}
+    - template: steps/build.yml
+      parameters:
+        flavours:
+        - name: debug
+          template: flavour-debug
+        preSteps:
+        - template: steps/pre.yml
+        - ${{ if true }}:
+          - template: steps/pre-if.yml
+variables:
+- template: vars.yml
+";
+        assert_eq!(
+            includes(text),
+            [
+                ("steps/restore.yml".into(), 12),
+                ("steps/extra.yml".into(), 14),
+                ("jobs/one.yml".into(), 24),
+                ("steps/build.yml".into(), 35),
+                ("steps/pre.yml".into(), 41),
+                ("steps/pre-if.yml".into(), 43),
+                ("vars.yml".into(), 45),
+            ]
+        );
+    }
+
+    #[test]
+    fn includes_under_extends_and_extends_parameters() {
+        let text = "\
+extends:
+  template: /pipelines/main.yml@self
+  parameters:
+    stages:
+    - template: stages/build.yml
+    matrix:
+      template: cpp-app
+    customSteps:
+    - template: steps/custom.yml
+      parameters: {x: 1}
+    targets:
+    - template: arm64
+      os: linux
+";
+        assert_eq!(
+            includes(text),
+            [
+                ("/pipelines/main.yml@self".into(), 2),
+                ("stages/build.yml".into(), 5),
+                ("steps/custom.yml".into(), 9),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_late_syntax_error_after_handlebars_is_a_stop_of_its_own() {
+        let text = "\
+trigger:
+- {{ branch }}
+steps:
+- task: Docker@2
+- task: NuGetCommand@2
+  inputs: [oops
+- task: PowerShell@2
+";
+        let s = scan(text);
+        assert!(matches!(s.problems.first(), Some(Problem::Handlebars { line: 2, .. })), "{:?}", s.problems);
+        assert_eq!(s.stopped_at(), Some(7), "{:?}", s.problems);
+        assert_eq!(s.problems.len(), 2);
+        let names: Vec<&str> = s.references.iter().map(|r| r.value.as_str()).collect();
+        assert_eq!(names, ["Docker@2", "NuGetCommand@2"]);
+        // Blocks that are not YAML, then a real error further down.
+        let blocks = "steps:\n{{#if x}}\n- task: A@1\n{{/if}}\n- task: B@2\n  x: [\n- task: C@3\n";
+        let s = scan(blocks);
+        assert_eq!(s.problems.len(), 2, "{:?}", s.problems);
+        assert!(s.stopped_at().is_some_and(|l| l >= 6));
+        assert_eq!(s.references.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(), ["A@1", "B@2"]);
+    }
+
+    #[test]
+    fn includes_seen_before_a_syntax_error_are_kept() {
+        let text = "steps:\n- template: a.yml\n- template: b.yml\n  parameters:\n    x: [\n";
+        let s = scan(text);
+        assert!(s.stopped_at().is_some());
+        assert_eq!(includes(text), [("a.yml".into(), 2), ("b.yml".into(), 3)]);
     }
 }
