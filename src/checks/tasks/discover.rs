@@ -1,6 +1,9 @@
 //! Which pipeline files to scan: the `pipelineFiles` input / `--pipeline` (files or globs
-//! relative to the sources folder); else, in a pipeline with a job token, the definition's
-//! `process.yamlFilename`; else the conventional names.
+//! relative to the sources folder, with `{a,b}` alternatives); else, in a pipeline with a job
+//! token, the definition's `process.yamlFilename`; else discovery: the conventional names, and
+//! any `.yml`/`.yaml` file whose top-level mapping holds `steps`, `jobs`, `stages` (as lists
+//! of mappings) or `extends` (real repositories keep pipelines in `.pipelines/`, `.ado/`,
+//! `eng/pipelines/`, `build/`, `ci/` and the like).
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
@@ -15,6 +18,28 @@ use crate::settings::InputError;
 
 /// Folders never searched: build output, dependencies, VCS data.
 const SKIPPED_DIRS: &[&str] = &["target", "node_modules", ".git"];
+/// Folders discovery (no `--pipeline`) does not enter either: vendored trees and build output
+/// hold other projects' YAML.
+pub const DISCOVERY_SKIPPED_DIRS: &[&str] = &[
+    "target",
+    "node_modules",
+    ".git",
+    "vendor",
+    "third_party",
+    "third-party",
+    "bin",
+    "obj",
+    "dist",
+    "out",
+    ".venv",
+    "venv",
+    "bower_components",
+];
+/// How much of a `.yml`/`.yaml` file discovery reads to tell a pipeline by its content.
+pub const PROBE_BYTES: u64 = 8 << 10;
+/// Files discovery reads to look at their content, at most: one hostile tree of YAML cannot
+/// make the search read without end.
+pub const MAX_PROBES: usize = 2 * MAX_PIPELINE_FILES;
 /// How deep globs and the conventional search descend.
 const MAX_DEPTH: usize = 24;
 /// The most pipeline files one run scans. A repository with more (a glob such as `**/*.yml`
@@ -113,6 +138,13 @@ pub struct Discovered {
     pub outside: Vec<(String, PathBuf)>,
     /// More files matched than `MAX_PIPELINE_FILES`; the search stopped there.
     pub capped: bool,
+    /// Discovery: files found by their name, and by their content.
+    pub by_name: usize,
+    pub by_content: usize,
+    /// Discovery read the start of `MAX_PROBES` files and looked at no more.
+    pub probes_capped: bool,
+    /// Given patterns that matched nothing (while another did).
+    pub empty_patterns: Vec<String>,
 }
 
 /// Gathers found files once each (by real path), up to the cap.
@@ -166,8 +198,13 @@ fn has_glob(text: &str) -> bool {
     text.contains(['*', '?', '['])
 }
 
-/// A literal `pipelineFiles` entry: a regular file inside the sources folder, else bad input.
-fn literal_file(root: &SourcesRoot, pattern: &str, input: &str) -> Result<(PipelineFile, PathBuf), InputError> {
+/// A literal `pipelineFiles` entry: a regular file inside the sources folder; `None` when
+/// nothing is there; anything else is bad input.
+fn literal_file(
+    root: &SourcesRoot,
+    pattern: &str,
+    input: &str,
+) -> Result<Option<(PipelineFile, PathBuf)>, InputError> {
     let path = root.path().join(pattern);
     let bad = |why: String| {
         InputError::new(
@@ -177,10 +214,10 @@ fn literal_file(root: &SourcesRoot, pattern: &str, input: &str) -> Result<(Pipel
         )
     };
     match root.locate(&path) {
-        Place::Missing => Err(bad("no such file".into())),
+        Place::Missing => Ok(None),
         Place::Outside(_) => Err(bad("it is outside the sources folder".into())),
         Place::Inside(real) => match std::fs::metadata(&real) {
-            Ok(meta) if meta.is_file() => Ok((PipelineFile { display: pattern.to_string(), path }, real)),
+            Ok(meta) if meta.is_file() => Ok(Some((PipelineFile { display: pattern.to_string(), path }, real))),
             Ok(meta) => Err(bad(format!("it is a {}, not a regular file", kind_of(&meta)))),
             Err(e) => Err(bad(e.to_string())),
         },
@@ -205,16 +242,21 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     "special file"
 }
 
-/// A glob's folder to walk (inside the sources folder), its real path, and the compiled rest.
-fn glob_parts(root: &SourcesRoot, pattern: &str, input: &str) -> Result<(PathBuf, PathBuf, Pattern), InputError> {
+/// A glob's folder to walk (inside the sources folder), its real path, and the compiled rest;
+/// `None` when that folder is not there.
+fn glob_parts(
+    root: &SourcesRoot,
+    pattern: &str,
+    input: &str,
+) -> Result<Option<(PathBuf, PathBuf, Pattern)>, InputError> {
     let normalized = pattern.replace('\\', "/");
     let (base, rest) = split_literal_prefix(&normalized);
     let compiled = Pattern::new(&rest)
         .map_err(|e| InputError::new(input, pattern, &format!("a valid glob such as `ci/**/*.yml` ({})", e.msg)))?;
     let base_dir = root.path().join(&base);
     match root.locate(&base_dir) {
-        Place::Inside(real) => Ok((base_dir, real, compiled)),
-        Place::Missing => Err(no_match(root, pattern, input)),
+        Place::Inside(real) => Ok(Some((base_dir, real, compiled))),
+        Place::Missing => Ok(None),
         Place::Outside(_) => {
             Err(InputError::new(input, pattern, &format!("a glob inside the sources folder {}", root.path().display())))
         }
@@ -222,31 +264,90 @@ fn glob_parts(root: &SourcesRoot, pattern: &str, input: &str) -> Result<(PathBuf
 }
 
 /// Checks the given patterns without collecting every match (each glob stops at its first
-/// match): a missing file, a file outside the sources folder, a FIFO, an invalid glob or one
-/// that matches nothing is bad input naming the input and the value.
+/// match): a file outside the sources folder, a FIFO, an invalid glob, braces that expand too
+/// far, or patterns of which none matches anything are bad input naming the input and the
+/// value. One pattern matching nothing while another matches is not (`**/*.yml` and
+/// `**/*.yaml` in a repository that uses one of them): the run notes it.
 pub fn validate_patterns(sources_dir: &Path, patterns: &[String], input: &str) -> Result<(), InputError> {
     let root = SourcesRoot::new(sources_dir);
     let never = AtomicBool::new(false);
+    let mut any = false;
     for raw in patterns {
-        let pattern = raw.trim();
-        if !has_glob(pattern) {
-            literal_file(&root, pattern, input)?;
-            continue;
+        for piece in alternatives(raw.trim(), input)? {
+            if any {
+                // Still checked for bad input, but no need to walk again.
+                if !has_glob(&piece) {
+                    literal_file(&root, &piece, input)?;
+                } else {
+                    glob_parts(&root, &piece, input)?;
+                }
+                continue;
+            }
+            any = match_piece(&root, &piece, input, &never, &mut |_| true)?;
         }
-        let (base_dir, _, compiled) = glob_parts(&root, pattern, input)?;
-        if !walk(&base_dir, &never).any(|w| compiled.matches_with(&w.rel, OPTIONS)) {
-            return Err(no_match(&root, pattern, input));
-        }
+    }
+    if !any {
+        return Err(none_matched(&root, patterns, input));
     }
     Ok(())
 }
 
-fn no_match(root: &SourcesRoot, pattern: &str, input: &str) -> InputError {
-    InputError::new(input, pattern, &format!("a glob that matches at least one file under {}", root.path().display()))
+/// The brace alternatives of one given pattern; too many is bad input.
+fn alternatives(pattern: &str, input: &str) -> Result<Vec<String>, InputError> {
+    super::patterns::expand_braces(pattern)
+        .map_err(|why| InputError::new(input, pattern, &format!("a glob with {why}, such as `**/*.{{yml,yaml}}`")))
+}
+
+/// Feeds every file one alternative matches to `found` (which returns true to stop); says
+/// whether anything matched. A literal file that is not there, or a glob whose folder is not
+/// there, matches nothing; anything else wrong with it is bad input.
+fn match_piece(
+    root: &SourcesRoot,
+    piece: &str,
+    input: &str,
+    cancel: &AtomicBool,
+    found: &mut dyn FnMut(Matched) -> bool,
+) -> Result<bool, InputError> {
+    if !has_glob(piece) {
+        return Ok(match literal_file(root, piece, input)? {
+            Some((file, real)) => {
+                found(Matched::Literal(file, real));
+                true
+            }
+            None => false,
+        });
+    }
+    let Some((base_dir, base_real, compiled)) = glob_parts(root, piece, input)? else { return Ok(false) };
+    let mut matched = false;
+    for walked in walk(&base_dir, cancel, SKIPPED_DIRS) {
+        if compiled.matches_with(&walked.rel, OPTIONS) {
+            matched = true;
+            if found(Matched::Walked(base_real.clone(), walked)) {
+                break;
+            }
+        }
+    }
+    Ok(matched)
+}
+
+enum Matched {
+    /// A literal file and its real path.
+    Literal(PipelineFile, PathBuf),
+    /// A file a glob found by walking a folder (whose real path comes first).
+    Walked(PathBuf, Walked),
+}
+
+fn none_matched(root: &SourcesRoot, patterns: &[String], input: &str) -> InputError {
+    let shown: Vec<&str> = patterns.iter().map(|p| p.trim()).collect();
+    InputError::new(
+        input,
+        &shown.join(", "),
+        &format!("a file or glob that matches at least one file under {} (none of these did)", root.path().display()),
+    )
 }
 
 /// Resolves the given patterns; a file that does not exist or a glob that matches nothing is
-/// bad input naming the input and the value.
+/// bad input naming the input and the value when no pattern matches anything.
 pub fn from_patterns(sources_dir: &Path, patterns: &[String], input: &str) -> Result<Vec<PipelineFile>, InputError> {
     Ok(from_patterns_within(&SourcesRoot::new(sources_dir), patterns, input, &AtomicBool::new(false))?.files)
 }
@@ -261,33 +362,34 @@ pub fn from_patterns_within(
     let mut found = Collector::new(root);
     for raw in patterns {
         let pattern = raw.trim();
-        if !has_glob(pattern) {
-            let (file, real) = literal_file(root, pattern, input)?;
-            if !found.push(file, real) {
-                break;
-            }
-            continue;
-        }
-        let (base_dir, base_real, compiled) = glob_parts(root, pattern, input)?;
-        let before = found.out.files.len();
         let mut matched = false;
-        for walked in walk(&base_dir, cancel) {
-            if compiled.matches_with(&walked.rel, OPTIONS) {
-                matched = true;
-                let display = display_path(root.path(), &walked.path);
-                if !found.push_walked(&base_real, walked, display) {
-                    break;
+        for piece in alternatives(pattern, input)? {
+            let before = found.out.files.len();
+            let mut add = |m: Matched| match m {
+                Matched::Literal(file, real) => !found.push(file, real),
+                Matched::Walked(base_real, walked) => {
+                    let display = display_path(root.path(), &walked.path);
+                    !found.push_walked(&base_real, walked, display)
                 }
+            };
+            matched |= match_piece(root, &piece, input, cancel, &mut add)?;
+            // The walk visits each folder in name order; a glob's matches are listed by name.
+            if has_glob(&piece) {
+                found.out.files[before..].sort_by(|a, b| a.display.cmp(&b.display));
+            }
+            if found.out.capped {
+                break;
             }
         }
         if !matched && !cancel.load(Ordering::Relaxed) {
-            return Err(no_match(root, pattern, input));
+            found.out.empty_patterns.push(pattern.to_string());
         }
-        // The walk visits each folder in name order; a glob's matches are listed by name.
-        found.out.files[before..].sort_by(|a, b| a.display.cmp(&b.display));
         if found.out.capped {
             break;
         }
+    }
+    if found.out.files.is_empty() && found.out.outside.is_empty() && !cancel.load(Ordering::Relaxed) {
+        return Err(none_matched(root, patterns, input));
     }
     Ok(found.out)
 }
@@ -297,17 +399,53 @@ pub fn conventional(sources_dir: &Path) -> Vec<PipelineFile> {
     conventional_within(&SourcesRoot::new(sources_dir), &AtomicBool::new(false)).files
 }
 
-/// As `conventional`, stopping at `MAX_PIPELINE_FILES` or when `cancel` is set.
+/// As `conventional`, stopping at `MAX_PIPELINE_FILES` or when `cancel` is set. A file counts
+/// when its name is conventional, or when it is a `.yml`/`.yaml` file whose first
+/// `PROBE_BYTES` say it is a pipeline or template (`looks_like_pipeline`).
 pub fn conventional_within(root: &SourcesRoot, cancel: &AtomicBool) -> Discovered {
     let patterns: Vec<Pattern> = CONVENTIONAL.iter().filter_map(|p| Pattern::new(p).ok()).collect();
     let mut found = Collector::new(root);
     let base = root.path().to_path_buf();
     let base_real = root.real.clone();
-    for walked in walk(&base, cancel) {
-        if patterns.iter().any(|p| p.matches_with(&walked.rel, OPTIONS)) {
-            let display = walked.rel.clone();
-            if !found.push_walked(&base_real, walked, display) {
-                break;
+    let mut probes = 0usize;
+    for walked in walk(&base, cancel, DISCOVERY_SKIPPED_DIRS) {
+        let by_name = patterns.iter().any(|p| p.matches_with(&walked.rel, OPTIONS));
+        if !by_name {
+            let lower = walked.rel.to_ascii_lowercase();
+            if !(lower.ends_with(".yml") || lower.ends_with(".yaml")) {
+                continue;
+            }
+            if probes >= MAX_PROBES {
+                found.out.probes_capped = true;
+                continue;
+            }
+            probes += 1;
+            // A link is looked at only where it leads inside the sources folder. One that leads
+            // out is not known to be a pipeline, so it is not reported either (an include of
+            // it is, as TSK010).
+            let path = if walked.link {
+                match root.locate(&walked.path) {
+                    Place::Inside(real) => real,
+                    _ => continue,
+                }
+            } else {
+                walked.path.clone()
+            };
+            let Ok(head) = crate::fsread::read_prefix(&path, PROBE_BYTES) else { continue };
+            if !looks_like_pipeline(&String::from_utf8_lossy(&head), head.len() as u64 >= PROBE_BYTES) {
+                continue;
+            }
+        }
+        let display = walked.rel.clone();
+        let before = found.out.files.len();
+        if !found.push_walked(&base_real, walked, display) {
+            break;
+        }
+        if found.out.files.len() > before {
+            if by_name {
+                found.out.by_name += 1;
+            } else {
+                found.out.by_content += 1;
             }
         }
     }
@@ -335,13 +473,13 @@ struct Walked {
 
 /// Files (and links) under `dir`, each folder in name order, lazily, so a search can stop at
 /// a cap or when cancelled; skipped folders are not entered and links are not followed.
-fn walk<'a>(dir: &'a Path, cancel: &'a AtomicBool) -> impl Iterator<Item = Walked> + 'a {
+fn walk<'a>(dir: &'a Path, cancel: &'a AtomicBool, skipped: &'a [&str]) -> impl Iterator<Item = Walked> + 'a {
     WalkDir::new(dir)
         .max_depth(MAX_DEPTH)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0 || !(e.file_type().is_dir() && SKIPPED_DIRS.iter().any(|s| e.file_name() == *s))
+        .filter_entry(move |e| {
+            e.depth() == 0 || !(e.file_type().is_dir() && skipped.iter().any(|s| e.file_name() == *s))
         })
         .take_while(move |_| !cancel.load(Ordering::Relaxed))
         .filter_map(Result::ok)
@@ -351,6 +489,62 @@ fn walk<'a>(dir: &'a Path, cancel: &'a AtomicBool) -> impl Iterator<Item = Walke
             let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
             Some(Walked { rel: parts?.join("/"), link: e.path_is_symlink(), path: e.path().to_path_buf() })
         })
+}
+
+/// Whether the start of a YAML file is an Azure Pipelines pipeline or template: a top-level
+/// `steps`, `jobs` or `stages` key whose value is a list of mappings (`- task: …`, `- job: …`,
+/// `- template: …`, `- ${{ if … }}:`), or a top-level `extends` with a `template`. Other CI
+/// systems' files are not: GitHub Actions' `jobs` is a mapping, GitLab's `stages` a list of
+/// names. `truncated`: the text is a prefix, so its last line may be cut.
+pub fn looks_like_pipeline(text: &str, truncated: bool) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    if truncated {
+        lines.pop();
+    }
+    let content = |l: &&&str| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    };
+    for (i, line) in lines.iter().enumerate() {
+        let Some((key, rest)) = line.split_once(':') else { continue };
+        let key = key.trim_end().trim_matches(['"', '\'']);
+        if line.starts_with([' ', '\t', '-', '#']) || !matches!(key, "steps" | "jobs" | "stages" | "extends") {
+            continue;
+        }
+        let rest = rest.split(" #").next().unwrap_or("").trim();
+        if !rest.is_empty() {
+            // Flow style: `steps: [{task: …}]`; `extends: {template: …}`.
+            if rest.starts_with("[{") || rest.starts_with("[ {") || (key == "extends" && rest.contains("template")) {
+                return true;
+            }
+            continue;
+        }
+        let Some(next) = lines[i + 1..].iter().find(content) else { continue };
+        let item = next.trim_start();
+        let indented = next.len() > item.len();
+        let looks = if key == "extends" {
+            indented && (item.starts_with("template:") || item.starts_with("${{"))
+        } else {
+            item.strip_prefix('-').is_some_and(|after| {
+                let after = after.trim_start();
+                after.starts_with("${{") || is_mapping_item(after)
+            })
+        };
+        if looks {
+            return true;
+        }
+    }
+    false
+}
+
+/// A list item that starts a mapping (`task: …`, `job: …`, `template: …`), not a scalar that
+/// happens to hold a colon (`"a: b"`, `http://x`).
+fn is_mapping_item(item: &str) -> bool {
+    let Some((key, value)) = item.split_once(':') else { return false };
+    !key.is_empty()
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && (value.is_empty() || value.starts_with([' ', '\t']))
 }
 
 /// How a path is shown: relative to the sources folder with `/`, else as it is.
