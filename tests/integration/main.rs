@@ -21,3 +21,4 @@ mod registry_oci;
 mod registry_support;
 mod tasks;
 mod tasks_hostile;
+mod tasks_realworld;

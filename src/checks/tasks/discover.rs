@@ -35,8 +35,9 @@ pub const DISCOVERY_SKIPPED_DIRS: &[&str] = &[
     "venv",
     "bower_components",
 ];
-/// How much of a `.yml`/`.yaml` file discovery reads to tell a pipeline by its content.
-pub const PROBE_BYTES: u64 = 8 << 10;
+/// How much of a `.yml`/`.yaml` file discovery reads to tell a pipeline by its content: real
+/// templates declare long `parameters` blocks before their `steps`/`jobs`/`stages`.
+pub const PROBE_BYTES: u64 = 64 << 10;
 /// Files discovery reads to look at their content, at most: one hostile tree of YAML cannot
 /// make the search read without end.
 pub const MAX_PROBES: usize = 2 * MAX_PIPELINE_FILES;
