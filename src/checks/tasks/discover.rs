@@ -670,6 +670,77 @@ mod tests {
         assert_eq!((err.input.as_str(), err.value.as_str()), ("pipelineFiles", "missing.yml"));
         assert!(got(&["ci/*.json"]).unwrap_err().expected.contains("matches at least one file"));
         assert!(got(&["ci/[.yml"]).is_err());
+        // Braces, and patterns that match nothing beside one that does.
+        assert_eq!(got(&["{ci,x}/**/*.{yml,txt}"]).unwrap(), ["ci/a.yml", "ci/sub/b.yml", "ci/c.txt"]);
+        assert_eq!(got(&["x.yml", "missing.yml", "nope/**/*.yml"]).unwrap(), ["x.yml"]);
+        let root = SourcesRoot::new(dir.path());
+        let some = ["ci/*.yml".to_string(), "**/*.yaml".to_string(), "gone.yml".to_string()];
+        let found = from_patterns_within(&root, &some, "--pipeline", &AtomicBool::new(false)).unwrap();
+        assert_eq!(found.empty_patterns, ["**/*.yaml", "gone.yml"]);
+        assert!(validate_patterns(dir.path(), &some, "--pipeline").is_ok());
+        let none = ["**/*.yaml".to_string(), "gone.yml".to_string()];
+        let err = validate_patterns(dir.path(), &none, "--pipeline").unwrap_err();
+        assert_eq!(err.value, "**/*.yaml, gone.yml");
+        // Bad input stays bad input even when another pattern matched.
+        assert!(validate_patterns(dir.path(), &["ci/*.yml".into(), "ci".into()], "--pipeline").is_err());
+        assert!(validate_patterns(dir.path(), &["ci/*.yml".into(), "../x/*.yml".into()], "--pipeline").is_err());
+    }
+
+    #[test]
+    fn pipelines_and_templates_are_told_by_their_top_level_keys() {
+        let yes = [
+            "steps:\n- task: Docker@2\n",
+            "trigger: none\njobs:\n  - job: A\n",
+            "\u{feff}# c\r\nstages:\r\n\r\n# between\r\n- stage: S\r\n",
+            "parameters:\n- name: x\nsteps:\n- ${{ each s in parameters.steps }}:\n  - ${{ s }}\n",
+            "steps:\n- template: a.yml\n",
+            "extends:\n  template: /main.yml@self\n",
+            "extends:\n  ${{ if true }}:\n    template: a.yml\n",
+            "steps: [{task: A@1}]\n",
+            "'jobs':\n- job: A\n",
+        ];
+        for text in yes {
+            assert!(looks_like_pipeline(text, false), "{text:?}");
+        }
+        let no = [
+            "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n",
+            "stages:\n  - build\n  - test\n",
+            "stages:\n- \"a: b\"\n- http://x\n",
+            "apiVersion: v1\nkind: Pod\nspec:\n  steps:\n  - task: A@1\n",
+            "variables:\n  a: 1\n",
+            "steps: []\n",
+            "# steps:\n# - task: A@1\n",
+            "extends: base.yml\n",
+            "",
+        ];
+        for text in no {
+            assert!(!looks_like_pipeline(text, false), "{text:?}");
+        }
+        // A prefix cut in the middle of the line that would decide is not trusted.
+        assert!(!looks_like_pipeline("steps:\n- task: A", true));
+        assert!(looks_like_pipeline("steps:\n- task: A@1\n- scr", true));
+    }
+
+    #[test]
+    fn discovery_counts_by_name_and_by_content_and_skips_vendored_trees() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("azure-pipelines.yml", "steps:\n- task: A@1\n"),
+            (".pipelines/ci.yml", "jobs:\n- job: A\n"),
+            ("eng/pipelines/templates/steps.yaml", "steps:\n- script: x\n"),
+            ("eng/notes.yml", "title: x\n"),
+            ("vendor/x/ci.yml", "jobs:\n- job: A\n"),
+            ("third_party/y/azure-pipelines.yml", "steps:\n- task: A@1\n"),
+            ("bin/ci.yml", "jobs:\n- job: A\n"),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let found = conventional_within(&SourcesRoot::new(dir.path()), &AtomicBool::new(false));
+        let names: Vec<&str> = found.files.iter().map(|f| f.display.as_str()).collect();
+        assert_eq!(names, [".pipelines/ci.yml", "azure-pipelines.yml", "eng/pipelines/templates/steps.yaml"]);
+        assert_eq!((found.by_name, found.by_content, found.probes_capped), (1, 2, false));
     }
 
     #[cfg(unix)]
