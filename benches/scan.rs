@@ -141,7 +141,8 @@ fn realistic_corpus(runtime: &tokio::runtime::Runtime, db: &std::sync::Arc<advis
         });
         totals.push(started.elapsed());
         assert_eq!(scans.len(), realistic::ENTRIES, "templates are reported through their pipelines");
-        summary = format!("{} files found, {} pipelines, findings before de-duplication {codes:?}", files.len(), scans.len());
+        summary =
+            format!("{} files found, {} pipelines, findings before de-duplication {codes:?}", files.len(), scans.len());
     }
     totals.sort();
     println!(

@@ -56,7 +56,8 @@ fn realistic_corpus_has_no_false_template_or_deprecation_findings() {
         // The notes are the not-deprecated-but-older majors: PowerShell@1 and ArchiveFiles@1,
         // once per place (the service's templates are shared by its pipelines).
         assert_eq!(by_code.get("TSK011"), Some(&(2 * realistic::SERVICES)), "{by_code:?}");
-        let pipelines = targets.iter().filter(|t| t.ends_with("ci.yml") || t.ends_with("release.yml") || t.ends_with("pr.yaml"));
+        let pipelines =
+            targets.iter().filter(|t| t.ends_with("ci.yml") || t.ends_with("release.yml") || t.ends_with("pr.yaml"));
         assert_eq!(pipelines.count(), realistic::ENTRIES, "{targets:?}");
         if args.is_empty() {
             // Variables-only templates are not pipelines by content; their pipelines read them.

@@ -211,7 +211,10 @@ fn discovery_finds_real_layouts_by_content() {
         dir.path(),
         &[
             (".pipelines/ci.yml", jobs),
-            (".ado/pr.yaml", "\u{feff}stages:\r\n- stage: S\r\n  jobs:\r\n  - job: J\r\n    steps:\r\n    - task: Docker@2\r\n"),
+            (
+                ".ado/pr.yaml",
+                "\u{feff}stages:\r\n- stage: S\r\n  jobs:\r\n  - job: J\r\n    steps:\r\n    - task: Docker@2\r\n",
+            ),
             (".vsts-ci/official.yml", "extends:\n  template: /eng/pipelines/main.yml@self\n"),
             ("eng/pipelines/main.yml", "parameters:\n- name: x\n  default: 1\nstages:\n- stage: Build\n  jobs: []\n"),
             ("build/ci.yml", steps),
@@ -220,7 +223,10 @@ fn discovery_finds_real_layouts_by_content() {
             ("tools/release-azure-pipelines.yml", steps),
             (".pipelines/templates/steps.yml", "steps:\n- task: NuGetAuthenticate@1\n"),
             // Not pipelines: other CI systems, Kubernetes, compose, and vendored or built trees.
-            (".github/workflows/ci.yml", "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n    - run: make\n"),
+            (
+                ".github/workflows/ci.yml",
+                "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n    - run: make\n",
+            ),
             (".gitlab-ci.yml", "stages:\n  - build\n  - test\nbuild:\n  stage: build\n  script: make\n"),
             ("deploy/k8s.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"),
             ("docker-compose.yml", "services:\n  web:\n    image: nginx\n"),

@@ -525,7 +525,10 @@ impl RefContext<'_> {
                 let why = b.info.message.as_deref().map(|m| format!(": {}", sanitize(m.trim()))).unwrap_or_default();
                 (format!("{name}@{major} is deprecated{why}"), b.info.removal_date.clone())
             }
-            Some(b) if !b.info.in_repo && !self.org().and_then(|o| o.resolve_major(major)).is_some_and(|v| v.deprecated) => {
+            Some(b)
+                if !b.info.in_repo
+                    && !self.org().and_then(|o| o.resolve_major(major)).is_some_and(|v| v.deprecated) =>
+            {
                 self.newer_major(out);
                 return;
             }

@@ -201,11 +201,7 @@ fn has_glob(text: &str) -> bool {
 
 /// A literal `pipelineFiles` entry: a regular file inside the sources folder; `None` when
 /// nothing is there; anything else is bad input.
-fn literal_file(
-    root: &SourcesRoot,
-    pattern: &str,
-    input: &str,
-) -> Result<Option<(PipelineFile, PathBuf)>, InputError> {
+fn literal_file(root: &SourcesRoot, pattern: &str, input: &str) -> Result<Option<(PipelineFile, PathBuf)>, InputError> {
     let path = root.path().join(pattern);
     let bad = |why: String| {
         InputError::new(
@@ -741,6 +737,27 @@ mod tests {
         let names: Vec<&str> = found.files.iter().map(|f| f.display.as_str()).collect();
         assert_eq!(names, [".pipelines/ci.yml", "azure-pipelines.yml", "eng/pipelines/templates/steps.yaml"]);
         assert_eq!((found.by_name, found.by_content, found.probes_capped), (1, 2, false));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn content_probes_refuse_fifos_and_read_only_the_start_of_big_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = std::ffi::CString::new(dir.path().join("ci.yml").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        // 20 MB: a pipeline by its first lines, far larger than a probe reads.
+        let big = format!("steps:\n- task: A@1\n{}", "# padding line\n".repeat(1_400_000));
+        std::fs::write(dir.path().join("big.yml"), big).unwrap();
+        let started = std::time::Instant::now();
+        let found = conventional_within(&SourcesRoot::new(dir.path()), &AtomicBool::new(false));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "a FIFO must not block the walk");
+        let names: Vec<&str> = found.files.iter().map(|f| f.display.as_str()).collect();
+        assert_eq!(names, ["big.yml"]);
+        assert_eq!(
+            crate::fsread::read_prefix(&dir.path().join("big.yml"), PROBE_BYTES).unwrap().len() as u64,
+            PROBE_BYTES
+        );
     }
 
     #[cfg(unix)]
