@@ -123,7 +123,8 @@ mod tests {
             entry("c.yml", vec![shared(), at(Code::TSK003, "templates/build.yml", 9)]),
         ];
         let out = one_finding_per_place(entries);
-        let shape: Vec<(&str, Vec<(Code, &str, u32)>)> = out
+        type Placed<'a> = (Code, &'a str, u32);
+        let shape: Vec<(&str, Vec<Placed>)> = out
             .iter()
             .map(|(t, o)| {
                 let fs = o.findings.iter().map(|f| {
