@@ -509,6 +509,23 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_deeper_than_azure_pipelines_allows_says_where_it_was_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files: Vec<(String, String)> = (0..=MAX_DEPTH + 2)
+            .map(|i| (format!("t{i}.yml"), format!("steps:\n- task: A@1\n- template: t{}.yml\n", i + 1)))
+            .collect();
+        files.push((format!("t{}.yml", MAX_DEPTH + 3), "steps: []\n".into()));
+        let borrowed: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        write(dir.path(), &borrowed);
+        let roots = [root(dir.path(), "t0.yml")];
+        let scan = Collection::read(&roots, dir.path()).pipeline(&roots[0]);
+        assert_eq!(scan.references.len(), MAX_DEPTH + 1);
+        let cut: Vec<&Finding> = scan.findings.iter().filter(|f| f.code == Code::TSK007).collect();
+        assert_eq!(cut.len(), 1, "{:?}", scan.findings);
+        assert_eq!(cut[0].location.as_ref().unwrap().file, format!("t{}.yml", MAX_DEPTH + 1));
+    }
+
+    #[test]
     fn unreadable_and_invalid_files() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), &[("bad.yml", "steps:\n- task: A@1\n  x: [\n"), ("p.yml", "steps:\n- template: bad.yml\n")]);
