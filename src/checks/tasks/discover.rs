@@ -517,16 +517,13 @@ pub fn looks_like_pipeline(text: &str, truncated: bool) -> bool {
             }
             continue;
         }
-        let Some(next) = lines[i + 1..].iter().find(content) else { continue };
-        let item = next.trim_start();
-        let indented = next.len() > item.len();
         let looks = if key == "extends" {
-            indented && (item.starts_with("template:") || item.starts_with("${{"))
-        } else {
-            item.strip_prefix('-').is_some_and(|after| {
-                let after = after.trim_start();
-                after.starts_with("${{") || is_mapping_item(after)
+            lines[i + 1..].iter().find(content).is_some_and(|next| {
+                let item = next.trim_start();
+                next.len() > item.len() && (item.starts_with("template:") || item.starts_with("${{"))
             })
+        } else {
+            first_item_is_azure(key, &lines[i + 1..])
         };
         if looks {
             return true;
@@ -535,13 +532,63 @@ pub fn looks_like_pipeline(text: &str, truncated: bool) -> bool {
     false
 }
 
-/// A list item that starts a mapping (`task: …`, `job: …`, `template: …`), not a scalar that
-/// happens to hold a colon (`"a: b"`, `http://x`).
-fn is_mapping_item(item: &str) -> bool {
-    let Some((key, value)) = item.split_once(':') else { return false };
-    !key.is_empty()
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && (value.is_empty() || value.starts_with([' ', '\t']))
+/// Whether the first item of a block list under `list` (`steps`, `jobs`, `stages`) is an
+/// Azure Pipelines step, job or stage: a `${{ }}` insertion, or a mapping with one of the
+/// keys that make one (`task`, `script`, `job`, `stage`, `template`, …) at its own level.
+/// Other CI systems' lists have other keys: Drone's and Cloud Build's `- name:`/`image:`,
+/// Buildkite's `- label:`/`command:`.
+fn first_item_is_azure(list: &str, rest: &[&str]) -> bool {
+    const STEP: &[&str] = &[
+        "task",
+        "script",
+        "bash",
+        "pwsh",
+        "powershell",
+        "checkout",
+        "download",
+        "downloadBuild",
+        "getPackage",
+        "publish",
+        "reviewApp",
+        "template",
+    ];
+    let kinds: &[&str] = match list {
+        "steps" => STEP,
+        "jobs" => &["job", "deployment", "template"],
+        _ => &["stage", "template"],
+    };
+    let mut lines = rest.iter().filter(|l| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    });
+    let Some(first) = lines.next() else { return false };
+    let dash = first.len() - first.trim_start().len();
+    let Some(after) = first.trim_start().strip_prefix('-') else { return false };
+    let body = after.trim_start();
+    if body.starts_with("${{") {
+        return true;
+    }
+    // Where the item's keys start: after `- ` on the first line.
+    let level = first.len() - body.len();
+    let mut keys = vec![mapping_key(body)];
+    for line in lines {
+        let indent = line.len() - line.trim_start().len();
+        if indent <= dash {
+            break;
+        }
+        if indent == level {
+            keys.push(mapping_key(line.trim_start()));
+        }
+    }
+    keys.into_iter().flatten().any(|k| kinds.contains(&k))
+}
+
+/// The key of a line that starts a mapping entry (`task: …`), not of a scalar that happens to
+/// hold a colon (`"a: b"`, `http://x`).
+fn mapping_key(line: &str) -> Option<&str> {
+    let (key, value) = line.split_once(':')?;
+    let plain = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    (plain && (value.is_empty() || value.starts_with([' ', '\t']))).then_some(key)
 }
 
 /// How a path is shown: relative to the sources folder with `/`, else as it is.
@@ -694,6 +741,9 @@ mod tests {
             "extends:\n  ${{ if true }}:\n    template: a.yml\n",
             "steps: [{task: A@1}]\n",
             "'jobs':\n- job: A\n",
+            "steps:\n- displayName: Build\n  condition: always()\n  task: A@1\n",
+            "jobs:\n  # the build\n  - deployment: D\n",
+            "stages:\n- stage: S\n",
         ];
         for text in yes {
             assert!(looks_like_pipeline(text, false), "{text:?}");
@@ -708,6 +758,11 @@ mod tests {
             "# steps:\n# - task: A@1\n",
             "extends: base.yml\n",
             "",
+            // Drone, Cloud Build and Buildkite lists of steps.
+            "kind: pipeline\nsteps:\n- name: build\n  image: golang\n  commands:\n  - go test\n",
+            "steps:\n- name: gcr.io/cloud-builders/docker\n  args: ['build', '.']\n",
+            "steps:\n  - label: test\n    command: make test\n    plugins:\n      - docker#v5:\n          task: x\n",
+            "jobs:\n- name: a\n  steps:\n  - task: A@1\n",
         ];
         for text in no {
             assert!(!looks_like_pipeline(text, false), "{text:?}");
