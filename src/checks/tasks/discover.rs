@@ -1,8 +1,8 @@
 //! Which pipeline files to scan: the `pipelineFiles` input / `--pipeline` (files or globs
 //! relative to the sources folder, with `{a,b}` alternatives); else, in a pipeline with a job
 //! token, the definition's `process.yamlFilename`; else discovery: the conventional names, and
-//! any `.yml`/`.yaml` file whose top-level mapping holds `steps`, `jobs`, `stages` (as lists
-//! of mappings) or `extends` (real repositories keep pipelines in `.pipelines/`, `.ado/`,
+//! any `.yml`/`.yaml` file whose top-level mapping holds `steps`, `jobs`, `stages` (lists of
+//! Azure Pipelines steps, jobs, stages) or `extends` (real repositories keep pipelines in `.pipelines/`, `.ado/`,
 //! `eng/pipelines/`, `build/`, `ci/` and the like).
 
 use std::collections::HashSet;
@@ -489,10 +489,10 @@ fn walk<'a>(dir: &'a Path, cancel: &'a AtomicBool, skipped: &'a [&str]) -> impl 
 }
 
 /// Whether the start of a YAML file is an Azure Pipelines pipeline or template: a top-level
-/// `steps`, `jobs` or `stages` key whose value is a list of mappings (`- task: …`, `- job: …`,
-/// `- template: …`, `- ${{ if … }}:`), or a top-level `extends` with a `template`. Other CI
-/// systems' files are not: GitHub Actions' `jobs` is a mapping, GitLab's `stages` a list of
-/// names. `truncated`: the text is a prefix, so its last line may be cut.
+/// `steps`, `jobs` or `stages` key whose list starts with a step, job or stage (`- task: …`,
+/// `- job: …`, `- template: …`, `- ${{ if … }}:`), or a top-level `extends` with a `template`.
+/// Other CI systems' files are not: GitHub Actions' `jobs` is a mapping, GitLab's `stages` a
+/// list of names. `truncated`: the text is a prefix, so its last line may be cut.
 pub fn looks_like_pipeline(text: &str, truncated: bool) -> bool {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
