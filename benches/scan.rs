@@ -115,6 +115,44 @@ fn cpu_time() -> Duration {
     Duration::ZERO
 }
 
+#[path = "../tests/corpus/realistic.rs"]
+mod realistic;
+
+/// The realistic monorepo (matrices, `@self`, backslash paths, CRLF, BOM): discovery by
+/// content, scan and advice; the median of `RUNS` and the findings by code.
+fn realistic_corpus(runtime: &tokio::runtime::Runtime, db: &std::sync::Arc<advisories::AdvisoryDb>) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let bytes = realistic::write(dir.path());
+    let mut totals = Vec::new();
+    let mut summary = String::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let files = discover::conventional(dir.path());
+        let scans = scan_pipelines(&files, How::Conventional, dir.path());
+        let codes: std::collections::BTreeMap<String, usize> = runtime.block_on(async {
+            let mut codes = std::collections::BTreeMap::new();
+            for scan in &scans {
+                let (advice, _) = advise_pipeline(scan, db, None, None).await;
+                for f in scan.findings.iter().chain(advice.iter().map(|a| &a.finding)) {
+                    *codes.entry(f.code.to_string()).or_insert(0) += 1;
+                }
+            }
+            codes
+        });
+        totals.push(started.elapsed());
+        assert_eq!(scans.len(), realistic::ENTRIES, "templates are reported through their pipelines");
+        summary =
+            format!("{} files found, {} pipelines, findings before de-duplication {codes:?}", files.len(), scans.len());
+    }
+    totals.sort();
+    println!(
+        "realistic corpus: {} files, {:.1} KB; {summary}; median of {RUNS}: {} ms",
+        realistic::PIPELINE_FILES,
+        bytes as f64 / 1e3,
+        totals[RUNS / 2].as_millis()
+    );
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let bytes = generate(dir.path());
@@ -178,4 +216,5 @@ fn main() {
         cpu[RUNS / 2].as_millis(),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
+    realistic_corpus(&runtime, &db);
 }

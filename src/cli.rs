@@ -116,7 +116,7 @@ pub enum FailOn {
 
 #[derive(Debug, Default, Args)]
 pub struct RunArgs {
-    /// Pipeline YAML files or globs to scan (default: auto-discover).
+    /// Pipeline YAML files or globs to scan, with `{a,b}` alternatives (default: discover by name and content).
     #[arg(long = "pipeline", value_name = "FILE|GLOB")]
     pub pipeline: Vec<String>,
     /// A registry target: <server>[/<repository>[:<tag>|@<digest>]] [pull|push] [platform=<os>/<arch>[/<variant>]].

@@ -126,6 +126,23 @@ pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     Ok(buf)
 }
 
+/// Reads the first `max` bytes (at most) of a regular file of any size: enough to tell what
+/// kind of file it is without reading all of it. A FIFO or device is refused at once.
+pub fn read_prefix(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular(kind_of(&meta)));
+    }
+    let file = open_nonblocking(path).map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular(kind_of(&meta)));
+    }
+    let mut buf = Vec::with_capacity(meta.len().min(max) as usize);
+    file.take(max).read_to_end(&mut buf).map_err(ReadError::Io)?;
+    Ok(buf)
+}
+
 /// Reads a regular UTF-8 text file of at most `limit` bytes.
 pub fn read_to_string(path: &Path, limit: u64) -> Result<String, ReadError> {
     let bytes = read(path, limit)?;

@@ -191,12 +191,13 @@ pub fn pipeline_yaml(data: &[u8]) {
         // Resolution is by spelling only: nothing is looked up on disk.
         let _ = templates::resolve_include_with(&inc.value, &root.join("azure-pipelines.yml"), root, &|_| false);
     }
-    match &scanned.problem {
-        Some(scan::Problem::Syntax { line, .. }) => assert!(*line as usize <= line_count + 1),
-        Some(scan::Problem::Handlebars { line, snippet, .. }) => {
-            assert!(*line >= 1 && *line as usize <= line_count && snippet.chars().count() <= 60)
+    for problem in &scanned.problems {
+        match problem {
+            scan::Problem::Syntax { line, .. } => assert!(*line as usize <= line_count + 1),
+            scan::Problem::Handlebars { line, snippet, .. } => {
+                assert!(*line >= 1 && *line as usize <= line_count && snippet.chars().count() <= 60)
+            }
         }
-        None => {}
     }
     // Spans never overlap (each is one scalar), so every edit applies and no line is added.
     let refs: Vec<&Edit> = edits.iter().collect();
@@ -204,7 +205,7 @@ pub fn pipeline_yaml(data: &[u8]) {
     assert_eq!(applied, edits.len());
     assert_eq!(scan::line_starts(&fixed).len(), line_count, "fix changed the lines: {fixed:?}");
     // Only values (and the comments after them) change: every step is still there.
-    if scanned.problem.is_none() {
+    if scanned.problems.is_empty() {
         assert_eq!(scan::scan(&fixed).references.len(), scanned.references.len(), "fix lost a step: {fixed:?}");
     }
 }

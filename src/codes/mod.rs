@@ -78,6 +78,7 @@ catalogue! {
     TSK009: Warning, "Local template not found";
     TSK010: Error, "Template or pipeline file outside the sources folder";
     TSK011: Note, "Advisory database update not used";
+    TSK012: Note, "Newer task major available";
     AGT001: Warning, "Profiler or monitor injected into the agent";
     AGT002: Warning, "Low free disk in the agent work folder";
     AGT003: Warning, "Agent clock is skewed";

@@ -24,4 +24,6 @@ mod registry_lab;
 mod registry_oci;
 mod registry_support;
 mod tasks;
+mod tasks_corpus;
 mod tasks_hostile;
+mod tasks_realworld;

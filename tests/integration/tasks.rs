@@ -222,7 +222,12 @@ fn multistage_pipeline_offline_report() {
     let report = json_of(&output);
     assert_eq!(report["advisoryDb"]["advisories"], 35);
     let checks = report["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 1, "templates are not pipelines of their own");
+    assert_eq!(checks.len(), 2, "templates are not pipelines of their own");
+    assert_eq!(checks[1]["target"], "pipeline files");
+    assert_eq!(
+        checks[1]["proven"],
+        json!(["3 pipeline files found (1 by name, 2 by content); 2 are templates, reported through the pipelines that include them"])
+    );
     assert_eq!(
         (checks[0]["check"].as_str(), checks[0]["target"].as_str()),
         (Some("tasks"), Some("azure-pipelines.yml"))

@@ -5,7 +5,15 @@
 //! `${{ if }}` / `${{ each }}` keys, repeats them in one mapping, and puts steps wherever a
 //! template parameter carries them, so a typed model would reject or miss real files. A
 //! `task` key counts when its mapping is a sequence item (a step) or sits under `${{ }}` keys
-//! of one; `template` keys count there and under `extends`.
+//! of one.
+//!
+//! A `template` key is an include only where Azure Pipelines reads it as one: an item of a
+//! `steps`, `jobs`, `stages` or `variables` list, under `extends`, in the `default` of a
+//! `stepList`/`jobList`/`stageList`/`deploymentList` (or `step`/`job`/…) parameter, and in
+//! any other list when the item is shaped like an include (only `template` and `parameters`
+//! keys: a step list passed as a template parameter). Anywhere else it is data: a matrix of
+//! objects with `name:` and `template:` keys, a `strategy.matrix` entry, an `object`
+//! parameter's default.
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -55,8 +63,20 @@ pub enum Problem {
 #[derive(Debug, Clone, Default)]
 pub struct Scanned {
     pub references: Vec<RawReference>,
+    /// In the order they appear in the file.
     pub includes: Vec<Include>,
-    pub problem: Option<Problem>,
+    /// In the order they appear; a syntax error is always the last (the scan stops there).
+    pub problems: Vec<Problem>,
+}
+
+impl Scanned {
+    /// Where the scan stopped early, if it did: the syntax error's line.
+    pub fn stopped_at(&self) -> Option<u32> {
+        self.problems.iter().find_map(|p| match p {
+            Problem::Syntax { line, .. } => Some(*line),
+            Problem::Handlebars { .. } => None,
+        })
+    }
 }
 
 /// Line start offsets, to turn parser markers (line, column in characters) into bytes.
@@ -132,9 +152,10 @@ pub fn scan(text: &str) -> Scanned {
 /// As `scan`, with the line offsets of `text` already computed.
 pub fn scan_with(text: &str, lines: &Lines<'_>) -> Scanned {
     let mut out = walk(text, lines);
-    if let Some(Problem::Syntax { .. }) = out.problem {
+    if out.stopped_at().is_some() {
         // Starter templates with Handlebars blocks are not YAML; blank the placeholders
-        // (keeping every position) and read what is there.
+        // (keeping every position) and read what is there. A syntax error that is still
+        // there after blanking is a stop of its own and is kept.
         if let Some((line, column, snippet)) = first_handlebars(text, lines) {
             let blanked = blank_handlebars(text);
             let blanked_lines = Lines::new(&blanked);
@@ -142,7 +163,8 @@ pub fn scan_with(text: &str, lines: &Lines<'_>) -> Scanned {
             for r in &mut again.references {
                 r.edit_span = None;
             }
-            again.problem = Some(Problem::Handlebars { line, column, snippet });
+            again.problems.retain(|p| matches!(p, Problem::Syntax { .. }));
+            again.problems.insert(0, Problem::Handlebars { line, column, snippet });
             out = again;
         }
     }
@@ -157,8 +179,33 @@ enum Key {
     Inputs,
     Extends,
     Expression,
+    /// `steps`, `jobs`, `stages`, `variables`: their items may be template includes.
+    List,
+    Parameters,
+    Default,
+    Type,
     Other,
 }
+
+/// Whether a `template:` key in a mapping is an include, from where the mapping sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Not a list item: a plain mapping, whose `template:` is data.
+    Plain,
+    /// An item of a `steps`/`jobs`/`stages`/`variables` list: an include.
+    List,
+    /// In a parameter declaration's `default`: an include when the declared type is a step,
+    /// job, stage or deployment (list), decided when the declaration ends.
+    Default,
+    /// An item of the root `parameters` list: a parameter declaration.
+    Declaration,
+    /// An item of any other list: an include only when shaped like one.
+    Other,
+}
+
+/// Declared parameter types whose values are steps, jobs, stages or deployments.
+const LIST_TYPES: &[&str] =
+    &["steplist", "joblist", "stagelist", "deploymentlist", "step", "job", "stage", "deployment"];
 
 struct MapFrame {
     /// A step (or job/stage/variable item), or inserted into one through `${{ }}` keys.
@@ -172,13 +219,22 @@ struct MapFrame {
     key_text: String,
     /// The first line of the step this mapping belongs to.
     step_line: u32,
+    role: Role,
+    /// The document's top mapping (where `parameters` declares parameters).
+    root: bool,
+    /// Every key so far is `template`, `parameters` or a `${{ }}` expression.
+    include_shape: bool,
+    /// A declaration's `type` names a step/job/stage/deployment (list) type.
+    list_type: bool,
+    /// Includes whose fate is decided when this mapping (or its declaration) ends.
+    pending: Vec<Include>,
     /// Index of this step's reference, to attach its inputs.
     reference: Option<usize>,
     collected: Vec<(String, String)>,
 }
 
 enum Frame {
-    Seq,
+    Seq(Role),
     Map(MapFrame),
 }
 
@@ -188,6 +244,10 @@ fn key_of(text: &str) -> Key {
         "template" => Key::Template,
         "inputs" => Key::Inputs,
         "extends" => Key::Extends,
+        "steps" | "jobs" | "stages" | "variables" => Key::List,
+        "parameters" => Key::Parameters,
+        "default" => Key::Default,
+        "type" => Key::Type,
         t if t.starts_with("${{") => Key::Expression,
         _ => Key::Other,
     }
@@ -203,11 +263,17 @@ fn walk(text: &str, lines: &Lines<'_>) -> Scanned {
         let (event, span) = match next {
             Ok(pair) => pair,
             Err(e) => {
-                out.problem = Some(Problem::Syntax {
+                out.problems.push(Problem::Syntax {
                     line: e.marker().line() as u32,
                     column: e.marker().col() as u32 + 1,
                     message: e.info().to_string(),
                 });
+                // What was seen before the stop still counts: settle the open mappings.
+                while let Some(frame) = stack.pop() {
+                    if let Frame::Map(done) = frame {
+                        close_map(done, &mut stack, &mut out);
+                    }
+                }
                 break;
             }
         };
@@ -226,7 +292,13 @@ fn walk(text: &str, lines: &Lines<'_>) -> Scanned {
         }
         match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
-            Event::DocumentStart(_) | Event::DocumentEnd => stack.clear(),
+            Event::DocumentStart(_) | Event::DocumentEnd => {
+                while let Some(frame) = stack.pop() {
+                    if let Frame::Map(done) = frame {
+                        close_map(done, &mut stack, &mut out);
+                    }
+                }
+            }
             Event::Alias(_) => finish_node(&mut stack),
             Event::Scalar(value, style, ..) => {
                 on_scalar(&mut out, &mut stack, lines, &value, style, span);
@@ -234,20 +306,24 @@ fn walk(text: &str, lines: &Lines<'_>) -> Scanned {
             }
             Event::SequenceStart(..) | Event::MappingStart(..) => {
                 let is_map = matches!(event, Event::MappingStart(..));
-                if is_map && out.problem.is_none() && starts_with_braces(lines, span) {
+                if is_map && out.problems.is_empty() && starts_with_braces(lines, span) {
                     let line = span.start.line() as u32;
                     let snippet = lines.line(line).trim().chars().take(60).collect();
-                    out.problem = Some(Problem::Handlebars { line, column: span.start.col() as u32 + 1, snippet });
+                    out.problems.push(Problem::Handlebars { line, column: span.start.col() as u32 + 1, snippet });
                 }
                 let (in_key_position, parent) = match stack.last() {
                     Some(Frame::Map(m)) => (m.expect_key, Some(m)),
                     _ => (false, None),
                 };
                 if in_key_position {
+                    if let Some(Frame::Map(m)) = stack.last_mut() {
+                        m.include_shape = false;
+                    }
                     skip_depth = 1;
                     continue;
                 }
-                let in_seq = matches!(stack.last(), Some(Frame::Seq)) || stack.is_empty();
+                let in_seq = matches!(stack.last(), Some(Frame::Seq(_))) || stack.is_empty();
+                let role = role_of(stack.last(), is_map);
                 let frame = if is_map {
                     let line = span.start.line() as u32;
                     let (step_like, extends, inputs, step_line) = match parent {
@@ -269,29 +345,86 @@ fn walk(text: &str, lines: &Lines<'_>) -> Scanned {
                         step_line,
                         reference: None,
                         collected: Vec::new(),
+                        role,
+                        root: stack.is_empty(),
+                        include_shape: true,
+                        list_type: false,
+                        pending: Vec::new(),
                     })
                 } else {
-                    Frame::Seq
+                    Frame::Seq(role)
                 };
                 stack.push(frame);
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 if let Some(Frame::Map(done)) = stack.pop() {
-                    if done.inputs {
-                        if let Some(Frame::Map(step)) = stack.last_mut() {
-                            step.collected.extend(done.collected);
-                        }
-                    } else if let Some(i) = done.reference {
-                        if let Some(r) = out.references.get_mut(i) {
-                            r.inputs = done.collected;
-                        }
-                    }
+                    close_map(done, &mut stack, &mut out);
                 }
                 finish_node(&mut stack);
             }
         }
     }
+    // Includes held back until their mapping ended are back in file order.
+    out.includes.sort_by_key(|i| (i.line, i.column));
     out
+}
+
+/// The role of a mapping or sequence that starts under `parent`.
+fn role_of(parent: Option<&Frame>, is_map: bool) -> Role {
+    match parent {
+        None => {
+            if is_map {
+                Role::Plain
+            } else {
+                Role::Other
+            }
+        }
+        Some(Frame::Seq(Role::Declaration)) if is_map => Role::Declaration,
+        Some(Frame::Seq(Role::Declaration)) => Role::Other,
+        // Items share their list's role; a list in a list is some other list.
+        Some(Frame::Seq(role)) if is_map => *role,
+        Some(Frame::Seq(_)) => Role::Other,
+        Some(Frame::Map(p)) => match p.key {
+            // `${{ if }}` / `${{ each }}` insert into whatever holds them.
+            Key::Expression if p.role != Role::Declaration => match (p.role, is_map) {
+                (Role::Plain, false) => Role::Other,
+                (role, _) => role,
+            },
+            Key::Default if p.role == Role::Declaration => Role::Default,
+            _ if is_map => Role::Plain,
+            Key::List => Role::List,
+            Key::Parameters if p.root => Role::Declaration,
+            _ => Role::Other,
+        },
+    }
+}
+
+/// A mapping ended: hand its step inputs to its step, and settle the includes it held back.
+fn close_map(done: MapFrame, stack: &mut [Frame], out: &mut Scanned) {
+    if done.inputs {
+        if let Some(Frame::Map(step)) = stack.last_mut() {
+            step.collected.extend(done.collected);
+        }
+    } else if let Some(i) = done.reference {
+        if let Some(r) = out.references.get_mut(i) {
+            r.inputs = done.collected;
+        }
+    }
+    match done.role {
+        Role::Other if done.include_shape => out.includes.extend(done.pending),
+        Role::Declaration if done.list_type => out.includes.extend(done.pending),
+        // Held by the declaration, which knows its type only once it has ended.
+        Role::Default => {
+            let declaration = stack.iter_mut().rev().find_map(|f| match f {
+                Frame::Map(m) if m.role == Role::Declaration => Some(m),
+                _ => None,
+            });
+            if let Some(d) = declaration {
+                d.pending.extend(done.pending);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A node just ended: the enclosing mapping now expects a key again (or a value, after a key).
@@ -317,6 +450,9 @@ fn on_scalar(out: &mut Scanned, stack: &mut [Frame], lines: &Lines<'_>, value: &
         if m.inputs {
             m.key_text = value.to_string();
         }
+        if !matches!(m.key, Key::Template | Key::Parameters | Key::Expression) {
+            m.include_shape = false;
+        }
         return;
     }
     let line = span.start.line() as u32;
@@ -333,12 +469,18 @@ fn on_scalar(out: &mut Scanned, stack: &mut [Frame], lines: &Lines<'_>, value: &
                 inputs: Vec::new(),
             });
         }
-        Key::Template if m.step_like || m.extends => out.includes.push(Include {
+        Key::Template if m.extends || m.role == Role::List => out.includes.push(Include {
             value: value.to_string(),
             kind: if m.extends { IncludeKind::Extends } else { IncludeKind::Template },
             line,
             column,
         }),
+        Key::Template if matches!(m.role, Role::Other | Role::Default) => {
+            m.pending.push(Include { value: value.to_string(), kind: IncludeKind::Template, line, column })
+        }
+        Key::Type if m.role == Role::Declaration => {
+            m.list_type = LIST_TYPES.iter().any(|t| value.trim().eq_ignore_ascii_case(t));
+        }
         _ if m.inputs
             && matches!(style, ScalarStyle::Plain | ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) =>
         {
@@ -408,203 +550,4 @@ fn blank_handlebars(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn refs(text: &str) -> Vec<(String, u32, u32)> {
-        scan(text).references.into_iter().map(|r| (r.value, r.line, r.column)).collect()
-    }
-
-    #[test]
-    fn steps_jobs_stages_and_deployment_hooks() {
-        let text = "\
-trigger: none
-steps:
-- task: Docker@2
-  inputs:
-    command: push
-stages:
-- stage: Build
-  jobs:
-  - job: A
-    steps:
-    - task: AzureIoTEdge@2.238.1  # pinned
-  - deployment: Deploy
-    strategy:
-      canary:
-        increments: [10]
-        deploy:
-          steps:
-          - task: HelmDeploy@0
-        on:
-          failure:
-            steps:
-            - task: 'Kubernetes@1'
-";
-        assert_eq!(
-            refs(text),
-            [
-                ("Docker@2".into(), 3, 9),
-                ("AzureIoTEdge@2.238.1".into(), 11, 13),
-                ("HelmDeploy@0".into(), 18, 19),
-                ("Kubernetes@1".into(), 22, 21)
-            ]
-        );
-        let scanned = scan(text);
-        assert_eq!(scanned.references[0].inputs, [("command".to_string(), "push".to_string())]);
-        assert_eq!(scanned.references[0].step_line, 3);
-        assert!(scanned.problem.is_none());
-    }
-
-    #[test]
-    fn conditional_and_each_keys_even_when_repeated() {
-        let text = "\
-steps:
-- ${{ if eq(parameters.a, true) }}:
-  - task: A@1
-- ${{ if eq(parameters.a, true) }}:
-  - task: B@2
-- ${{ each s in parameters.steps }}:
-  - ${{ s }}
-- task: C@3
-  ${{ if parameters.x }}:
-    displayName: x
-- ${{ if true }}:
-    task: D@4
-parameters:
-- name: steps
-  type: stepList
-  default:
-  - task: E@5
-";
-        let names: Vec<String> = refs(text).into_iter().map(|r| r.0).collect();
-        assert_eq!(names, ["A@1", "B@2", "C@3", "D@4", "E@5"]);
-    }
-
-    #[test]
-    fn tasks_inside_inputs_scripts_and_comments_are_not_references() {
-        let text = "\
-steps:
-# - task: Commented@1
-- script: |
-    task: NotAStep@1
-- task: Real@1
-  inputs:
-    task: AnInput@1
-env:
-  task: NotAStep@2
-";
-        assert_eq!(refs(text), [("Real@1".into(), 5, 9)]);
-    }
-
-    #[test]
-    fn templates_and_extends() {
-        let text = "\
-extends:
-  ${{ if true }}:
-    template: a.yml@templates
-  ${{ else }}:
-    template: /b.yml
-jobs:
-- template: jobs/build.yml
-  parameters:
-    steps:
-    - template: steps.yml
-variables:
-- template: vars.yml
-";
-        let s = scan(text);
-        let inc: Vec<(&str, IncludeKind, u32)> =
-            s.includes.iter().map(|i| (i.value.as_str(), i.kind, i.line)).collect();
-        assert_eq!(
-            inc,
-            [
-                ("a.yml@templates", IncludeKind::Extends, 3),
-                ("/b.yml", IncludeKind::Extends, 5),
-                ("jobs/build.yml", IncludeKind::Template, 7),
-                ("steps.yml", IncludeKind::Template, 10),
-                ("vars.yml", IncludeKind::Template, 12),
-            ]
-        );
-    }
-
-    #[test]
-    fn crlf_anchors_documents_flow_and_unicode_columns() {
-        let text = "steps:\r\n- task: \"A@1\"  # c\r\n- &s\r\n  task: B@2\r\n- *s\r\n---\r\nsteps: [{task: C@3}]\r\n# é\r\n- task: x\r\n";
-        let s =
-            scan("steps:\r\n- task: \"A@1\"  # c\r\n- &s\r\n  task: B@2\r\n- *s\r\n---\r\nsteps: [{task: C@3}]\r\n");
-        assert_eq!(
-            s.references.iter().map(|r| (r.value.as_str(), r.line, r.column)).collect::<Vec<_>>(),
-            [("A@1", 2, 9), ("B@2", 4, 9), ("C@3", 7, 16)]
-        );
-        let a = &s.references[0];
-        let src = "steps:\r\n- task: \"A@1\"  # c\r\n";
-        assert_eq!(&src[a.edit_span.clone().unwrap()], "A@1");
-        assert!(scan(text).problem.is_some(), "a trailing sequence under a mapping is a syntax error");
-        let u = scan("steps:\n- displayName: é\n  task: ÉTask@1\n");
-        assert_eq!(u.references[0].column, 9);
-        assert_eq!(
-            &"steps:\n- displayName: é\n  task: ÉTask@1\n"[u.references[0].edit_span.clone().unwrap()],
-            "ÉTask@1"
-        );
-    }
-
-    #[test]
-    fn syntax_errors_keep_earlier_references() {
-        let s = scan("steps:\n- task: A@1\n- task: B@2\n  inputs: [unclosed\n- task: C@3\n");
-        match s.problem {
-            Some(Problem::Syntax { line, .. }) => assert!(line >= 4, "{line}"),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(s.references.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(), ["A@1", "B@2"]);
-    }
-
-    #[test]
-    fn handlebars_templates() {
-        let valid_yaml = "trigger:\n- {{ branch }}\nsteps:\n- task: NuGetCommand@2\n";
-        let s = scan(valid_yaml);
-        assert_eq!(s.problem, Some(Problem::Handlebars { line: 2, column: 3, snippet: "- {{ branch }}".into() }));
-        assert_eq!(s.references.len(), 1);
-        let blocks = "variables:\n  x: '{{ a.b }}'\n  {{#if reviewApp}}\n  y: 1\n  {{/if}}\nsteps:\n- task: Docker@2\n";
-        let s = scan(blocks);
-        assert!(matches!(s.problem, Some(Problem::Handlebars { line: 2, .. })), "{:?}", s.problem);
-        assert_eq!(refs(blocks), [("Docker@2".into(), 7, 9)]);
-        assert!(scan("steps:\n- script: echo ${{ parameters.x }}\n").problem.is_none());
-    }
-
-    #[test]
-    fn edit_spans_only_when_the_text_is_the_value() {
-        let text = "steps:\n- task: 'A@1'\n- task: \"B@2\"\n- task: >\n    C@3\n- task: D@4 # x\n";
-        let s = scan(text);
-        let spans: Vec<Option<&str>> = s.references.iter().map(|r| r.edit_span.clone().map(|sp| &text[sp])).collect();
-        assert_eq!(spans, [Some("A@1"), Some("B@2"), None, Some("D@4")]);
-    }
-
-    #[test]
-    fn lone_carriage_returns_break_lines_as_yaml_does() {
-        let text = "steps:\r- task: A@1\r- displayName: é\r  task: 'B@2'\r";
-        let s = scan(text);
-        assert_eq!(
-            s.references.iter().map(|r| (r.value.as_str(), r.line, r.column)).collect::<Vec<_>>(),
-            [("A@1", 2, 9), ("B@2", 4, 9)]
-        );
-        for r in &s.references {
-            assert_eq!(&text[r.edit_span.clone().unwrap()], r.value);
-        }
-        // Found by fuzzing: the parser's error line lay past the last line counted here.
-        let text = "\x01\r\x01\r\r\x00";
-        match scan(text).problem {
-            Some(Problem::Syntax { line, .. }) => assert!(line as usize <= line_starts(text).len(), "{line}"),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn positions_on_one_long_non_ascii_line_stay_linear() {
-        // Found by fuzzing: each position on a non-ASCII line was counted from the line start.
-        let text = format!("é: [{}]\n", "{task: A@1}, ".repeat(50_000));
-        let start = std::time::Instant::now();
-        assert!(scan(&text).problem.is_none());
-        assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
-    }
-}
+mod tests;

@@ -562,7 +562,10 @@ impl RefContext<'_> {
         })
     }
 
-    /// TSK003: the major is deprecated or gone from the tasks repository.
+    /// TSK003: the task itself says the major is deprecated (its `task.json`, or the
+    /// organization's copy of it). A major whose source merely left the tasks repository is
+    /// not deprecated: Microsoft still documents some (`PowerShell@1`, `ArchiveFiles@1`); it
+    /// gets a TSK012 note naming the newer major instead.
     fn deprecated(&self, out: &mut Vec<Advice>) {
         let major = self.major();
         let name = self.name();
@@ -571,12 +574,13 @@ impl RefContext<'_> {
                 let why = b.info.message.as_deref().map(|m| format!(": {}", sanitize(m.trim()))).unwrap_or_default();
                 (format!("{name}@{major} is deprecated{why}"), b.info.removal_date.clone())
             }
-            Some(b) if !b.info.in_repo => (
-                format!(
-                    "{name}@{major} is no longer maintained: its source was removed from the built-in tasks repository"
-                ),
-                None,
-            ),
+            Some(b)
+                if !b.info.in_repo
+                    && !self.org().and_then(|o| o.resolve_major(major)).is_some_and(|v| v.deprecated) =>
+            {
+                self.newer_major(out);
+                return;
+            }
             _ => match self.org().and_then(|o| o.resolve_major(major)) {
                 Some(v) if v.deprecated => (format!("{name}@{major} is marked deprecated in this organization"), None),
                 _ => return,
@@ -613,6 +617,34 @@ impl RefContext<'_> {
         if let Some(next) = successor {
             f = f.data("replacement", next);
         }
+        out.push(Advice { finding: f, edit: None });
+    }
+
+    /// TSK012: a newer major of the same task is maintained; this one's source is no longer
+    /// in the tasks repository. A note, never a warning: the major is not deprecated.
+    fn newer_major(&self, out: &mut Vec<Advice>) {
+        let Some(b) = self.identity.builtin else { return };
+        let major = self.major();
+        let Some(next) = self.facts.index.and_then(|i| i.successor(b.task, major)) else { return };
+        let next_name = match (self.r().kind, b.task.majors.get(&next.to_string()).and_then(|m| m.name.clone())) {
+            (NameKind::Guid, _) | (_, None) => self.yaml_name().to_string(),
+            (_, Some(n)) => n,
+        };
+        let name = self.name();
+        let f = self
+            .finding(
+                Code::TSK012,
+                format!(
+                    "{name}@{major} is not the newest major: `{next_name}@{next}` is newer. {name}@{major} is not \
+                     marked deprecated; its source is no longer in the built-in tasks repository, so it gets no new \
+                     fixes there"
+                ),
+            )
+            .remedy(format!(
+                "Nothing is required. When you next touch this step, consider `{next_name}@{next}` and check its \
+                 inputs in the task's documentation; a new major can change inputs and behaviour."
+            ))
+            .data("newer", format!("{next_name}@{next}"));
         out.push(Advice { finding: f, edit: None });
     }
 
@@ -934,6 +966,21 @@ mod tests {
         assert!(a[0].finding.message.contains("did you mean `AzureIoTEdge`"), "{}", a[0].finding.message);
         assert!(a[1].finding.message.contains("removal date 2024-01-31"), "{}", a[1].finding.message);
         assert!(a[1].finding.remedy.contains("NuGetAuthenticate@1"));
+    }
+
+    #[test]
+    fn a_major_whose_source_left_the_repository_is_not_called_deprecated() {
+        // Neither carries `deprecated` in its task.json; both are still documented.
+        let a = run("steps:\n- task: PowerShell@1\n- task: ArchiveFiles@1\n- task: PowerShell@2\n", None, None);
+        assert_eq!(codes(&a), [(Code::TSK012, Severity::Note), (Code::TSK012, Severity::Note)]);
+        assert!(a[0].finding.message.contains("`PowerShell@2` is newer"), "{}", a[0].finding.message);
+        assert!(!a[0].finding.message.contains("is deprecated"), "{}", a[0].finding.message);
+        assert_eq!(a[1].finding.data["newer"], "ArchiveFiles@2");
+        // A major the task itself deprecates is still TSK003.
+        let d = run("steps:\n- task: AzureCLI@1\n- task: Docker@0\n", None, None);
+        assert!(d.iter().filter(|a| a.finding.code == Code::TSK003).count() == 2, "{:?}", codes(&d));
+        let ignored = run("steps:\n- task: PowerShell@1  # azp-preflight: ignore[TSK012]\n", None, None);
+        assert!(ignored.is_empty());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Which pipeline files to scan: the `pipelineFiles` input / `--pipeline` (files or globs
-//! relative to the sources folder); else, in a pipeline with a job token, the definition's
-//! `process.yamlFilename`; else the conventional names.
+//! relative to the sources folder, with `{a,b}` alternatives); else, in a pipeline with a job
+//! token, the definition's `process.yamlFilename`; else discovery: the conventional names, and
+//! any `.yml`/`.yaml` file whose top-level mapping holds `steps`, `jobs`, `stages` (lists of
+//! Azure Pipelines steps, jobs, stages) or `extends` (real repositories keep pipelines in `.pipelines/`, `.ado/`,
+//! `eng/pipelines/`, `build/`, `ci/` and the like).
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
@@ -15,6 +18,29 @@ use crate::settings::InputError;
 
 /// Folders never searched: build output, dependencies, VCS data.
 const SKIPPED_DIRS: &[&str] = &["target", "node_modules", ".git"];
+/// Folders discovery (no `--pipeline`) does not enter either: vendored trees and build output
+/// hold other projects' YAML.
+pub const DISCOVERY_SKIPPED_DIRS: &[&str] = &[
+    "target",
+    "node_modules",
+    ".git",
+    "vendor",
+    "third_party",
+    "third-party",
+    "bin",
+    "obj",
+    "dist",
+    "out",
+    ".venv",
+    "venv",
+    "bower_components",
+];
+/// How much of a `.yml`/`.yaml` file discovery reads to tell a pipeline by its content: real
+/// templates declare long `parameters` blocks before their `steps`/`jobs`/`stages`.
+pub const PROBE_BYTES: u64 = 64 << 10;
+/// Files discovery reads to look at their content, at most: one hostile tree of YAML cannot
+/// make the search read without end.
+pub const MAX_PROBES: usize = 2 * MAX_PIPELINE_FILES;
 /// How deep globs and the conventional search descend.
 const MAX_DEPTH: usize = 24;
 /// The most pipeline files one run scans. A repository with more (a glob such as `**/*.yml`
@@ -113,6 +139,13 @@ pub struct Discovered {
     pub outside: Vec<(String, PathBuf)>,
     /// More files matched than `MAX_PIPELINE_FILES`; the search stopped there.
     pub capped: bool,
+    /// Discovery: files found by their name, and by their content.
+    pub by_name: usize,
+    pub by_content: usize,
+    /// Discovery read the start of `MAX_PROBES` files and looked at no more.
+    pub probes_capped: bool,
+    /// Given patterns that matched nothing (while another did).
+    pub empty_patterns: Vec<String>,
 }
 
 /// Gathers found files once each (by real path), up to the cap.
@@ -166,8 +199,9 @@ fn has_glob(text: &str) -> bool {
     text.contains(['*', '?', '['])
 }
 
-/// A literal `pipelineFiles` entry: a regular file inside the sources folder, else bad input.
-fn literal_file(root: &SourcesRoot, pattern: &str, input: &str) -> Result<(PipelineFile, PathBuf), InputError> {
+/// A literal `pipelineFiles` entry: a regular file inside the sources folder; `None` when
+/// nothing is there; anything else is bad input.
+fn literal_file(root: &SourcesRoot, pattern: &str, input: &str) -> Result<Option<(PipelineFile, PathBuf)>, InputError> {
     let path = root.path().join(pattern);
     let bad = |why: String| {
         InputError::new(
@@ -177,10 +211,10 @@ fn literal_file(root: &SourcesRoot, pattern: &str, input: &str) -> Result<(Pipel
         )
     };
     match root.locate(&path) {
-        Place::Missing => Err(bad("no such file".into())),
+        Place::Missing => Ok(None),
         Place::Outside(_) => Err(bad("it is outside the sources folder".into())),
         Place::Inside(real) => match std::fs::metadata(&real) {
-            Ok(meta) if meta.is_file() => Ok((PipelineFile { display: pattern.to_string(), path }, real)),
+            Ok(meta) if meta.is_file() => Ok(Some((PipelineFile { display: pattern.to_string(), path }, real))),
             Ok(meta) => Err(bad(format!("it is a {}, not a regular file", kind_of(&meta)))),
             Err(e) => Err(bad(e.to_string())),
         },
@@ -205,16 +239,21 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     "special file"
 }
 
-/// A glob's folder to walk (inside the sources folder), its real path, and the compiled rest.
-fn glob_parts(root: &SourcesRoot, pattern: &str, input: &str) -> Result<(PathBuf, PathBuf, Pattern), InputError> {
+/// A glob's folder to walk (inside the sources folder), its real path, and the compiled rest;
+/// `None` when that folder is not there.
+fn glob_parts(
+    root: &SourcesRoot,
+    pattern: &str,
+    input: &str,
+) -> Result<Option<(PathBuf, PathBuf, Pattern)>, InputError> {
     let normalized = pattern.replace('\\', "/");
     let (base, rest) = split_literal_prefix(&normalized);
     let compiled = Pattern::new(&rest)
         .map_err(|e| InputError::new(input, pattern, &format!("a valid glob such as `ci/**/*.yml` ({})", e.msg)))?;
     let base_dir = root.path().join(&base);
     match root.locate(&base_dir) {
-        Place::Inside(real) => Ok((base_dir, real, compiled)),
-        Place::Missing => Err(no_match(root, pattern, input)),
+        Place::Inside(real) => Ok(Some((base_dir, real, compiled))),
+        Place::Missing => Ok(None),
         Place::Outside(_) => {
             Err(InputError::new(input, pattern, &format!("a glob inside the sources folder {}", root.path().display())))
         }
@@ -222,31 +261,90 @@ fn glob_parts(root: &SourcesRoot, pattern: &str, input: &str) -> Result<(PathBuf
 }
 
 /// Checks the given patterns without collecting every match (each glob stops at its first
-/// match): a missing file, a file outside the sources folder, a FIFO, an invalid glob or one
-/// that matches nothing is bad input naming the input and the value.
+/// match): a file outside the sources folder, a FIFO, an invalid glob, braces that expand too
+/// far, or patterns of which none matches anything are bad input naming the input and the
+/// value. One pattern matching nothing while another matches is not (`**/*.yml` and
+/// `**/*.yaml` in a repository that uses one of them): the run notes it.
 pub fn validate_patterns(sources_dir: &Path, patterns: &[String], input: &str) -> Result<(), InputError> {
     let root = SourcesRoot::new(sources_dir);
     let never = AtomicBool::new(false);
+    let mut any = false;
     for raw in patterns {
-        let pattern = raw.trim();
-        if !has_glob(pattern) {
-            literal_file(&root, pattern, input)?;
-            continue;
+        for piece in alternatives(raw.trim(), input)? {
+            if any {
+                // Still checked for bad input, but no need to walk again.
+                if !has_glob(&piece) {
+                    literal_file(&root, &piece, input)?;
+                } else {
+                    glob_parts(&root, &piece, input)?;
+                }
+                continue;
+            }
+            any = match_piece(&root, &piece, input, &never, &mut |_| true)?;
         }
-        let (base_dir, _, compiled) = glob_parts(&root, pattern, input)?;
-        if !walk(&base_dir, &never).any(|w| compiled.matches_with(&w.rel, OPTIONS)) {
-            return Err(no_match(&root, pattern, input));
-        }
+    }
+    if !any {
+        return Err(none_matched(&root, patterns, input));
     }
     Ok(())
 }
 
-fn no_match(root: &SourcesRoot, pattern: &str, input: &str) -> InputError {
-    InputError::new(input, pattern, &format!("a glob that matches at least one file under {}", root.path().display()))
+/// The brace alternatives of one given pattern; too many is bad input.
+fn alternatives(pattern: &str, input: &str) -> Result<Vec<String>, InputError> {
+    super::patterns::expand_braces(pattern)
+        .map_err(|why| InputError::new(input, pattern, &format!("a glob with {why}, such as `**/*.{{yml,yaml}}`")))
+}
+
+/// Feeds every file one alternative matches to `found` (which returns true to stop); says
+/// whether anything matched. A literal file that is not there, or a glob whose folder is not
+/// there, matches nothing; anything else wrong with it is bad input.
+fn match_piece(
+    root: &SourcesRoot,
+    piece: &str,
+    input: &str,
+    cancel: &AtomicBool,
+    found: &mut dyn FnMut(Matched) -> bool,
+) -> Result<bool, InputError> {
+    if !has_glob(piece) {
+        return Ok(match literal_file(root, piece, input)? {
+            Some((file, real)) => {
+                found(Matched::Literal(file, real));
+                true
+            }
+            None => false,
+        });
+    }
+    let Some((base_dir, base_real, compiled)) = glob_parts(root, piece, input)? else { return Ok(false) };
+    let mut matched = false;
+    for walked in walk(&base_dir, cancel, SKIPPED_DIRS) {
+        if compiled.matches_with(&walked.rel, OPTIONS) {
+            matched = true;
+            if found(Matched::Walked(base_real.clone(), walked)) {
+                break;
+            }
+        }
+    }
+    Ok(matched)
+}
+
+enum Matched {
+    /// A literal file and its real path.
+    Literal(PipelineFile, PathBuf),
+    /// A file a glob found by walking a folder (whose real path comes first).
+    Walked(PathBuf, Walked),
+}
+
+fn none_matched(root: &SourcesRoot, patterns: &[String], input: &str) -> InputError {
+    let shown: Vec<&str> = patterns.iter().map(|p| p.trim()).collect();
+    InputError::new(
+        input,
+        &shown.join(", "),
+        &format!("a file or glob that matches at least one file under {} (none of these did)", root.path().display()),
+    )
 }
 
 /// Resolves the given patterns; a file that does not exist or a glob that matches nothing is
-/// bad input naming the input and the value.
+/// bad input naming the input and the value when no pattern matches anything.
 pub fn from_patterns(sources_dir: &Path, patterns: &[String], input: &str) -> Result<Vec<PipelineFile>, InputError> {
     Ok(from_patterns_within(&SourcesRoot::new(sources_dir), patterns, input, &AtomicBool::new(false))?.files)
 }
@@ -261,33 +359,34 @@ pub fn from_patterns_within(
     let mut found = Collector::new(root);
     for raw in patterns {
         let pattern = raw.trim();
-        if !has_glob(pattern) {
-            let (file, real) = literal_file(root, pattern, input)?;
-            if !found.push(file, real) {
-                break;
-            }
-            continue;
-        }
-        let (base_dir, base_real, compiled) = glob_parts(root, pattern, input)?;
-        let before = found.out.files.len();
         let mut matched = false;
-        for walked in walk(&base_dir, cancel) {
-            if compiled.matches_with(&walked.rel, OPTIONS) {
-                matched = true;
-                let display = display_path(root.path(), &walked.path);
-                if !found.push_walked(&base_real, walked, display) {
-                    break;
+        for piece in alternatives(pattern, input)? {
+            let before = found.out.files.len();
+            let mut add = |m: Matched| match m {
+                Matched::Literal(file, real) => !found.push(file, real),
+                Matched::Walked(base_real, walked) => {
+                    let display = display_path(root.path(), &walked.path);
+                    !found.push_walked(&base_real, walked, display)
                 }
+            };
+            matched |= match_piece(root, &piece, input, cancel, &mut add)?;
+            // The walk visits each folder in name order; a glob's matches are listed by name.
+            if has_glob(&piece) {
+                found.out.files[before..].sort_by(|a, b| a.display.cmp(&b.display));
+            }
+            if found.out.capped {
+                break;
             }
         }
         if !matched && !cancel.load(Ordering::Relaxed) {
-            return Err(no_match(root, pattern, input));
+            found.out.empty_patterns.push(pattern.to_string());
         }
-        // The walk visits each folder in name order; a glob's matches are listed by name.
-        found.out.files[before..].sort_by(|a, b| a.display.cmp(&b.display));
         if found.out.capped {
             break;
         }
+    }
+    if found.out.files.is_empty() && found.out.outside.is_empty() && !cancel.load(Ordering::Relaxed) {
+        return Err(none_matched(root, patterns, input));
     }
     Ok(found.out)
 }
@@ -297,17 +396,53 @@ pub fn conventional(sources_dir: &Path) -> Vec<PipelineFile> {
     conventional_within(&SourcesRoot::new(sources_dir), &AtomicBool::new(false)).files
 }
 
-/// As `conventional`, stopping at `MAX_PIPELINE_FILES` or when `cancel` is set.
+/// As `conventional`, stopping at `MAX_PIPELINE_FILES` or when `cancel` is set. A file counts
+/// when its name is conventional, or when it is a `.yml`/`.yaml` file whose first
+/// `PROBE_BYTES` say it is a pipeline or template (`looks_like_pipeline`).
 pub fn conventional_within(root: &SourcesRoot, cancel: &AtomicBool) -> Discovered {
     let patterns: Vec<Pattern> = CONVENTIONAL.iter().filter_map(|p| Pattern::new(p).ok()).collect();
     let mut found = Collector::new(root);
     let base = root.path().to_path_buf();
     let base_real = root.real.clone();
-    for walked in walk(&base, cancel) {
-        if patterns.iter().any(|p| p.matches_with(&walked.rel, OPTIONS)) {
-            let display = walked.rel.clone();
-            if !found.push_walked(&base_real, walked, display) {
-                break;
+    let mut probes = 0usize;
+    for walked in walk(&base, cancel, DISCOVERY_SKIPPED_DIRS) {
+        let by_name = patterns.iter().any(|p| p.matches_with(&walked.rel, OPTIONS));
+        if !by_name {
+            let lower = walked.rel.to_ascii_lowercase();
+            if !(lower.ends_with(".yml") || lower.ends_with(".yaml")) {
+                continue;
+            }
+            if probes >= MAX_PROBES {
+                found.out.probes_capped = true;
+                continue;
+            }
+            probes += 1;
+            // A link is looked at only where it leads inside the sources folder. One that leads
+            // out is not known to be a pipeline, so it is not reported either (an include of
+            // it is, as TSK010).
+            let path = if walked.link {
+                match root.locate(&walked.path) {
+                    Place::Inside(real) => real,
+                    _ => continue,
+                }
+            } else {
+                walked.path.clone()
+            };
+            let Ok(head) = crate::fsread::read_prefix(&path, PROBE_BYTES) else { continue };
+            if !looks_like_pipeline(&String::from_utf8_lossy(&head), head.len() as u64 >= PROBE_BYTES) {
+                continue;
+            }
+        }
+        let display = walked.rel.clone();
+        let before = found.out.files.len();
+        if !found.push_walked(&base_real, walked, display) {
+            break;
+        }
+        if found.out.files.len() > before {
+            if by_name {
+                found.out.by_name += 1;
+            } else {
+                found.out.by_content += 1;
             }
         }
     }
@@ -335,13 +470,13 @@ struct Walked {
 
 /// Files (and links) under `dir`, each folder in name order, lazily, so a search can stop at
 /// a cap or when cancelled; skipped folders are not entered and links are not followed.
-fn walk<'a>(dir: &'a Path, cancel: &'a AtomicBool) -> impl Iterator<Item = Walked> + 'a {
+fn walk<'a>(dir: &'a Path, cancel: &'a AtomicBool, skipped: &'a [&str]) -> impl Iterator<Item = Walked> + 'a {
     WalkDir::new(dir)
         .max_depth(MAX_DEPTH)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0 || !(e.file_type().is_dir() && SKIPPED_DIRS.iter().any(|s| e.file_name() == *s))
+        .filter_entry(move |e| {
+            e.depth() == 0 || !(e.file_type().is_dir() && skipped.iter().any(|s| e.file_name() == *s))
         })
         .take_while(move |_| !cancel.load(Ordering::Relaxed))
         .filter_map(Result::ok)
@@ -351,6 +486,109 @@ fn walk<'a>(dir: &'a Path, cancel: &'a AtomicBool) -> impl Iterator<Item = Walke
             let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
             Some(Walked { rel: parts?.join("/"), link: e.path_is_symlink(), path: e.path().to_path_buf() })
         })
+}
+
+/// Whether the start of a YAML file is an Azure Pipelines pipeline or template: a top-level
+/// `steps`, `jobs` or `stages` key whose list starts with a step, job or stage (`- task: …`,
+/// `- job: …`, `- template: …`, `- ${{ if … }}:`), or a top-level `extends` with a `template`.
+/// Other CI systems' files are not: GitHub Actions' `jobs` is a mapping, GitLab's `stages` a
+/// list of names. `truncated`: the text is a prefix, so its last line may be cut.
+pub fn looks_like_pipeline(text: &str, truncated: bool) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    if truncated {
+        lines.pop();
+    }
+    let content = |l: &&&str| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    };
+    for (i, line) in lines.iter().enumerate() {
+        let Some((key, rest)) = line.split_once(':') else { continue };
+        let key = key.trim_end().trim_matches(['"', '\'']);
+        if line.starts_with([' ', '\t', '-', '#']) || !matches!(key, "steps" | "jobs" | "stages" | "extends") {
+            continue;
+        }
+        let rest = rest.split(" #").next().unwrap_or("").trim();
+        if !rest.is_empty() {
+            // Flow style: `steps: [{task: …}]`; `extends: {template: …}`.
+            if rest.starts_with("[{") || rest.starts_with("[ {") || (key == "extends" && rest.contains("template")) {
+                return true;
+            }
+            continue;
+        }
+        let looks = if key == "extends" {
+            lines[i + 1..].iter().find(content).is_some_and(|next| {
+                let item = next.trim_start();
+                next.len() > item.len() && (item.starts_with("template:") || item.starts_with("${{"))
+            })
+        } else {
+            first_item_is_azure(key, &lines[i + 1..])
+        };
+        if looks {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether the first item of a block list under `list` (`steps`, `jobs`, `stages`) is an
+/// Azure Pipelines step, job or stage: a `${{ }}` insertion, or a mapping with one of the
+/// keys that make one (`task`, `script`, `job`, `stage`, `template`, …) at its own level.
+/// Other CI systems' lists have other keys: Drone's and Cloud Build's `- name:`/`image:`,
+/// Buildkite's `- label:`/`command:`.
+fn first_item_is_azure(list: &str, rest: &[&str]) -> bool {
+    const STEP: &[&str] = &[
+        "task",
+        "script",
+        "bash",
+        "pwsh",
+        "powershell",
+        "checkout",
+        "download",
+        "downloadBuild",
+        "getPackage",
+        "publish",
+        "reviewApp",
+        "template",
+    ];
+    let kinds: &[&str] = match list {
+        "steps" => STEP,
+        "jobs" => &["job", "deployment", "template"],
+        _ => &["stage", "template"],
+    };
+    let mut lines = rest.iter().filter(|l| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    });
+    let Some(first) = lines.next() else { return false };
+    let dash = first.len() - first.trim_start().len();
+    let Some(after) = first.trim_start().strip_prefix('-') else { return false };
+    let body = after.trim_start();
+    if body.starts_with("${{") {
+        return true;
+    }
+    // Where the item's keys start: after `- ` on the first line.
+    let level = first.len() - body.len();
+    let mut keys = vec![mapping_key(body)];
+    for line in lines {
+        let indent = line.len() - line.trim_start().len();
+        if indent <= dash {
+            break;
+        }
+        if indent == level {
+            keys.push(mapping_key(line.trim_start()));
+        }
+    }
+    keys.into_iter().flatten().any(|k| kinds.contains(&k))
+}
+
+/// The key of a line that starts a mapping entry (`task: …`), not of a scalar that happens to
+/// hold a colon (`"a: b"`, `http://x`).
+fn mapping_key(line: &str) -> Option<&str> {
+    let (key, value) = line.split_once(':')?;
+    let plain = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    (plain && (value.is_empty() || value.starts_with([' ', '\t']))).then_some(key)
 }
 
 /// How a path is shown: relative to the sources folder with `/`, else as it is.
@@ -475,6 +713,106 @@ mod tests {
         assert_eq!((err.input.as_str(), err.value.as_str()), ("pipelineFiles", "missing.yml"));
         assert!(got(&["ci/*.json"]).unwrap_err().expected.contains("matches at least one file"));
         assert!(got(&["ci/[.yml"]).is_err());
+        // Braces, and patterns that match nothing beside one that does.
+        assert_eq!(got(&["{ci,x}/**/*.{yml,txt}"]).unwrap(), ["ci/a.yml", "ci/sub/b.yml", "ci/c.txt"]);
+        assert_eq!(got(&["x.yml", "missing.yml", "nope/**/*.yml"]).unwrap(), ["x.yml"]);
+        let root = SourcesRoot::new(dir.path());
+        let some = ["ci/*.yml".to_string(), "**/*.yaml".to_string(), "gone.yml".to_string()];
+        let found = from_patterns_within(&root, &some, "--pipeline", &AtomicBool::new(false)).unwrap();
+        assert_eq!(found.empty_patterns, ["**/*.yaml", "gone.yml"]);
+        assert!(validate_patterns(dir.path(), &some, "--pipeline").is_ok());
+        let none = ["**/*.yaml".to_string(), "gone.yml".to_string()];
+        let err = validate_patterns(dir.path(), &none, "--pipeline").unwrap_err();
+        assert_eq!(err.value, "**/*.yaml, gone.yml");
+        // Bad input stays bad input even when another pattern matched.
+        assert!(validate_patterns(dir.path(), &["ci/*.yml".into(), "ci".into()], "--pipeline").is_err());
+        assert!(validate_patterns(dir.path(), &["ci/*.yml".into(), "../x/*.yml".into()], "--pipeline").is_err());
+    }
+
+    #[test]
+    fn pipelines_and_templates_are_told_by_their_top_level_keys() {
+        let yes = [
+            "steps:\n- task: Docker@2\n",
+            "trigger: none\njobs:\n  - job: A\n",
+            "\u{feff}# c\r\nstages:\r\n\r\n# between\r\n- stage: S\r\n",
+            "parameters:\n- name: x\nsteps:\n- ${{ each s in parameters.steps }}:\n  - ${{ s }}\n",
+            "steps:\n- template: a.yml\n",
+            "extends:\n  template: /main.yml@self\n",
+            "extends:\n  ${{ if true }}:\n    template: a.yml\n",
+            "steps: [{task: A@1}]\n",
+            "'jobs':\n- job: A\n",
+            "steps:\n- displayName: Build\n  condition: always()\n  task: A@1\n",
+            "jobs:\n  # the build\n  - deployment: D\n",
+            "stages:\n- stage: S\n",
+        ];
+        for text in yes {
+            assert!(looks_like_pipeline(text, false), "{text:?}");
+        }
+        let no = [
+            "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n",
+            "stages:\n  - build\n  - test\n",
+            "stages:\n- \"a: b\"\n- http://x\n",
+            "apiVersion: v1\nkind: Pod\nspec:\n  steps:\n  - task: A@1\n",
+            "variables:\n  a: 1\n",
+            "steps: []\n",
+            "# steps:\n# - task: A@1\n",
+            "extends: base.yml\n",
+            "",
+            // Drone, Cloud Build and Buildkite lists of steps.
+            "kind: pipeline\nsteps:\n- name: build\n  image: golang\n  commands:\n  - go test\n",
+            "steps:\n- name: gcr.io/cloud-builders/docker\n  args: ['build', '.']\n",
+            "steps:\n  - label: test\n    command: make test\n    plugins:\n      - docker#v5:\n          task: x\n",
+            "jobs:\n- name: a\n  steps:\n  - task: A@1\n",
+        ];
+        for text in no {
+            assert!(!looks_like_pipeline(text, false), "{text:?}");
+        }
+        // A prefix cut in the middle of the line that would decide is not trusted.
+        assert!(!looks_like_pipeline("steps:\n- task: A", true));
+        assert!(looks_like_pipeline("steps:\n- task: A@1\n- scr", true));
+    }
+
+    #[test]
+    fn discovery_counts_by_name_and_by_content_and_skips_vendored_trees() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("azure-pipelines.yml", "steps:\n- task: A@1\n"),
+            (".pipelines/ci.yml", "jobs:\n- job: A\n"),
+            ("eng/pipelines/templates/steps.yaml", "steps:\n- script: x\n"),
+            ("eng/notes.yml", "title: x\n"),
+            ("vendor/x/ci.yml", "jobs:\n- job: A\n"),
+            ("third_party/y/azure-pipelines.yml", "steps:\n- task: A@1\n"),
+            ("bin/ci.yml", "jobs:\n- job: A\n"),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let found = conventional_within(&SourcesRoot::new(dir.path()), &AtomicBool::new(false));
+        let names: Vec<&str> = found.files.iter().map(|f| f.display.as_str()).collect();
+        assert_eq!(names, [".pipelines/ci.yml", "azure-pipelines.yml", "eng/pipelines/templates/steps.yaml"]);
+        assert_eq!((found.by_name, found.by_content, found.probes_capped), (1, 2, false));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn content_probes_refuse_fifos_and_read_only_the_start_of_big_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = std::ffi::CString::new(dir.path().join("ci.yml").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        // 20 MB: a pipeline by its first lines, far larger than a probe reads.
+        let big = format!("steps:\n- task: A@1\n{}", "# padding line\n".repeat(1_400_000));
+        std::fs::write(dir.path().join("big.yml"), big).unwrap();
+        let started = std::time::Instant::now();
+        let found = conventional_within(&SourcesRoot::new(dir.path()), &AtomicBool::new(false));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "a FIFO must not block the walk");
+        let names: Vec<&str> = found.files.iter().map(|f| f.display.as_str()).collect();
+        assert_eq!(names, ["big.yml"]);
+        assert_eq!(
+            crate::fsread::read_prefix(&dir.path().join("big.yml"), PROBE_BYTES).unwrap().len() as u64,
+            PROBE_BYTES
+        );
     }
 
     #[cfg(unix)]

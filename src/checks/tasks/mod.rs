@@ -8,9 +8,11 @@ pub mod advisories;
 pub mod discover;
 pub mod fix;
 pub mod index;
+pub mod patterns;
 pub mod reference;
 pub mod resolve;
 pub mod scan;
+pub mod shared;
 pub mod templates;
 
 use std::path::Path;
@@ -152,8 +154,10 @@ async fn run(ctx: Arc<Context>, stage: Arc<AtomicU8>) -> TargetOutcome {
             .collect::<Vec<_>>()
             .await,
     );
-    if !planned.notes.is_empty() || scans.is_empty() {
+    entries = shared::one_finding_per_place(entries);
+    if !planned.notes.is_empty() || scans.is_empty() || planned.found.is_some() {
         let mut about_files = TargetOutcome { findings: planned.notes, ..Default::default() };
+        about_files.proven.extend(planned.found);
         if scans.is_empty() {
             about_files.skipped = Some(no_files_reason(&ctx.settings.sources_dir));
         }
@@ -263,9 +267,11 @@ fn pattern_input(settings: &Settings) -> &'static str {
 
 fn no_files_reason(sources_dir: &Path) -> String {
     format!(
-        "no pipeline file found under {}: looked for {}; name the files with pipelineFiles / --pipeline",
+        "no pipeline file found under {}: looked for {}, and for .yml/.yaml files whose top level holds \
+         steps, jobs, stages or extends (outside {}); name the files with pipelineFiles / --pipeline",
         sources_dir.display(),
-        discover::CONVENTIONAL.join(", ")
+        discover::CONVENTIONAL.join(", "),
+        discover::DISCOVERY_SKIPPED_DIRS.join(", ")
     )
 }
 
@@ -311,8 +317,11 @@ pub fn find_files(
 /// What the search found: the pipelines to check, and notes about files left out.
 pub struct Planned {
     pub scans: Vec<PipelineScan>,
-    /// TSK010 for found links out of the sources folder, TSK007 when a cap stopped the search.
+    /// TSK010 for found links out of the sources folder, TSK007 when a cap stopped the search
+    /// or a given pattern matched nothing.
     pub notes: Vec<Finding>,
+    /// Discovery only: how many files were found and how, in one line.
+    pub found: Option<String>,
 }
 
 /// Finds the pipeline files, reads them and their templates, and says what was left out.
@@ -325,7 +334,38 @@ pub fn find_and_scan(
     let (found, how) = find_files(settings, &root, definition, cancel)?;
     let collection = Collection::read_within(&found.files, &root, cancel);
     let scans = pipelines_of(&collection, &found.files, how, cancel);
+    let found_line = (how == How::Conventional).then(|| found_summary(&found, scans.len()));
     let mut notes = Vec::new();
+    for pattern in &found.empty_patterns {
+        notes.push(
+            Finding::new(
+                Code::TSK007,
+                format!(
+                    "{} `{}` matched no file under {}; the files the other patterns matched were checked",
+                    pattern_input(settings),
+                    sanitize(pattern),
+                    settings.sources_dir.display()
+                ),
+            )
+            .remedy("Remove the pattern, or correct it if it was meant to match (globs are relative to the sources folder).")
+            .data("pattern", sanitize(pattern)),
+        );
+    }
+    if found.probes_capped {
+        notes.push(
+            Finding::new(
+                Code::TSK007,
+                format!(
+                    "discovery looked inside {} YAML files under {} and stopped there; YAML files beyond them were \
+                     found by name only",
+                    discover::MAX_PROBES,
+                    settings.sources_dir.display()
+                ),
+            )
+            .remedy("Name the pipeline files with pipelineFiles (task) or --pipeline (CLI), for example `.pipelines/*.yml`.")
+            .data("limit", discover::MAX_PROBES),
+        );
+    }
     for (display, real) in found.outside.iter().take(MAX_LISTED_OUTSIDE) {
         notes.push(
             Finding::new(
@@ -385,7 +425,28 @@ pub fn find_and_scan(
             .data("limit", templates::MAX_FILES),
         );
     }
-    Ok(Planned { scans, notes })
+    Ok(Planned { scans, notes, found: found_line })
+}
+
+/// "12 pipeline files found (3 by name, 9 by content); 7 are templates, reported through the
+/// pipelines that include them".
+fn found_summary(found: &Discovered, pipelines: usize) -> String {
+    let n = found.files.len();
+    let mut line = format!(
+        "{n} pipeline file{} found ({} by name, {} by content)",
+        if n == 1 { "" } else { "s" },
+        found.by_name,
+        found.by_content
+    );
+    let templates = n.saturating_sub(pipelines);
+    if templates > 0 {
+        line.push_str(&if templates == 1 {
+            "; 1 is a template, reported through the pipelines that include it".to_string()
+        } else {
+            format!("; {templates} are templates, reported through the pipelines that include them")
+        });
+    }
+    line
 }
 
 /// Asks for the definition's YAML file name, online and when the run knows its definition.
@@ -545,7 +606,8 @@ mod tests {
         assert!(jobs[0].late_remedy.is_some());
         let outcome = jobs.into_iter().next().unwrap().work.await;
         let targets: Vec<&str> = outcome.entries.iter().map(|(t, _)| t.as_str()).collect();
-        assert_eq!(targets, ["azure-pipelines.yml"]);
+        assert_eq!(targets, ["azure-pipelines.yml", "pipeline files"]);
+        assert_eq!(outcome.entries[1].1.proven, ["1 pipeline file found (1 by name, 0 by content)"]);
         // Cancelled: the walk ends at once.
         let cancelled = AtomicBool::new(true);
         let root = SourcesRoot::new(dir.path());

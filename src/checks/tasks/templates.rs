@@ -257,7 +257,23 @@ impl Collection {
     }
 
     fn visit(&self, file: &Arc<ScannedFile>, depth: usize, seen: &mut HashSet<PathBuf>, out: &mut PipelineScan) {
-        if !seen.insert(file.path.clone()) || depth > MAX_DEPTH {
+        if depth > MAX_DEPTH {
+            // A stop says where it happened, like every other.
+            out.findings.push(
+                Finding::new(
+                    Code::TSK007,
+                    format!(
+                        "{} is reached through more than {MAX_DEPTH} nested templates; it and what it includes were not checked",
+                        file.display
+                    ),
+                )
+                .remedy("Flatten the template chain: Azure Pipelines itself refuses nesting this deep.")
+                .at(Location::new(file.display.clone(), 1, 1))
+                .data("limit", MAX_DEPTH),
+            );
+            return;
+        }
+        if !seen.insert(file.path.clone()) {
             return;
         }
         let shown = file.display.clone();
@@ -271,9 +287,7 @@ impl Collection {
             );
             return;
         }
-        if let Some(problem) = &file.scanned.problem {
-            out.findings.push(problem_finding(&shown, problem));
-        }
+        out.findings.extend(file.scanned.problems.iter().map(|problem| problem_finding(&shown, problem)));
         out.references.extend((0..file.scanned.references.len()).map(|index| FoundRef { file: file.clone(), index }));
         for inc in &file.scanned.includes {
             let known = |p: &Path| self.files.contains_key(p) || self.outside.contains_key(p);
@@ -362,11 +376,16 @@ fn problem_finding(shown: &str, problem: &scan::Problem) -> Finding {
     match problem {
         scan::Problem::Syntax { line, column, message } => Finding::new(
             Code::TSK008,
-            format!("{shown} is not valid YAML: {} at line {line}, column {column}", sanitize(message)),
+            format!(
+                "{shown} is not valid YAML: {} at line {line}, column {column}; scanning stopped there, so task \
+                 references and templates after it were not checked",
+                sanitize(message)
+            ),
         )
         .remedy("Fix the YAML at that place (indentation, an unclosed quote or bracket, a tab); references before it were still checked.")
         .at(Location::new(shown, *line, *column))
-        .data("kind", "syntax"),
+        .data("kind", "syntax")
+        .data("stoppedAtLine", *line),
         scan::Problem::Handlebars { line, column, snippet } => Finding::new(
             Code::TSK008,
             format!(
@@ -492,6 +511,23 @@ mod tests {
         let scan = Collection::read(&roots, dir.path()).pipeline(&roots[0]);
         assert!(scan.findings.is_empty(), "{:?}", scan.findings);
         assert_eq!(scan.references.len(), 2);
+    }
+
+    #[test]
+    fn a_chain_deeper_than_azure_pipelines_allows_says_where_it_was_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files: Vec<(String, String)> = (0..=MAX_DEPTH + 2)
+            .map(|i| (format!("t{i}.yml"), format!("steps:\n- task: A@1\n- template: t{}.yml\n", i + 1)))
+            .collect();
+        files.push((format!("t{}.yml", MAX_DEPTH + 3), "steps: []\n".into()));
+        let borrowed: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        write(dir.path(), &borrowed);
+        let roots = [root(dir.path(), "t0.yml")];
+        let scan = Collection::read(&roots, dir.path()).pipeline(&roots[0]);
+        assert_eq!(scan.references.len(), MAX_DEPTH + 1);
+        let cut: Vec<&Finding> = scan.findings.iter().filter(|f| f.code == Code::TSK007).collect();
+        assert_eq!(cut.len(), 1, "{:?}", scan.findings);
+        assert_eq!(cut[0].location.as_ref().unwrap().file, format!("t{}.yml", MAX_DEPTH + 1));
     }
 
     #[test]
