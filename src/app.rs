@@ -173,15 +173,7 @@ fn prepare(
         Err(e) => return Err(bad_input(&env, io, &e)),
     };
     crate::logging::init(&env, redactor.clone());
-    let ctx = Arc::new(Context {
-        settings,
-        env,
-        endpoints,
-        http,
-        redactor,
-        now: jiff::Timestamp::now(),
-        advisories: Default::default(),
-    });
+    let ctx = Arc::new(Context::new(settings, env, endpoints, http, redactor));
     match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => Ok((ctx, rt)),
         Err(e) => Err(internal(&ctx.env, io, &format!("cannot start the async runtime: {e}"))),

@@ -325,25 +325,15 @@ fn context() -> Context {
         .expect("default settings are valid");
         let endpoints = Endpoints::from_env(&env).expect("default endpoints are valid");
         let http = crate::net::HttpClient::new(crate::net::http::HttpSettings::default()).expect("client builds");
-        Arc::new(Context {
-            settings,
-            env,
-            endpoints,
-            http,
-            redactor,
-            now: jiff::Timestamp::now(),
-            advisories: Default::default(),
-        })
+        Arc::new(Context::new(settings, env, endpoints, http, redactor))
     });
-    Context {
-        settings: shared.settings.clone(),
-        env: shared.env.clone(),
-        endpoints: shared.endpoints.clone(),
-        http: shared.http.clone(),
-        redactor: Redactor::default(),
-        now: shared.now,
-        advisories: Default::default(),
-    }
+    Context::new(
+        shared.settings.clone(),
+        shared.env.clone(),
+        shared.endpoints.clone(),
+        shared.http.clone(),
+        Redactor::default(),
+    )
 }
 
 /// JSON answers: Entra token and error bodies, Graph credentials, ARM and registry error

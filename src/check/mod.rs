@@ -32,6 +32,21 @@ pub struct Context {
     pub advisories: tokio::sync::OnceCell<crate::checks::tasks::advisories::refresh::RunDb>,
 }
 
+impl Context {
+    /// A run's context: "now" is fixed here; the advisory database is decided on first use.
+    pub fn new(settings: Settings, env: AgentEnv, endpoints: Endpoints, http: HttpClient, redactor: Redactor) -> Self {
+        Context {
+            settings,
+            env,
+            endpoints,
+            http,
+            redactor,
+            now: jiff::Timestamp::now(),
+            advisories: Default::default(),
+        }
+    }
+}
+
 /// What one target's job found.
 #[derive(Debug, Default)]
 pub struct TargetOutcome {
@@ -167,13 +182,5 @@ pub(crate) fn test_context(pairs: &[(&str, &str)]) -> Arc<Context> {
     let http =
         HttpClient::new(crate::net::http::HttpSettings { redactor: redactor.clone(), routes, ..Default::default() })
             .expect("client builds");
-    Arc::new(Context {
-        settings,
-        env,
-        endpoints,
-        http,
-        redactor,
-        now: jiff::Timestamp::now(),
-        advisories: Default::default(),
-    })
+    Arc::new(Context::new(settings, env, endpoints, http, redactor))
 }
