@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::common::preflight_shared_home as azp_preflight;
+use crate::common::{findings, json_of};
 
 const IOT_EDGE_ID: &str = "80f3f6a0-82a6-4a22-ba7a-e5b8c541b9b8";
 const DOCKER_ID: &str = "e28912f1-0114-4464-802a-a3a35437fd16";
@@ -44,30 +45,6 @@ fn copy_into(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
-}
-
-fn json_of(output: &std::process::Output) -> Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
-}
-
-/// (code, file, line, column) of every finding of every entry.
-fn findings(report: &Value) -> Vec<(String, String, u64, u64)> {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|c| c["findings"].as_array().unwrap().iter())
-        .map(|f| {
-            let l = &f["location"];
-            (
-                f["code"].as_str().unwrap().to_string(),
-                l["file"].as_str().unwrap_or("").to_string(),
-                l["line"].as_u64().unwrap_or(0),
-                l["column"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect()
 }
 
 fn finding<'a>(report: &'a Value, code: &str) -> &'a Value {

@@ -8,9 +8,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::Value;
-
-use crate::common::preflight;
+use crate::common::{findings, json_of, preflight};
 
 /// Every run gets this long before the test fails instead of hanging.
 const HANG: Duration = Duration::from_secs(30);
@@ -24,30 +22,6 @@ fn mkfifo(path: &Path) {
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
-}
-
-/// (code, file, line, column) of every finding of every entry.
-fn findings(report: &Value) -> Vec<(String, String, u64, u64)> {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|c| c["findings"].as_array().unwrap().iter())
-        .map(|f| {
-            let l = &f["location"];
-            (
-                f["code"].as_str().unwrap().to_string(),
-                l["file"].as_str().unwrap_or("").to_string(),
-                l["line"].as_u64().unwrap_or(0),
-                l["column"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect()
-}
-
-fn json_of(output: &std::process::Output) -> Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
 }
 
 /// Contents and modification time, to prove a file was not written.

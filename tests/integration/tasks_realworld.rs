@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::common::findings;
 use crate::common::preflight_shared_home as azp_preflight;
 
 fn fixture(name: &str) -> PathBuf {
@@ -38,23 +39,6 @@ fn run(dir: &Path, args: &[&str]) -> (Option<i32>, Value, String) {
 
 fn entries(report: &Value) -> &Vec<Value> {
     report["checks"].as_array().unwrap_or_else(|| panic!("no checks in {report:#}"))
-}
-
-/// (code, file, line, column) of every finding of every entry.
-fn findings(report: &Value) -> Vec<(String, String, u64, u64)> {
-    entries(report)
-        .iter()
-        .flat_map(|c| c["findings"].as_array().unwrap().iter())
-        .map(|f| {
-            let l = &f["location"];
-            (
-                f["code"].as_str().unwrap().to_string(),
-                l["file"].as_str().unwrap_or("").to_string(),
-                l["line"].as_u64().unwrap_or(0),
-                l["column"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect()
 }
 
 fn codes(report: &Value) -> Vec<String> {

@@ -60,3 +60,28 @@ pub fn preflight_shared_home() -> assert_cmd::Command {
     });
     preflight(home)
 }
+
+/// The JSON on stdout (`--format json`); a test fails with the text when it is not JSON.
+pub fn json_of(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// (code, file, line, column) of every finding of every report entry.
+pub fn findings(report: &serde_json::Value) -> Vec<(String, String, u64, u64)> {
+    report["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks in {report:#}"))
+        .iter()
+        .flat_map(|c| c["findings"].as_array().into_iter().flatten())
+        .map(|f| {
+            let l = &f["location"];
+            (
+                f["code"].as_str().unwrap_or_default().to_string(),
+                l["file"].as_str().unwrap_or("").to_string(),
+                l["line"].as_u64().unwrap_or(0),
+                l["column"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
