@@ -229,6 +229,8 @@ fn finish(ctx: &Context, report: &Report, io: &mut Streams<'_>) -> Exit {
             report::human::render(report, style, exit.code(), out)
         }
         Format::AzurePipelines => {
+            io.stdout.read_by_agent();
+            io.stderr.read_by_agent();
             let summary = settings.temp_dir.join("azp-preflight-summary.md");
             let summary_path = match write_file(ctx, &summary, |w| report::markdown::render(report, w)) {
                 Ok(()) => Some(summary),

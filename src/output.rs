@@ -168,6 +168,12 @@ impl<'a> Output<'a> {
         &self.redactor
     }
 
+    /// From now on, treat this stream as read by the agent: the `azure-pipelines` format
+    /// may be asked for without `TF_BUILD` (a step that clears its environment).
+    pub fn read_by_agent(&mut self) {
+        self.pipeline = true;
+    }
+
     /// Writes one logging command on a line of its own.
     pub fn command(&mut self, command: &LogCommand) -> io::Result<()> {
         self.end_partial_line()?;

@@ -70,6 +70,12 @@ fn folder_named_like_a_command_is_inert_in_every_format() {
         assert!(text.contains("task.setvariable variable=X") || text.contains("#vso"), "{format}: the path is shown");
         assert_no_injection(format, &out);
     }
+    // The pipeline format is inert even when asked for without TF_BUILD.
+    let out = preflight(dir.path())
+        .args(["--offline", "--checks", "tasks", "--pipeline", &pipeline, "--format", "azure-pipelines"])
+        .output()
+        .unwrap();
+    assert_no_injection("azure-pipelines without TF_BUILD", &out);
     // The report file and the summary go through the same cleaning.
     let temp = dir.path().join("_temp");
     for entry in std::fs::read_dir(&temp).unwrap() {
