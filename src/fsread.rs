@@ -100,10 +100,10 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     "special file"
 }
 
-/// Reads a regular file of at most `limit` bytes.
-pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    // Check the type before opening where possible (a directory cannot be opened on every
-    // platform), and again on the handle (the path may have been swapped in between).
+/// Opens a path that must be a regular file, with its size. The type is checked before
+/// opening where possible (a directory cannot be opened on every platform), and again on the
+/// handle (the path may have been swapped in between).
+fn open_regular(path: &Path) -> Result<(File, u64), ReadError> {
     let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
     if !meta.is_file() {
         return Err(ReadError::NotRegular(kind_of(&meta)));
@@ -113,10 +113,16 @@ pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     if !meta.is_file() {
         return Err(ReadError::NotRegular(kind_of(&meta)));
     }
-    if meta.len() > limit {
+    Ok((file, meta.len()))
+}
+
+/// Reads a regular file of at most `limit` bytes.
+pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let (file, len) = open_regular(path)?;
+    if len > limit {
         return Err(ReadError::TooLarge { limit });
     }
-    let mut buf = Vec::with_capacity(meta.len() as usize);
+    let mut buf = Vec::with_capacity(len as usize);
     // A file that grows while it is read (or lies about its size, as some /proc files do)
     // still stops at the cap.
     file.take(limit + 1).read_to_end(&mut buf).map_err(ReadError::Io)?;
@@ -129,16 +135,8 @@ pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 /// Reads the first `max` bytes (at most) of a regular file of any size: enough to tell what
 /// kind of file it is without reading all of it. A FIFO or device is refused at once.
 pub fn read_prefix(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
-    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
-    if !meta.is_file() {
-        return Err(ReadError::NotRegular(kind_of(&meta)));
-    }
-    let file = open_nonblocking(path).map_err(ReadError::Io)?;
-    let meta = file.metadata().map_err(ReadError::Io)?;
-    if !meta.is_file() {
-        return Err(ReadError::NotRegular(kind_of(&meta)));
-    }
-    let mut buf = Vec::with_capacity(meta.len().min(max) as usize);
+    let (file, len) = open_regular(path)?;
+    let mut buf = Vec::with_capacity(len.min(max) as usize);
     file.take(max).read_to_end(&mut buf).map_err(ReadError::Io)?;
     Ok(buf)
 }

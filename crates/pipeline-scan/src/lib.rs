@@ -203,6 +203,23 @@ enum Role {
     Other,
 }
 
+/// The keys that make a mapping an Azure Pipelines step, one per step (`task`, `script`, …,
+/// `template` for a steps template).
+pub const STEP_KINDS: &[&str] = &[
+    "task",
+    "script",
+    "bash",
+    "pwsh",
+    "powershell",
+    "checkout",
+    "download",
+    "downloadBuild",
+    "getPackage",
+    "publish",
+    "reviewApp",
+    "template",
+];
+
 /// Declared parameter types whose values are steps, jobs, stages or deployments.
 const LIST_TYPES: &[&str] =
     &["steplist", "joblist", "stagelist", "deploymentlist", "step", "job", "stage", "deployment"];

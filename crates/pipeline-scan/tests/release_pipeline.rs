@@ -133,20 +133,6 @@ const JOB_KEYS: &[&str] = &[
     "workspace",
     "continueOnError",
 ];
-const STEP_KINDS: &[&str] = &[
-    "task",
-    "script",
-    "bash",
-    "pwsh",
-    "powershell",
-    "checkout",
-    "download",
-    "downloadBuild",
-    "getPackage",
-    "publish",
-    "template",
-    "reviewApp",
-];
 const STEP_KEYS: &[&str] = &[
     "name",
     "displayName",
@@ -228,9 +214,9 @@ fn stages_jobs_and_steps_have_the_azure_pipelines_shape() {
 
     for (stage, job, step) in steps(&p) {
         let keys = step.keys();
-        let kinds: Vec<&str> = keys.iter().copied().filter(|k| STEP_KINDS.contains(k)).collect();
+        let kinds: Vec<&str> = keys.iter().copied().filter(|k| azp_preflight_scan::STEP_KINDS.contains(k)).collect();
         assert_eq!(kinds.len(), 1, "{stage}.{job}: a step has exactly one kind, got {kinds:?} in {keys:?}");
-        let others: Vec<&str> = keys.iter().copied().filter(|k| !STEP_KINDS.contains(k)).collect();
+        let others: Vec<&str> = keys.iter().copied().filter(|k| !azp_preflight_scan::STEP_KINDS.contains(k)).collect();
         assert_eq!(unknown(others, STEP_KEYS), Vec::<&str>::new(), "{stage}.{job}: step keys {keys:?}");
         if let Some(task) = step.get("task") {
             let task = task.str().unwrap_or_default();

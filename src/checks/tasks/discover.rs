@@ -538,22 +538,8 @@ pub fn looks_like_pipeline(text: &str, truncated: bool) -> bool {
 /// Other CI systems' lists have other keys: Drone's and Cloud Build's `- name:`/`image:`,
 /// Buildkite's `- label:`/`command:`.
 fn first_item_is_azure(list: &str, rest: &[&str]) -> bool {
-    const STEP: &[&str] = &[
-        "task",
-        "script",
-        "bash",
-        "pwsh",
-        "powershell",
-        "checkout",
-        "download",
-        "downloadBuild",
-        "getPackage",
-        "publish",
-        "reviewApp",
-        "template",
-    ];
     let kinds: &[&str] = match list {
-        "steps" => STEP,
+        "steps" => azp_preflight_scan::STEP_KINDS,
         "jobs" => &["job", "deployment", "template"],
         _ => &["stage", "template"],
     };
