@@ -7,6 +7,8 @@ pub mod json;
 pub mod markdown;
 pub mod sanitize;
 pub mod sarif;
+#[cfg(test)]
+mod snapshot_tests;
 pub mod vso;
 
 use std::time::Duration;
