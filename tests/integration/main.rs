@@ -8,6 +8,7 @@ mod bounded;
 mod cli;
 mod deploy;
 mod deploy_proof;
+mod e2e_snapshots;
 mod echo_canary;
 mod fake_acr;
 mod fake_arm;
