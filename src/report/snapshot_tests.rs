@@ -5,7 +5,7 @@
 //!
 //! Each output goes through `Output` as the run would write it, so the snapshot is what the
 //! user sees. The snapshots live in `src/report/snapshots/`; review a change with
-//! `cargo insta review` (README, "Testing").
+//! `cargo insta review` (README, Testing).
 
 use std::time::Duration;
 

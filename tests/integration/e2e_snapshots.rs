@@ -5,7 +5,7 @@
 //! What changes from run to run (loopback ports, temporary folders, timings, dates relative
 //! to today, free disk, the tool's version) is replaced by a placeholder before comparing.
 //! The snapshots live in `tests/integration/snapshots/`; review a change with
-//! `cargo insta review` (README, "Testing").
+//! `cargo insta review` (README, Testing).
 
 use std::path::Path;
 use std::time::Duration;
