@@ -186,7 +186,7 @@ fn run_checks(args: &RunArgs, env: AgentEnv, redactor: Redactor, io: &mut Stream
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
-    let checks = crate::checks::enabled(&ctx.settings);
+    let checks = crate::checks::enabled(&ctx.settings, &ctx.env);
     let results = match runtime.block_on(runner::run_checks(&ctx, &checks)) {
         Ok(r) => r,
         Err(e) => return internal(&ctx.env, io, &ctx.redactor.redact(&e.to_string())),

@@ -15,6 +15,7 @@ pub mod scan;
 pub mod shared;
 pub mod templates;
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -29,14 +30,32 @@ use self::advisories::AdvisoryDb;
 use self::discover::{Discovered, How, PipelineFile, SourcesRoot};
 use self::resolve::{Lookup, Resolver};
 use self::templates::{Collection, PipelineScan};
-use crate::check::{Check, Context, TargetJob, TargetOutcome};
+use crate::check::family::{Family, Network};
+use crate::check::{Context, LateRemedy, TargetOutcome};
 use crate::codes::Code;
 use crate::finding::{Finding, Location, Severity};
 use crate::report::sanitize::sanitize;
 use crate::report::AdvisoryDbInfo;
 use crate::settings::{CheckId, InputError, Settings};
 
-pub struct TasksCheck;
+/// The tasks family: one job that finds the pipeline files and checks each (see `Family`
+/// below for why one job).
+pub struct TasksCheck {
+    /// What the job is doing, for the remedy when it misses the deadline.
+    stage: Arc<AtomicU8>,
+}
+
+impl TasksCheck {
+    pub fn new() -> Self {
+        TasksCheck { stage: Arc::new(AtomicU8::new(Stage::Definition as u8)) }
+    }
+}
+
+impl Default for TasksCheck {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The report entry for what concerns the search as a whole (nothing found, files skipped).
 const FILES_TARGET: &str = "pipeline files";
@@ -59,28 +78,42 @@ enum Stage {
     Advising,
 }
 
-impl Check for TasksCheck {
-    fn id(&self) -> CheckId {
-        CheckId::Tasks
+// Finding and reading the pipeline files is local work that can be large (a monorepo,
+// `**/*.yml`, generated YAML). It used to run in planning, before the deadline applied. Options:
+// (a) a job per file after discovery: discovery itself is the slow part;
+// (b) find the files in this phase's job and check them in `after`: those jobs would wait
+//     for every network check of the first phase and lose their time to it;
+// (c) one job that finds, reads and checks the files and reports one entry per file
+//     (`TargetOutcome::entries`). Chosen: the smallest change that keeps the report's
+//     shape and puts everything under the deadline. Its cost: a run that misses the
+//     deadline reports one RUN001 for "pipeline files" rather than per-file results.
+impl Family for TasksCheck {
+    /// The one job has no target of its own: it reports the files it finds.
+    type Target = ();
+    const ID: CheckId = CheckId::Tasks;
+    // Offline, it leaves out the organization's task versions and the advisory refresh and
+    // says so in its findings; the files are still checked.
+    const NETWORK: Network = Network::Local;
+    const NOTHING_TO_CHECK: Option<(&'static str, &'static str)> = None;
+
+    fn targets(&self) -> Vec<()> {
+        vec![()]
     }
 
-    // Finding and reading the pipeline files is local work that can be large (a monorepo,
-    // `**/*.yml`, generated YAML). It used to run here, before the deadline applied. Options:
-    // (a) plan a job per file after discovery: discovery itself is the slow part;
-    // (b) find the files in this phase's job and check them in `after`: those jobs would wait
-    //     for every network check of the first phase and lose their time to it;
-    // (c) one job that finds, reads and checks the files and reports one entry per file
-    //     (`TargetOutcome::entries`). Chosen: the smallest change that keeps the report's
-    //     shape and puts everything under the deadline. Its cost: a run that misses the
-    //     deadline reports one RUN001 for "pipeline files" rather than per-file results.
-    fn plan(&self, ctx: &Arc<Context>) -> Vec<TargetJob> {
-        let stage = Arc::new(AtomicU8::new(Stage::Definition as u8));
-        let (job_ctx, job_stage) = (ctx.clone(), stage.clone());
+    fn name(&self, _: &()) -> String {
+        FILES_TARGET.to_string()
+    }
+
+    fn check_one(self: Arc<Self>, ctx: Arc<Context>, _: ()) -> impl Future<Output = TargetOutcome> + Send + 'static {
+        let stage = self.stage.clone();
+        async move { run(ctx, stage).await }
+    }
+
+    fn late_remedy(&self, ctx: &Context, _: &()) -> Option<LateRemedy> {
+        let stage = self.stage.clone();
         let sources = ctx.settings.sources_dir.display().to_string();
         let is_online = online(ctx);
-        let job = TargetJob::new(FILES_TARGET, async move { run(job_ctx, job_stage).await })
-            .late_remedy(move |secs| late_remedy(stage.load(Ordering::Relaxed), &sources, is_online, secs));
-        vec![job]
+        Some(Box::new(move |secs| late_remedy(stage.load(Ordering::Relaxed), &sources, is_online, secs)))
     }
 }
 
@@ -583,6 +616,7 @@ pub fn references_json(scan: &PipelineScan) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Check;
 
     #[test]
     fn a_late_search_is_blamed_on_local_work_not_the_network() {
@@ -601,7 +635,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("azure-pipelines.yml"), "steps:\n- task: Docker@2\n").unwrap();
         let ctx = crate::check::test_context(&[("BUILD_SOURCESDIRECTORY", dir.path().to_str().unwrap())]);
-        let jobs = TasksCheck.plan(&ctx);
+        let jobs = crate::check::family::FamilyCheck::new(TasksCheck::new()).plan(&ctx);
         assert_eq!(jobs.len(), 1, "planning does no file work: one job");
         assert!(jobs[0].late_remedy.is_some());
         let outcome = jobs.into_iter().next().unwrap().work.await;
