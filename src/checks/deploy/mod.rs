@@ -387,7 +387,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn typos_are_reported_without_a_job_that_could_send_anything() {
+    async fn typos_are_reported_before_anything_is_sent() {
         let line = format!("aks:{AKS} image=contoso.azurecr.com/web:1");
         let ctx = local(&[("INPUT_DEPLOYTARGETS", &line)]);
         let mut jobs = planned(&ctx);
