@@ -391,6 +391,11 @@ impl Settings {
         })
     }
 
+    /// The expiry windows (`expiryErrorDays`, `expiryWarningDays`) as one rule.
+    pub fn expiry_windows(&self) -> crate::expiry::Windows {
+        crate::expiry::Windows { error_days: self.expiry_error_days, warning_days: self.expiry_warning_days }
+    }
+
     pub fn runs(&self, check: CheckId) -> bool {
         self.checks.contains(&check)
     }

@@ -28,7 +28,7 @@ use about::{federation_advice, About};
 use classify::token_finding;
 use expiry::{certificate_unusable_locally, expiry, expiry_verdict, InUse};
 // The deploy check words and judges its own credentials' expiry the same way.
-pub(crate) use expiry::{date, days_left, expiry_code, when};
+pub(crate) use expiry::expiry_code;
 
 /// The identity family: the connections it proves are picked from the settings once.
 pub struct IdentityCheck {
