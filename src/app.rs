@@ -9,6 +9,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use crate::check::{runner, Context};
+use crate::checks::ValidConfig;
 use crate::cli::{Cli, Command, FixArgs, Format, RunArgs};
 use crate::codes::Code;
 use crate::env::AgentEnv;
@@ -20,7 +21,7 @@ use crate::output::{LogCommand, Output};
 use crate::report::vso::{self, PipelineOutputs};
 use crate::report::{self, Report};
 use crate::secret::Redactor;
-use crate::settings::{CheckId, InputError, Settings};
+use crate::settings::{InputError, Settings};
 
 /// Where output goes; tests pass buffers.
 pub struct Io<'a> {
@@ -113,11 +114,13 @@ fn fix(args: &FixArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'_>) 
         checks: Some("tasks".into()),
         ..RunArgs::default()
     };
-    let (ctx, runtime) = match prepare(&run, env, redactor, io) {
+    let Prepared { ctx, config, runtime } = match prepare(&run, env, redactor, io) {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
-    let exit = runtime.block_on(crate::checks::tasks::fix::run(&ctx, args.dry_run, &mut io.stdout, &mut io.stderr));
+    let tasks = config.tasks.unwrap_or_default();
+    let exit =
+        runtime.block_on(crate::checks::tasks::fix::run(&ctx, &tasks, args.dry_run, &mut io.stdout, &mut io.stderr));
     runtime.shutdown_background();
     exit
 }
@@ -147,47 +150,49 @@ fn explain(code: &str, env: &AgentEnv, io: &mut Streams<'_>) -> Exit {
     }
 }
 
-/// Validated settings, the run's context and its runtime; `Err` is the exit code after the
-/// message was written.
-fn prepare(
-    args: &RunArgs,
-    env: AgentEnv,
-    redactor: Redactor,
-    io: &mut Streams<'_>,
-) -> Result<(Arc<Context>, tokio::runtime::Runtime), Exit> {
-    let settings = match Settings::from_args(args, &env, &redactor, io.cwd.clone()) {
-        Ok(s) => s,
-        Err(e) => return Err(bad_input(&env, io, &e.to_string())),
-    };
-    if settings.runs(CheckId::Tasks) {
-        if let Err(e) = crate::checks::tasks::validate(&settings) {
-            return Err(bad_input(&env, io, &e.to_string()));
-        }
-    }
-    let endpoints = match Endpoints::from_env(&env) {
-        Ok(e) => e,
-        Err(e) => return Err(bad_input(&env, io, &e)),
-    };
-    let http = match http_client(&env, &redactor, &endpoints) {
-        Ok(c) => c,
-        Err(e) => return Err(bad_input(&env, io, &e)),
+/// A run ready to start: its context, each family's validated configuration, its runtime.
+struct Prepared {
+    ctx: Arc<Context>,
+    config: ValidConfig,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// Validates everything the run will use, once: settings, the families' configuration,
+/// service endpoints and the HTTP client's set-up. `Err` is the exit code after every
+/// problem found was written (exit 2), not just the first.
+fn prepare(args: &RunArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'_>) -> Result<Prepared, Exit> {
+    let mut problems: Vec<String> = Vec::new();
+    let settings = Settings::parse(args, &env, &redactor, io.cwd.clone())
+        .map_err(|all| problems.extend(all.0.iter().map(ToString::to_string)))
+        .ok();
+    let config = settings.as_ref().and_then(|s| {
+        crate::checks::validate(s).map_err(|all| problems.extend(all.0.iter().map(ToString::to_string))).ok()
+    });
+    let endpoints = Endpoints::from_env(&env).map_err(|e| problems.push(e)).ok();
+    let http = endpoints
+        .as_ref()
+        .and_then(|endpoints| http_client(&env, &redactor, endpoints).map_err(|e| problems.push(e)).ok());
+    let (Some(settings), Some(config), Some(endpoints), Some(http)) = (settings, config, endpoints, http) else {
+        return Err(bad_input_all(&env, io, &problems));
     };
     crate::logging::init(&env, redactor.clone());
     let ctx = Arc::new(Context::new(settings, env, endpoints, http, redactor));
     match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => Ok((ctx, rt)),
+        Ok(runtime) => Ok(Prepared { ctx, config, runtime }),
         Err(e) => Err(internal(&ctx.env, io, &format!("cannot start the async runtime: {e}"))),
     }
 }
 
 fn run_checks(args: &RunArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'_>) -> Exit {
     let started = Instant::now();
-    let (ctx, runtime) = match prepare(args, env, redactor, io) {
+    let Prepared { ctx, config, runtime } = match prepare(args, env, redactor, io) {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
-    let checks = crate::checks::enabled(&ctx.settings);
-    let results = match runtime.block_on(runner::run_checks(&ctx, &checks)) {
+    let checks = crate::checks::enabled(&ctx.settings, &ctx.env, &config);
+    // The deadline counts from the start: validating (expanding the given globs) is part of
+    // the run's time.
+    let results = match runtime.block_on(runner::run_checks_from(&ctx, &checks, started.into())) {
         Ok(r) => r,
         Err(e) => return internal(&ctx.env, io, &ctx.redactor.redact(&e.to_string())),
     };
@@ -298,7 +303,13 @@ fn http_client(env: &AgentEnv, redactor: &Redactor, endpoints: &Endpoints) -> Re
 /// Exit 2: the message names the input, the value and the expected form. In a pipeline the
 /// step also gets one error issue and a failed completion.
 fn bad_input(env: &AgentEnv, io: &mut Streams<'_>, message: &str) -> Exit {
-    fail_with(env, io, message, "bad input");
+    bad_input_all(env, io, &[message.to_string()])
+}
+
+/// Exit 2 for several problems at once: one line (or error issue) each, then one failed
+/// completion.
+fn bad_input_all(env: &AgentEnv, io: &mut Streams<'_>, messages: &[String]) -> Exit {
+    fail_with_all(env, io, messages, "bad input");
     Exit::BadInput
 }
 
@@ -309,14 +320,21 @@ fn internal(env: &AgentEnv, io: &mut Streams<'_>, message: &str) -> Exit {
 }
 
 fn fail_with(env: &AgentEnv, io: &mut Streams<'_>, message: &str, what: &str) {
+    fail_with_all(env, io, &[message.to_string()], what)
+}
+
+fn fail_with_all(env: &AgentEnv, io: &mut Streams<'_>, messages: &[String], what: &str) {
     if env.in_pipeline() {
-        let issue =
-            LogCommand::new("task.logissue", &[("type", "error".into())], &format!("azp-preflight: {what}: {message}"));
-        let _ = io.stdout.command(&issue);
+        for message in messages {
+            let text = format!("azp-preflight: {what}: {message}");
+            let _ = io.stdout.command(&LogCommand::new("task.logissue", &[("type", "error".into())], &text));
+        }
         let done = LogCommand::new("task.complete", &[("result", "Failed".into())], &format!("azp-preflight: {what}"));
         let _ = io.stdout.command(&done);
     } else {
-        let _ = writeln!(io.stderr, "azp-preflight: {what}: {message}");
+        for message in messages {
+            let _ = writeln!(io.stderr, "azp-preflight: {what}: {message}");
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod connections;
 pub mod deploy_target;
 pub mod env;
 pub mod exit;
+pub mod expiry;
 pub mod finding;
 pub mod fsread;
 #[doc(hidden)]

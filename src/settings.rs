@@ -118,22 +118,69 @@ pub struct Settings {
     pub definition_id: Option<String>,
 }
 
+/// Every input problem of a run, reported together (exit 2): a user fixes them in one go
+/// rather than one per run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InputErrors(pub Vec<InputError>);
+
+impl InputErrors {
+    /// Keeps `result`'s value, or records its error and goes on with `fallback`.
+    pub fn take<T>(&mut self, result: Result<T, InputError>, fallback: T) -> T {
+        match result {
+            Ok(value) => value,
+            Err(e) => {
+                self.0.push(e);
+                fallback
+            }
+        }
+    }
+
+    pub fn into_result<T>(self, value: T) -> Result<T, InputErrors> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for InputErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
 impl Settings {
+    /// As [`Settings::parse`], keeping the first problem only.
     pub fn from_args(
         args: &RunArgs,
         env: &AgentEnv,
         redactor: &Redactor,
         cwd: PathBuf,
     ) -> Result<Settings, InputError> {
+        Settings::parse(args, env, redactor, cwd).map_err(|mut all| all.0.remove(0))
+    }
+
+    /// Flags over task inputs over defaults. Every input is read even after a problem, so
+    /// the error lists all of them.
+    pub fn parse(args: &RunArgs, env: &AgentEnv, redactor: &Redactor, cwd: PathBuf) -> Result<Settings, InputErrors> {
+        let mut problems = InputErrors::default();
         let in_pipeline = env.in_pipeline();
+        let default_set: BTreeSet<CheckId> = CheckId::DEFAULT.into_iter().collect();
         let mut checks = match args
             .checks
             .as_deref()
             .map(|v| ("--checks", v))
             .or_else(|| env.input("checks").map(|v| ("checks", v)))
         {
-            Some((name, value)) => parse_checks(name, value)?,
-            None => CheckId::DEFAULT.into_iter().collect(),
+            Some((name, value)) => problems.take(parse_checks(name, value), default_set.clone()),
+            None => default_set.clone(),
         };
         let fail_on = match (args.fail_on, env.input("failOn")) {
             (Some(f), _) => f,
@@ -141,33 +188,41 @@ impl Settings {
                 "error" => FailOn::Error,
                 "warning" => FailOn::Warning,
                 "never" => FailOn::Never,
-                _ => return Err(InputError::new("failOn", v, "one of error, warning, never")),
+                _ => problems.take(Err(InputError::new("failOn", v, "one of error, warning, never")), FailOn::Error),
             },
             (None, None) => FailOn::Error,
         };
-        let offline = args.offline || parse_bool("offline", env.input("offline"))?;
-        let timeout_secs =
-            number("--timeout", args.timeout.as_deref(), "timeoutSeconds", env.input("timeoutSeconds"), 60, 1, 3600)?;
-        let expiry_warning_days = number(
-            "--expiry-warning-days",
-            args.expiry_warning_days.as_deref(),
-            "expiryWarningDays",
-            env.input("expiryWarningDays"),
+        let offline = args.offline || problems.take(parse_bool("offline", env.input("offline")), false);
+        let timeout_secs = problems.take(
+            number("--timeout", args.timeout.as_deref(), "timeoutSeconds", env.input("timeoutSeconds"), 60, 1, 3600),
+            60,
+        );
+        let expiry_warning_days = problems.take(
+            number(
+                "--expiry-warning-days",
+                args.expiry_warning_days.as_deref(),
+                "expiryWarningDays",
+                env.input("expiryWarningDays"),
+                30,
+                0,
+                3650,
+            ),
             30,
-            0,
-            3650,
-        )?;
-        let expiry_error_days = number(
-            "--expiry-error-days",
-            args.expiry_error_days.as_deref(),
-            "expiryErrorDays",
-            env.input("expiryErrorDays"),
+        );
+        let expiry_error_days = problems.take(
+            number(
+                "--expiry-error-days",
+                args.expiry_error_days.as_deref(),
+                "expiryErrorDays",
+                env.input("expiryErrorDays"),
+                7,
+                0,
+                3650,
+            ),
             7,
-            0,
-            3650,
-        )?;
+        );
         if expiry_error_days > expiry_warning_days {
-            return Err(InputError::new(
+            problems.0.push(InputError::new(
                 "expiryErrorDays",
                 &expiry_error_days.to_string(),
                 &format!("a number of days no larger than expiryWarningDays ({expiry_warning_days})"),
@@ -202,10 +257,11 @@ impl Settings {
             } else {
                 format!("a readable advisory file ({problem})")
             };
-            return Err(InputError::new(name, &file.display().to_string(), &expected));
+            problems.0.push(InputError::new(name, &file.display().to_string(), &expected));
         }
 
-        let advisory_update = AdvisoryUpdate::from_sources(args.advisory_update.as_deref(), env, redactor)?;
+        let advisory_update = problems
+            .take(AdvisoryUpdate::from_sources(args.advisory_update.as_deref(), env, redactor), AdvisoryUpdate::Off);
 
         let pipeline_patterns = if !args.pipeline.is_empty() {
             args.pipeline.clone()
@@ -221,65 +277,50 @@ impl Settings {
                 .unwrap_or_default()
         };
 
-        // Credentials written into a target (`user:pw@host`) are taken out before anything
-        // can quote the line: errors, display names and findings see `***@host`.
-        let mut registries = Vec::new();
-        for spec in &args.registry {
-            let spec = userinfo::strip_words(spec, redactor);
-            let target = registry_target::parse_line(&spec)
-                .map_err(|e| InputError::new("--registry", &spec, &format!("{} ({e})", registry_target::GRAMMAR)))?;
-            // An empty flag is a mistake (an unset variable), not "no target".
-            let target = target.ok_or_else(|| {
-                InputError::new("--registry", &spec, &format!("a registry target: {}", registry_target::GRAMMAR))
-            })?;
-            registries.push(SourcedTarget { target, source: "--registry".into() });
-        }
-        if let Some(input) = env.input("registries") {
-            for (i, line) in input.lines().enumerate() {
-                let name = format!("registries line {}", i + 1);
-                let line = userinfo::strip_words(line, redactor);
-                if let Some(target) = registry_target::parse_line(&line)
-                    .map_err(|e| InputError::new(&name, line.trim(), &format!("{} ({e})", registry_target::GRAMMAR)))?
-                {
-                    registries.push(SourcedTarget { target, source: name });
-                }
-            }
-        }
-
-        let mut deploy_targets = Vec::new();
-        for spec in &args.deploy_target {
-            let spec = userinfo::strip_words(spec, redactor);
-            let target = deploy_target::parse_line(&spec)
-                .map_err(|e| InputError::new("--deploy-target", &spec, &format!("{} ({e})", deploy_target::GRAMMAR)))?;
-            let target = target.ok_or_else(|| {
-                InputError::new("--deploy-target", &spec, &format!("a deploy target: {}", deploy_target::GRAMMAR))
-            })?;
-            deploy_targets.push(SourcedDeployTarget { target, source: "--deploy-target".into() });
-        }
-        if let Some(input) = env.input("deployTargets") {
-            for (i, line) in input.lines().enumerate() {
-                let name = format!("deployTargets line {}", i + 1);
-                let line = userinfo::strip_words(line, redactor);
-                if let Some(target) = deploy_target::parse_line(&line)
-                    .map_err(|e| InputError::new(&name, line.trim(), &format!("{} ({e})", deploy_target::GRAMMAR)))?
-                {
-                    deploy_targets.push(SourcedDeployTarget { target, source: name });
-                }
-            }
-        }
+        let registries = target_lines(
+            &mut problems,
+            TargetInputs {
+                flag: "--registry",
+                flag_values: &args.registry,
+                input: "registries",
+                noun: "a registry target",
+            },
+            env,
+            redactor,
+            registry_target::GRAMMAR,
+            registry_target::parse_line,
+        )
+        .into_iter()
+        .map(|(target, source)| SourcedTarget { target, source })
+        .collect();
+        let deploy_targets: Vec<SourcedDeployTarget> = target_lines(
+            &mut problems,
+            TargetInputs {
+                flag: "--deploy-target",
+                flag_values: &args.deploy_target,
+                input: "deployTargets",
+                noun: "a deploy target",
+            },
+            env,
+            redactor,
+            deploy_target::GRAMMAR,
+            deploy_target::parse_line,
+        )
+        .into_iter()
+        .map(|(target, source)| SourcedDeployTarget { target, source })
+        .collect();
         // The task always passes the default `checks` value, so "the default list" (in any
         // order) also means "everything that applies": given deploy targets, deploy runs.
-        let default_set: BTreeSet<CheckId> = CheckId::DEFAULT.into_iter().collect();
         if !deploy_targets.is_empty() && checks == default_set {
             checks.insert(CheckId::Deploy);
         }
 
         let mut azure_connections = match env.input("azureSubscription") {
-            Some(v) => connections::from_input(env, ConnectionKind::AzureRm, v, redactor)?,
+            Some(v) => problems.take(connections::from_input(env, ConnectionKind::AzureRm, v, redactor), Vec::new()),
             None => Vec::new(),
         };
         if azure_connections.is_empty() && !in_pipeline {
-            azure_connections.extend(connections::local_azure(env, redactor)?);
+            azure_connections.extend(problems.take(connections::local_azure(env, redactor), None));
         }
         if checks.contains(&CheckId::Deploy) && !offline && azure_connections.is_empty() {
             if let Some(first) = deploy_targets.first() {
@@ -292,7 +333,7 @@ impl Settings {
                          AZURE_FEDERATED_TOKEN_FILE) to read the deploy targets with",
                     )
                 };
-                return Err(InputError::new(
+                problems.0.push(InputError::new(
                     input,
                     "",
                     &format!("{expected} ({} needs one: {})", first.source, first.target.display_name()),
@@ -300,7 +341,9 @@ impl Settings {
             }
         }
         let registry_connections = match env.input("containerRegistry") {
-            Some(v) => connections::from_input(env, ConnectionKind::DockerRegistry, v, redactor)?,
+            Some(v) => {
+                problems.take(connections::from_input(env, ConnectionKind::DockerRegistry, v, redactor), Vec::new())
+            }
             None => Vec::new(),
         };
 
@@ -319,7 +362,7 @@ impl Settings {
             .or_else(|| env.get("SYSTEM_ACCESSTOKEN"))
             .map(|t| redactor.secret(t));
 
-        Ok(Settings {
+        problems.into_result(Settings {
             checks,
             fail_on,
             offline,
@@ -348,9 +391,61 @@ impl Settings {
         })
     }
 
+    /// The expiry windows (`expiryErrorDays`, `expiryWarningDays`) as one rule.
+    pub fn expiry_windows(&self) -> crate::expiry::Windows {
+        crate::expiry::Windows { error_days: self.expiry_error_days, warning_days: self.expiry_warning_days }
+    }
+
     pub fn runs(&self, check: CheckId) -> bool {
         self.checks.contains(&check)
     }
+}
+
+/// Where a kind of target line comes from: repeated flags, and a multi-line task input.
+struct TargetInputs<'a> {
+    flag: &'static str,
+    flag_values: &'a [String],
+    input: &'static str,
+    /// "a registry target": what an empty flag should have been.
+    noun: &'static str,
+}
+
+/// The target lines of one kind, flags first, each with where it was written. Credentials
+/// written into a line (`user:pw@host`) are taken out before anything can quote it: errors,
+/// display names and findings see `***@host`. An empty flag is a mistake (an unset variable),
+/// not "no target"; an empty input line is nothing.
+fn target_lines<T>(
+    problems: &mut InputErrors,
+    from: TargetInputs<'_>,
+    env: &AgentEnv,
+    redactor: &Redactor,
+    grammar: &str,
+    parse: fn(&str) -> Result<Option<T>, String>,
+) -> Vec<(T, String)> {
+    let mut lines: Vec<(String, String, bool)> =
+        from.flag_values.iter().map(|spec| (from.flag.to_string(), spec.clone(), true)).collect();
+    if let Some(input) = env.input(from.input) {
+        lines.extend(
+            input
+                .lines()
+                .enumerate()
+                .map(|(i, line)| (format!("{} line {}", from.input, i + 1), line.to_string(), false)),
+        );
+    }
+    let mut out = Vec::new();
+    for (source, raw, is_flag) in lines {
+        let line = userinfo::strip_words(&raw, redactor);
+        let shown = if is_flag { line.as_str() } else { line.trim() };
+        match parse(&line) {
+            Ok(Some(target)) => out.push((target, source)),
+            Ok(None) if is_flag => {
+                problems.0.push(InputError::new(&source, shown, &format!("{}: {grammar}", from.noun)));
+            }
+            Ok(None) => {}
+            Err(e) => problems.0.push(InputError::new(&source, shown, &format!("{grammar} ({e})"))),
+        }
+    }
+    out
 }
 
 fn parse_checks(name: &str, value: &str) -> Result<BTreeSet<CheckId>, InputError> {

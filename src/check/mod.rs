@@ -1,6 +1,7 @@
 //! The check framework: a check plans one job per target; the runner runs every job
 //! concurrently under one deadline. Checks return findings and never print.
 
+pub mod family;
 pub mod runner;
 
 use std::future::Future;
@@ -60,11 +61,20 @@ pub struct TargetOutcome {
     /// For a job that finds its own targets (the tasks check finds its pipeline files under
     /// the deadline): one report entry per target found, reported instead of this outcome.
     pub entries: Vec<(String, TargetOutcome)>,
+    /// Set by a job that stopped where an offline run may not go on: the family's declared
+    /// offline reason becomes the skip reason (see `family::Network`).
+    pub stopped_offline: bool,
 }
 
 impl TargetOutcome {
     pub fn skip(reason: impl Into<String>) -> Self {
         TargetOutcome { skipped: Some(reason.into()), ..Default::default() }
+    }
+
+    /// The job stops here because the run is offline and the next step would send a request.
+    pub fn stop_offline(mut self) -> Self {
+        self.stopped_offline = true;
+        self
     }
 }
 

@@ -21,7 +21,16 @@ pub struct JobPanicked {
 }
 
 pub async fn run_checks(ctx: &Arc<Context>, checks: &[Box<dyn Check>]) -> Result<Vec<CheckResult>, JobPanicked> {
-    let started = Instant::now();
+    run_checks_from(ctx, checks, Instant::now()).await
+}
+
+/// As [`run_checks`], with the deadline counted from `started` (the start of the run, so the
+/// time spent validating its input counts too).
+pub async fn run_checks_from(
+    ctx: &Arc<Context>,
+    checks: &[Box<dyn Check>],
+    started: Instant,
+) -> Result<Vec<CheckResult>, JobPanicked> {
     let deadline = started + ctx.settings.timeout;
     let first: Vec<(CheckId, TargetJob)> =
         checks.iter().flat_map(|c| c.plan(ctx).into_iter().map(move |j| (c.id(), j))).collect();

@@ -3,11 +3,13 @@
 //!
 //! It runs after the network checks so the clock comparison uses their `Date` headers.
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::check::{Check, Context, TargetJob, TargetOutcome};
+use crate::check::family::{Family, Network, Phase};
+use crate::check::{Context, TargetOutcome};
 use crate::codes::Code;
 use crate::env::AgentEnv;
 use crate::finding::{Finding, Severity};
@@ -20,21 +22,35 @@ pub const MIN_FREE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 const SKEW_WARNING: Duration = Duration::from_secs(120);
 const SKEW_ERROR: Duration = Duration::from_secs(300);
 
-pub struct AgentCheck;
+/// The agent itself is the one target, named as the agent names itself.
+pub struct AgentCheck {
+    pub name: String,
+}
 
-impl Check for AgentCheck {
-    fn id(&self) -> CheckId {
-        CheckId::Agent
+impl AgentCheck {
+    pub fn new(env: &AgentEnv) -> Self {
+        AgentCheck { name: env.get("AGENT_NAME").or(env.get("AGENT_MACHINENAME")).unwrap_or("local").to_string() }
+    }
+}
+
+impl Family for AgentCheck {
+    type Target = ();
+    const ID: CheckId = CheckId::Agent;
+    const NETWORK: Network = Network::Local;
+    // It compares the clock with the `Date` headers the network checks saw.
+    const PHASE: Phase = Phase::AfterFirst;
+    const NOTHING_TO_CHECK: Option<(&'static str, &'static str)> = None;
+
+    fn targets(&self) -> Vec<()> {
+        vec![()]
     }
 
-    fn plan(&self, _ctx: &Arc<Context>) -> Vec<TargetJob> {
-        Vec::new()
+    fn name(&self, _: &()) -> String {
+        self.name.clone()
     }
 
-    fn after(&self, ctx: &Arc<Context>) -> Vec<TargetJob> {
-        let ctx = ctx.clone();
-        let name = ctx.env.get("AGENT_NAME").or(ctx.env.get("AGENT_MACHINENAME")).unwrap_or("local").to_string();
-        vec![TargetJob::new(name, async move {
+    fn check_one(self: Arc<Self>, ctx: Arc<Context>, _: ()) -> impl Future<Output = TargetOutcome> + Send + 'static {
+        async move {
             let mut outcome = TargetOutcome::default();
             // Bounded like every outside file: a hostile or odd system cannot make it grow or block.
             let preload_file =
@@ -62,7 +78,7 @@ impl Check for AgentCheck {
                 None => outcome.proven.push("clock not compared (no server answered)".into()),
             }
             outcome
-        })]
+        }
     }
 }
 

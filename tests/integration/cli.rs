@@ -81,6 +81,71 @@ fn local_bad_values_name_the_flag_value_and_form() {
     }
 }
 
+/// Every problem is reported in one run, not one per run: settings, the given pipeline
+/// patterns, advisory files and service endpoints together.
+#[test]
+fn every_bad_input_is_reported_together() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("bad.toml"), "id = 'AZP-ADV-9999'\n").unwrap();
+    let out = preflight(home.path())
+        .args(["--timeout", "soon", "--checks", "tasks,registry", "--registry", "contoso.azurecr.io/app pul"])
+        .args(["--registry", "contoso.azurecr.io/web platform=linux", "--pipeline", "ci/*.yml"])
+        .args(["--advisories", "bad.toml"])
+        .env("AZP_PREFLIGHT_ARM_URL", "not a url")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = stderr_of(&out);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("azp-preflight: bad input: ")).collect();
+    let expected = [
+        "--timeout: `soon` is not valid",
+        "--registry: `contoso.azurecr.io/app pul` is not valid",
+        "--registry: `contoso.azurecr.io/web platform=linux` is not valid",
+        "AZP_PREFLIGHT_ARM_URL",
+    ];
+    for needle in expected {
+        assert_eq!(lines.iter().filter(|l| l.contains(needle)).count(), 1, "{needle}: {stderr}");
+    }
+    assert_eq!(lines.len(), expected.len(), "{stderr}");
+
+    // With the settings valid, the family's own problems come together too.
+    let out = preflight(home.path())
+        .args(["--checks", "tasks", "--pipeline", "ci/*.yml", "--advisories", "bad.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("--pipeline: `ci/*.yml` is not valid; expected a file or glob that matches"), "{stderr}");
+    assert!(stderr.contains("--advisories: `bad.toml` is not valid; expected a valid advisory file"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+}
+
+/// In a pipeline, several problems are one error issue each and still one failed completion.
+#[test]
+fn pipeline_bad_inputs_are_one_issue_each_and_one_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = preflight(dir.path())
+        .envs(pipeline_env(dir.path()))
+        .env("INPUT_CHECKS", "registry,sekrets")
+        .env("INPUT_EXPIRYWARNINGDAYS", "30d")
+        .env("INPUT_REGISTRIES", "contoso.azurecr.io/app push\ncontoso.azurecr.io/web platform=linux")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = stdout_of(&out);
+    let issues: Vec<&str> = stdout.lines().filter(|l| l.starts_with("##vso[task.logissue type=error]")).collect();
+    assert_eq!(issues.len(), 3, "{stdout}");
+    assert!(issues[0].contains("checks: `sekrets` is not valid"), "{}", issues[0]);
+    assert!(issues[1].contains("expiryWarningDays: `30d` is not valid"), "{}", issues[1]);
+    assert!(
+        issues[2].contains("registries line 2: `contoso.azurecr.io/web platform=linux` is not valid"),
+        "{}",
+        issues[2]
+    );
+    assert_eq!(stdout.matches("##vso[task.complete").count(), 1);
+    assert!(stdout.trim_end().ends_with("##vso[task.complete result=Failed]azp-preflight: bad input"), "{stdout}");
+}
+
 /// In a pipeline, bad input is one error issue plus one failed completion, and exit 2.
 #[test]
 fn pipeline_bad_inputs_fail_the_step_once() {

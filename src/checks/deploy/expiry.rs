@@ -5,8 +5,9 @@
 use crate::azure::entra;
 use crate::azure::graph::{self, GraphError, GraphObject};
 use crate::check::{Context, TargetOutcome};
-use crate::checks::identity::{date, days_left, expiry_code, when};
+use crate::checks::identity::expiry_code;
 use crate::connections::ServiceConnection;
+use crate::expiry::{date, days_left, when};
 use crate::finding::Finding;
 
 use super::not_verified;

@@ -16,76 +16,86 @@ mod reach;
 pub mod registry;
 mod webapp;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
 use crate::azure::arm::{ArmClient, ArmError};
-use crate::check::{Check, Context, TargetJob, TargetOutcome};
+use crate::check::family::{Family, Network};
+use crate::check::{Context, TargetOutcome};
 use crate::codes::Code;
 use crate::connections::ServiceConnection;
 use crate::deploy_target::{DeployTarget, TargetKind};
 use crate::finding::{Finding, Severity};
 use crate::report::sanitize::sanitize;
-use crate::settings::{CheckId, SourcedDeployTarget};
+use crate::settings::{CheckId, Settings, SourcedDeployTarget};
 
 use registry::{Permission, Registry};
 
-pub struct DeployCheck;
+/// The deploy family: the targets given, and the Azure connections to read them with.
+pub struct DeployCheck {
+    targets: Vec<SourcedDeployTarget>,
+    connections: Vec<ServiceConnection>,
+}
 
-impl Check for DeployCheck {
-    fn id(&self) -> CheckId {
-        CheckId::Deploy
-    }
-
-    fn plan(&self, ctx: &Arc<Context>) -> Vec<TargetJob> {
-        if ctx.settings.deploy_targets.is_empty() {
-            return vec![TargetJob::ready(
-                "(no deploy targets)",
-                TargetOutcome::skip("no deployTargets (task input) or --deploy-target (command line) was given"),
-            )];
-        }
-        ctx.settings.deploy_targets.iter().map(|t| plan_one(ctx, t)).collect()
+impl DeployCheck {
+    pub fn new(settings: &Settings) -> Self {
+        DeployCheck { targets: settings.deploy_targets.clone(), connections: settings.azure_connections.clone() }
     }
 }
 
-fn plan_one(ctx: &Arc<Context>, sourced: &SourcedDeployTarget) -> TargetJob {
-    let target = sourced.target.clone();
-    let name = target.display_name();
-    if !ctx.settings.runs(CheckId::Deploy) {
-        let list = ctx.settings.checks.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",");
-        return TargetJob::ready(name, TargetOutcome::skip(format!("`checks` is `{list}`, which leaves out deploy")));
+impl Family for DeployCheck {
+    type Target = DeployTarget;
+    const ID: CheckId = CheckId::Deploy;
+    const NETWORK: Network = Network::Remote { offline: "offline: the target is read through Azure Resource Manager" };
+    const NOTHING_TO_CHECK: Option<(&'static str, &'static str)> =
+        Some(("(no deploy targets)", "no deployTargets (task input) or --deploy-target (command line) was given"));
+
+    fn targets(&self) -> Vec<DeployTarget> {
+        self.targets.iter().map(|sourced| sourced.target.clone()).collect()
     }
+
+    fn name(&self, target: &DeployTarget) -> String {
+        target.display_name()
+    }
+
+    fn check_one(
+        self: Arc<Self>,
+        ctx: Arc<Context>,
+        target: DeployTarget,
+    ) -> impl Future<Output = TargetOutcome> + Send + 'static {
+        async move { check_target(&ctx, &self.connections, target).await }
+    }
+}
+
+async fn check_target(ctx: &Context, connections: &[ServiceConnection], target: DeployTarget) -> TargetOutcome {
     // The image is checked before anything is sent anywhere.
     let (findings, acr) = image::validate(&target.image);
     let mut outcome = TargetOutcome { findings, ..Default::default() };
     outcome.extra.insert("deployTarget".into(), describe(&target));
     if outcome.findings.iter().any(|f| f.severity == Severity::Error) {
-        return TargetJob::ready(name, outcome);
+        return outcome;
     }
     if ctx.settings.offline {
-        outcome.skipped = Some("offline: the target is read through Azure Resource Manager".into());
-        return TargetJob::ready(name, outcome);
+        return outcome.stop_offline();
     }
-    let Some(conn) = pick_connection(&ctx.settings.azure_connections, &target) else {
+    let Some(conn) = pick_connection(connections, &target) else {
         outcome.skipped = Some("no Azure Resource Manager connection to read the target with".into());
-        return TargetJob::ready(name, outcome);
+        return outcome;
     };
-    let ctx = ctx.clone();
-    TargetJob::new(name.clone(), async move {
-        let part = match ArmClient::connect(&ctx, &conn).await {
-            Err(e) => TargetOutcome {
-                findings: vec![unreadable(kind_noun(target.kind), &target.resource.to_path(), &conn, &e)],
-                ..Default::default()
-            },
-            Ok(arm) => match target.kind {
-                TargetKind::Aks => aks::check(&ctx, &arm, &conn, &target, acr).await,
-                TargetKind::WebApp => webapp::check(&ctx, &arm, &conn, &target, acr).await,
-            },
-        };
-        merge(&mut outcome, part);
-        outcome
-    })
+    let part = match ArmClient::connect(ctx, &conn).await {
+        Err(e) => TargetOutcome {
+            findings: vec![unreadable(kind_noun(target.kind), &target.resource.to_path(), &conn, &e)],
+            ..Default::default()
+        },
+        Ok(arm) => match target.kind {
+            TargetKind::Aks => aks::check(ctx, &arm, &conn, &target, acr).await,
+            TargetKind::WebApp => webapp::check(ctx, &arm, &conn, &target, acr).await,
+        },
+    };
+    merge(&mut outcome, part);
+    outcome
 }
 
 /// The connection for the target's subscription, else the first one.
@@ -361,9 +371,14 @@ pub(crate) fn registry_not_found(host: &str, missing: registry::Missing) -> Find
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::test_context;
+    use crate::check::family::FamilyCheck;
+    use crate::check::{test_context, Check};
 
     const AKS: &str = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks1";
+
+    fn planned(ctx: &Arc<Context>) -> Vec<crate::check::TargetJob> {
+        FamilyCheck::new(DeployCheck::new(&ctx.settings)).plan(ctx)
+    }
 
     fn local(pairs: &[(&str, &str)]) -> Arc<Context> {
         let mut all = vec![("AZURE_CLIENT_ID", "app"), ("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_SECRET", "s3cret")];
@@ -372,10 +387,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn typos_are_reported_without_a_job_that_could_send_anything() {
+    async fn typos_are_reported_before_anything_is_sent() {
         let line = format!("aks:{AKS} image=contoso.azurecr.com/web:1");
         let ctx = local(&[("INPUT_DEPLOYTARGETS", &line)]);
-        let mut jobs = DeployCheck.plan(&ctx);
+        let mut jobs = planned(&ctx);
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].target, "aks:rg/aks1 image=contoso.azurecr.com/web:1");
         let outcome = jobs.remove(0).work.await;
@@ -386,13 +401,15 @@ mod tests {
     #[tokio::test]
     async fn no_targets_and_left_out_targets_are_skips() {
         let ctx = local(&[("INPUT_CHECKS", "deploy")]);
-        let jobs = DeployCheck.plan(&ctx);
+        let jobs = planned(&ctx);
         assert_eq!(jobs[0].target, "(no deploy targets)");
         let line = format!("aks:{AKS} image=contoso.azurecr.io/web:1");
         let ctx = local(&[("INPUT_DEPLOYTARGETS", &line), ("INPUT_OFFLINE", "true")]);
-        let outcome = DeployCheck.plan(&ctx).remove(0).work.await;
+        let outcome = planned(&ctx).remove(0).work.await;
         assert!(outcome.findings.is_empty());
         assert_eq!(outcome.skipped.as_deref(), Some("offline: the target is read through Azure Resource Manager"));
+        let left_out = FamilyCheck::left_out(DeployCheck::new(&ctx.settings), "left out".into());
+        assert_eq!(left_out.plan(&ctx).remove(0).work.await.skipped.as_deref(), Some("left out"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::azure::graph::{self, GraphError, GraphObject, ObjectCredentials};
 use crate::check::{Context, TargetOutcome};
 use crate::codes::Code;
 use crate::connections::ServiceConnection;
+use crate::expiry::{date, days_left, when};
 use crate::finding::{Finding, Severity};
 use crate::report::sanitize::sanitize;
 
@@ -24,32 +25,6 @@ const MAX_OTHER_NOTES: usize = 5;
 /// Microsoft Graph's application id and the `Application.Read.All` app role.
 const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 const APPLICATION_READ_ALL_ROLE: &str = "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30";
-
-/// Whole days from `now` to `end`, rounded down (negative once past).
-pub(crate) fn days_left(now: jiff::Timestamp, end: jiff::Timestamp) -> i64 {
-    (end.as_second() - now.as_second()).div_euclid(86_400)
-}
-
-pub(crate) fn date(ts: jiff::Timestamp) -> String {
-    ts.strftime("%Y-%m-%d").to_string()
-}
-
-/// "expires on 2026-12-09, in 17 days" / "expired on 2026-11-20, 2 days ago".
-pub(crate) fn when(now: jiff::Timestamp, end: jiff::Timestamp) -> String {
-    if end <= now {
-        match (now.as_second() - end.as_second()).div_euclid(86_400) {
-            0 => format!("expired on {} (today)", date(end)),
-            1 => format!("expired on {}, 1 day ago", date(end)),
-            n => format!("expired on {}, {n} days ago", date(end)),
-        }
-    } else {
-        match days_left(now, end) {
-            0 => format!("expires on {}, in less than a day", date(end)),
-            1 => format!("expires on {}, in 1 day", date(end)),
-            n => format!("expires on {}, in {n} days", date(end)),
-        }
-    }
-}
 
 /// An expired or not-yet-valid certificate: IDN007 without sending anything.
 pub(super) fn certificate_unusable_locally(ctx: &Context, about: &About, cert: &ClientCertificate) -> Option<Finding> {
@@ -147,15 +122,7 @@ impl InUse {
 
 /// IDN005 when `end` falls within `expiryErrorDays`, IDN006 within `expiryWarningDays`.
 pub(crate) fn expiry_code(ctx: &Context, end: jiff::Timestamp) -> Option<Code> {
-    let remaining = end.as_second() - ctx.now.as_second();
-    let within = |days: u32| remaining <= i64::from(days) * 86_400;
-    if within(ctx.settings.expiry_error_days) {
-        Some(Code::IDN005)
-    } else if within(ctx.settings.expiry_warning_days) {
-        Some(Code::IDN006)
-    } else {
-        None
-    }
+    ctx.settings.expiry_windows().code(ctx.now, end)
 }
 
 /// IDN005/IDN006 for the credential in use, or a statement of how long it lasts.

@@ -6,13 +6,15 @@
 //! text. A certificate's own validity is checked locally, so its expiry is known even when
 //! Graph may not be read.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
 use crate::azure::entra::{self, Credential, Method};
 use crate::azure::graph;
-use crate::check::{Check, Context, TargetJob, TargetOutcome};
+use crate::check::family::{Family, Network};
+use crate::check::{Context, TargetOutcome};
 use crate::connections::{ConnectionKind, Origin, ServiceConnection};
 use crate::net::endpoints::base_url;
 use crate::report::sanitize::sanitize;
@@ -26,33 +28,43 @@ use about::{federation_advice, About};
 use classify::token_finding;
 use expiry::{certificate_unusable_locally, expiry, expiry_verdict, InUse};
 // The deploy check words and judges its own credentials' expiry the same way.
-pub(crate) use expiry::{date, days_left, expiry_code, when};
+pub(crate) use expiry::expiry_code;
 
-pub struct IdentityCheck;
+/// The identity family: the connections it proves are picked from the settings once.
+pub struct IdentityCheck {
+    connections: Vec<ServiceConnection>,
+}
 
-impl Check for IdentityCheck {
-    fn id(&self) -> CheckId {
-        CheckId::Identity
+impl IdentityCheck {
+    pub fn new(settings: &Settings) -> Self {
+        IdentityCheck { connections: targets(settings) }
+    }
+}
+
+impl Family for IdentityCheck {
+    type Target = ServiceConnection;
+    const ID: CheckId = CheckId::Identity;
+    const NETWORK: Network = Network::Remote { offline: "offline: no token requested and Microsoft Graph not read" };
+    const NOTHING_TO_CHECK: Option<(&'static str, &'static str)> = Some((
+        "(no Azure identity)",
+        "no azureSubscription connection and no ACR containerRegistry connection with an Entra identity \
+         (locally: set AZURE_CLIENT_ID and AZURE_TENANT_ID)",
+    ));
+
+    fn targets(&self) -> Vec<ServiceConnection> {
+        self.connections.clone()
     }
 
-    fn plan(&self, ctx: &Arc<Context>) -> Vec<TargetJob> {
-        let connections = targets(&ctx.settings);
-        if connections.is_empty() {
-            return vec![TargetJob::ready(
-                "(no Azure identity)",
-                TargetOutcome::skip(
-                    "no azureSubscription connection and no ACR containerRegistry connection with an Entra identity \
-                     (locally: set AZURE_CLIENT_ID and AZURE_TENANT_ID)",
-                ),
-            )];
-        }
-        connections
-            .into_iter()
-            .map(|conn| {
-                let ctx = ctx.clone();
-                TargetJob::new(conn.label(), async move { check_connection(&ctx, &conn).await })
-            })
-            .collect()
+    fn name(&self, conn: &ServiceConnection) -> String {
+        conn.label()
+    }
+
+    fn check_one(
+        self: Arc<Self>,
+        ctx: Arc<Context>,
+        conn: ServiceConnection,
+    ) -> impl Future<Output = TargetOutcome> + Send + 'static {
+        async move { check_connection(&ctx, &conn).await }
     }
 }
 
@@ -157,7 +169,7 @@ async fn run(
         if let Some(cert) = &local_cert {
             expiry_verdict(ctx, about, &InUse::local(cert), out, facts);
         }
-        out.skipped = Some("offline: no token requested and Microsoft Graph not read".into());
+        out.stopped_offline = true;
         return;
     }
 

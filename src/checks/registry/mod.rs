@@ -16,45 +16,63 @@ pub mod platform;
 pub mod server;
 pub mod tags;
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
 
-use crate::check::{Check, Context, TargetJob, TargetOutcome};
-use crate::settings::CheckId;
+use crate::check::family::{Family, Network};
+use crate::check::{Context, TargetOutcome};
+use crate::settings::{CheckId, Settings};
 use chain::{Shared, TargetSpec};
 use server::{parse_server, ServerOrigin};
 
-pub struct RegistryCheck;
+/// The registry family: its targets are worked out from the settings once, before the run.
+pub struct RegistryCheck {
+    specs: Vec<TargetSpec>,
+    /// What every target's chain shares (Docker config, TLS roots, Entra tokens), built by the
+    /// first job: reading the Docker config is I/O, which belongs in a job, not in planning.
+    shared: OnceLock<Arc<Shared>>,
+}
 
-impl Check for RegistryCheck {
-    fn id(&self) -> CheckId {
-        CheckId::Registry
+impl RegistryCheck {
+    pub fn new(settings: &Settings) -> Self {
+        RegistryCheck { specs: targets(settings), shared: OnceLock::new() }
+    }
+}
+
+impl Family for RegistryCheck {
+    type Target = TargetSpec;
+    const ID: CheckId = CheckId::Registry;
+    const NETWORK: Network = Network::Remote {
+        offline: "offline: the login server was checked for syntax and typos only; DNS, TLS and the registry API were not contacted",
+    };
+    const NOTHING_TO_CHECK: Option<(&'static str, &'static str)> = Some((
+        "(no registry targets)",
+        "no `containerRegistry` connection and no `registries` line (or --registry) to check",
+    ));
+
+    fn targets(&self) -> Vec<TargetSpec> {
+        self.specs.clone()
     }
 
-    fn plan(&self, ctx: &Arc<Context>) -> Vec<TargetJob> {
-        let specs = targets(ctx);
-        if specs.is_empty() {
-            return vec![TargetJob::ready(
-                "(no registry targets)",
-                TargetOutcome::skip(
-                    "no `containerRegistry` connection and no `registries` line (or --registry) to check",
-                ),
-            )];
+    fn name(&self, spec: &TargetSpec) -> String {
+        spec.name.clone()
+    }
+
+    fn check_one(
+        self: Arc<Self>,
+        ctx: Arc<Context>,
+        spec: TargetSpec,
+    ) -> impl Future<Output = TargetOutcome> + Send + 'static {
+        async move {
+            let shared = self.shared.get_or_init(|| Arc::new(Shared::new(&ctx))).clone();
+            chain::check(ctx, shared, spec).await
         }
-        let shared = Arc::new(Shared::new(ctx));
-        specs
-            .into_iter()
-            .map(|spec| {
-                let name = spec.name.clone();
-                TargetJob::new(name, chain::check(ctx.clone(), shared.clone(), spec))
-            })
-            .collect()
     }
 }
 
 /// Every target of the run, in input order: `registries` lines first, then connections no
 /// line covers.
-pub fn targets(ctx: &Context) -> Vec<TargetSpec> {
-    let settings = &ctx.settings;
+pub fn targets(settings: &Settings) -> Vec<TargetSpec> {
     let connections: Vec<_> = settings
         .registry_connections
         .iter()

@@ -132,7 +132,7 @@ impl SourcesRoot {
 }
 
 /// What discovery found.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Discovered {
     pub files: Vec<PipelineFile>,
     /// Found files that are links leading outside the sources folder: not read.

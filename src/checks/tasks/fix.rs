@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::advice::{Edit, PIN_MARKER};
-use super::advisories::AdvisoryDb;
+use super::config::TasksConfig;
 use super::discover::{Place, SourcesRoot};
 use super::{advise_pipeline, definition_name, find_and_scan, resolver, run_db, with_files};
 use crate::check::Context;
@@ -23,14 +23,12 @@ use crate::exit::Exit;
 use crate::fsread;
 
 /// The edits the advice asks for, one per task value.
-pub async fn planned_edits(ctx: &Arc<Context>) -> Result<Vec<Edit>, String> {
+pub async fn planned_edits(ctx: &Arc<Context>, config: &TasksConfig) -> Result<Vec<Edit>, String> {
     let definition = definition_name(ctx).await;
-    let planned =
-        find_and_scan(&ctx.settings, definition.as_deref(), &AtomicBool::new(false)).map_err(|e| e.to_string())?;
-    // Validate the organization's files as before (a bad one is bad input), then use them
-    // over the run's (possibly refreshed) database.
-    AdvisoryDb::load(&ctx.settings.advisory_files).map_err(|e| e.to_string())?;
-    let db = with_files(ctx, run_db(ctx).await);
+    let planned = find_and_scan(&ctx.settings, config, definition.as_deref(), &AtomicBool::new(false));
+    // The organization's files were read when the input was validated; they go over the
+    // run's (possibly refreshed) database.
+    let db = with_files(run_db(ctx).await, config);
     let resolver = resolver(ctx);
     let mut edits: Vec<Edit> = Vec::new();
     let mut seen: HashSet<(PathBuf, usize)> = HashSet::new();
@@ -164,8 +162,14 @@ pub fn unified_diff(name: &str, old: &str, new: &str) -> String {
 }
 
 /// Runs `fix`: edits the files (or prints the diff); returns the exit code.
-pub async fn run(ctx: &Arc<Context>, dry_run: bool, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
-    let edits = match planned_edits(ctx).await {
+pub async fn run(
+    ctx: &Arc<Context>,
+    config: &TasksConfig,
+    dry_run: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    let edits = match planned_edits(ctx, config).await {
         Ok(e) => e,
         Err(e) => {
             let _ = writeln!(err, "azp-preflight: bad input: {e}");

@@ -5,6 +5,7 @@
 
 pub mod advice;
 pub mod advisories;
+pub mod config;
 pub mod discover;
 pub mod fix;
 pub mod index;
@@ -15,6 +16,7 @@ pub mod scan;
 pub mod shared;
 pub mod templates;
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -26,17 +28,31 @@ use serde_json::{json, Value};
 use self::advice::{Advice, Facts, Identity};
 use self::advisories::refresh::{self, AdvisoryUpdate, Refresh, RunDb};
 use self::advisories::AdvisoryDb;
+use self::config::{pattern_input, TasksConfig};
 use self::discover::{Discovered, How, PipelineFile, SourcesRoot};
 use self::resolve::{Lookup, Resolver};
 use self::templates::{Collection, PipelineScan};
-use crate::check::{Check, Context, TargetJob, TargetOutcome};
+use crate::check::family::{Family, Network};
+use crate::check::{Context, LateRemedy, TargetOutcome};
 use crate::codes::Code;
 use crate::finding::{Finding, Location, Severity};
 use crate::report::sanitize::sanitize;
 use crate::report::AdvisoryDbInfo;
-use crate::settings::{CheckId, InputError, Settings};
+use crate::settings::{CheckId, Settings};
 
-pub struct TasksCheck;
+/// The tasks family: one job that finds the pipeline files and checks each (see `Family`
+/// below for why one job).
+pub struct TasksCheck {
+    config: Arc<TasksConfig>,
+    /// What the job is doing, for the remedy when it misses the deadline.
+    stage: Arc<AtomicU8>,
+}
+
+impl TasksCheck {
+    pub fn new(config: Arc<TasksConfig>) -> Self {
+        TasksCheck { config, stage: Arc::new(AtomicU8::new(Stage::Definition as u8)) }
+    }
+}
 
 /// The report entry for what concerns the search as a whole (nothing found, files skipped).
 const FILES_TARGET: &str = "pipeline files";
@@ -59,28 +75,41 @@ enum Stage {
     Advising,
 }
 
-impl Check for TasksCheck {
-    fn id(&self) -> CheckId {
-        CheckId::Tasks
+// Finding and reading the pipeline files is local work that can be large (a monorepo,
+// `**/*.yml`, generated YAML). It used to run in planning, before the deadline applied. Options:
+// (a) a job per file after discovery: discovery itself is the slow part;
+// (b) find the files in this phase's job and check them in `after`: those jobs would wait
+//     for every network check of the first phase and lose their time to it;
+// (c) one job that finds, reads and checks the files and reports one entry per file
+//     (`TargetOutcome::entries`). Chosen: the smallest change that keeps the report's
+//     shape and puts everything under the deadline. Its cost: a run that misses the
+//     deadline reports one RUN001 for "pipeline files" rather than per-file results.
+impl Family for TasksCheck {
+    /// The one job has no target of its own: it reports the files it finds.
+    type Target = ();
+    const ID: CheckId = CheckId::Tasks;
+    // Offline, it leaves out the organization's task versions and the advisory refresh and
+    // says so in its findings; the files are still checked.
+    const NETWORK: Network = Network::Local;
+    const NOTHING_TO_CHECK: Option<(&'static str, &'static str)> = None;
+
+    fn targets(&self) -> Vec<()> {
+        vec![()]
     }
 
-    // Finding and reading the pipeline files is local work that can be large (a monorepo,
-    // `**/*.yml`, generated YAML). It used to run here, before the deadline applied. Options:
-    // (a) plan a job per file after discovery: discovery itself is the slow part;
-    // (b) find the files in this phase's job and check them in `after`: those jobs would wait
-    //     for every network check of the first phase and lose their time to it;
-    // (c) one job that finds, reads and checks the files and reports one entry per file
-    //     (`TargetOutcome::entries`). Chosen: the smallest change that keeps the report's
-    //     shape and puts everything under the deadline. Its cost: a run that misses the
-    //     deadline reports one RUN001 for "pipeline files" rather than per-file results.
-    fn plan(&self, ctx: &Arc<Context>) -> Vec<TargetJob> {
-        let stage = Arc::new(AtomicU8::new(Stage::Definition as u8));
-        let (job_ctx, job_stage) = (ctx.clone(), stage.clone());
+    fn name(&self, _: &()) -> String {
+        FILES_TARGET.to_string()
+    }
+
+    fn check_one(self: Arc<Self>, ctx: Arc<Context>, _: ()) -> impl Future<Output = TargetOutcome> + Send + 'static {
+        async move { run(ctx, self.config.clone(), self.stage.clone()).await }
+    }
+
+    fn late_remedy(&self, ctx: &Context, _: &()) -> Option<LateRemedy> {
+        let stage = self.stage.clone();
         let sources = ctx.settings.sources_dir.display().to_string();
         let is_online = online(ctx);
-        let job = TargetJob::new(FILES_TARGET, async move { run(job_ctx, job_stage).await })
-            .late_remedy(move |secs| late_remedy(stage.load(Ordering::Relaxed), &sources, is_online, secs));
-        vec![job]
+        Some(Box::new(move |secs| late_remedy(stage.load(Ordering::Relaxed), &sources, is_online, secs)))
     }
 }
 
@@ -121,16 +150,13 @@ impl Drop for CancelOnDrop {
 /// The tasks check as one job: find the files, read and scan them off the async workers,
 /// then check each pipeline. The advisory database is refreshed meanwhile (when asked): it
 /// starts with the job, so its bounded wait never adds to a long search.
-async fn run(ctx: Arc<Context>, stage: Arc<AtomicU8>) -> TargetOutcome {
-    let (searched, used) = tokio::join!(search(&ctx, &stage), run_db(&ctx));
-    let (planned, org_advisories) = match searched {
+async fn run(ctx: Arc<Context>, config: Arc<TasksConfig>, stage: Arc<AtomicU8>) -> TargetOutcome {
+    let (searched, used) = tokio::join!(search(&ctx, &config, &stage), run_db(&ctx));
+    let planned = match searched {
         Ok(done) => done,
         Err(skipped) => return skipped,
     };
-    let mut db = used.db.clone();
-    for advisory in org_advisories {
-        db.merge(advisory);
-    }
+    let db = with_files(used, &config);
     stage.store(Stage::Advising as u8, Ordering::Relaxed);
     let resolver = resolver(&ctx);
     let agent_version = ctx.settings.agent_version.as_deref();
@@ -166,25 +192,19 @@ async fn run(ctx: Arc<Context>, stage: Arc<AtomicU8>) -> TargetOutcome {
     TargetOutcome { entries, ..Default::default() }
 }
 
-/// Finds and scans the pipeline files off the async workers, and reads the organization's
-/// advisory files; `Err` is the outcome to report instead (a skip).
-async fn search(ctx: &Arc<Context>, stage: &AtomicU8) -> Result<(Planned, Vec<advisories::Advisory>), TargetOutcome> {
+/// Finds and scans the pipeline files off the async workers; `Err` is the outcome to report
+/// instead (a skip).
+async fn search(ctx: &Arc<Context>, config: &Arc<TasksConfig>, stage: &AtomicU8) -> Result<Planned, TargetOutcome> {
     let definition = definition_name(ctx).await;
     stage.store(Stage::Scanning as u8, Ordering::Relaxed);
     let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
-    let (flag, search_ctx) = (cancel.0.clone(), ctx.clone());
-    let searched = tokio::task::spawn_blocking(move || {
-        let settings = &search_ctx.settings;
-        let planned = find_and_scan(settings, definition.as_deref(), &flag)?;
-        // Validated before the run; a file that changed since is left out.
-        let org = settings.advisory_files.iter().filter_map(|path| advisories::read_file(path).ok()).collect();
-        Ok::<_, InputError>((planned, org))
-    })
-    .await;
+    let (flag, search_ctx, config) = (cancel.0.clone(), ctx.clone(), config.clone());
+    let searched =
+        tokio::task::spawn_blocking(move || find_and_scan(&search_ctx.settings, &config, definition.as_deref(), &flag))
+            .await;
     drop(cancel);
     match searched {
-        Ok(Ok(done)) => Ok(done),
-        Ok(Err(e)) => Err(TargetOutcome::skip(e.to_string())),
+        Ok(done) => Ok(done),
         Err(join) => match join.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
             Err(_) => Err(TargetOutcome::skip("the search for pipeline files was cancelled")),
@@ -226,43 +246,14 @@ pub async fn run_db(ctx: &Context) -> &RunDb {
         .await
 }
 
-/// The run's database with the organization's advisory files merged over it (validated
-/// before the run, so a failure here means a file changed since: it is left out).
-pub fn with_files(ctx: &Context, used: &RunDb) -> AdvisoryDb {
+/// The run's database with the organization's advisory files (read once, when the run's
+/// input was validated) merged over it.
+pub fn with_files(used: &RunDb, config: &TasksConfig) -> AdvisoryDb {
     let mut db = used.db.clone();
-    for path in &ctx.settings.advisory_files {
-        match advisories::read_file(path) {
-            Ok(a) => db.merge(a),
-            Err(e) => tracing::warn!("{e}"),
-        }
+    for advisory in &config.org_advisories {
+        db.merge(advisory.clone());
     }
     db
-}
-
-/// Bad `pipelineFiles` / `--pipeline` values and advisory files are input errors (exit 2),
-/// reported before anything runs. Globs are only checked to match something here; the
-/// search itself runs under the deadline.
-pub fn validate(settings: &Settings) -> Result<(), InputError> {
-    if !settings.pipeline_patterns.is_empty() {
-        discover::validate_patterns(&settings.sources_dir, &settings.pipeline_patterns, pattern_input(settings))?;
-    }
-    AdvisoryDb::load(&settings.advisory_files).map_err(|e| {
-        let name = if settings.in_pipeline { "advisoryFile" } else { "--advisories" };
-        InputError::new(
-            name,
-            &e.file.display().to_string(),
-            &format!("a valid advisory file ({})", e.problems.join("; ")),
-        )
-    })?;
-    Ok(())
-}
-
-fn pattern_input(settings: &Settings) -> &'static str {
-    if settings.in_pipeline {
-        "pipelineFiles"
-    } else {
-        "--pipeline"
-    }
 }
 
 fn no_files_reason(sources_dir: &Path) -> String {
@@ -297,21 +288,21 @@ fn resolver(ctx: &Context) -> Option<Resolver> {
 /// `cancel` is set.
 pub fn find_files(
     settings: &Settings,
+    config: &TasksConfig,
     root: &SourcesRoot,
     definition: Option<&str>,
     cancel: &AtomicBool,
-) -> Result<(Discovered, How), InputError> {
-    if !settings.pipeline_patterns.is_empty() {
-        let found = discover::from_patterns_within(root, &settings.pipeline_patterns, pattern_input(settings), cancel)?;
-        return Ok((found, How::Given));
+) -> (Discovered, How) {
+    if let Some(given) = &config.given {
+        return (given.clone(), How::Given);
     }
     if let Some(name) = definition {
         if let Some(file) = discover::definition_file(&settings.sources_dir, name) {
-            return Ok((Discovered { files: vec![file], ..Default::default() }, How::Definition));
+            return (Discovered { files: vec![file], ..Default::default() }, How::Definition);
         }
         tracing::debug!("the definition's YAML file {name} is not under the sources folder");
     }
-    Ok((discover::conventional_within(root, cancel), How::Conventional))
+    (discover::conventional_within(root, cancel), How::Conventional)
 }
 
 /// What the search found: the pipelines to check, and notes about files left out.
@@ -327,11 +318,12 @@ pub struct Planned {
 /// Finds the pipeline files, reads them and their templates, and says what was left out.
 pub fn find_and_scan(
     settings: &Settings,
+    config: &TasksConfig,
     definition: Option<&str>,
     cancel: &AtomicBool,
-) -> Result<Planned, InputError> {
+) -> Planned {
     let root = SourcesRoot::new(&settings.sources_dir);
-    let (found, how) = find_files(settings, &root, definition, cancel)?;
+    let (found, how) = find_files(settings, config, &root, definition, cancel);
     let collection = Collection::read_within(&found.files, &root, cancel);
     let scans = pipelines_of(&collection, &found.files, how, cancel);
     let found_line = (how == How::Conventional).then(|| found_summary(&found, scans.len()));
@@ -425,7 +417,7 @@ pub fn find_and_scan(
             .data("limit", templates::MAX_FILES),
         );
     }
-    Ok(Planned { scans, notes, found: found_line })
+    Planned { scans, notes, found: found_line }
 }
 
 /// "12 pipeline files found (3 by name, 9 by content); 7 are templates, reported through the
@@ -583,6 +575,7 @@ pub fn references_json(scan: &PipelineScan) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Check;
 
     #[test]
     fn a_late_search_is_blamed_on_local_work_not_the_network() {
@@ -601,7 +594,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("azure-pipelines.yml"), "steps:\n- task: Docker@2\n").unwrap();
         let ctx = crate::check::test_context(&[("BUILD_SOURCESDIRECTORY", dir.path().to_str().unwrap())]);
-        let jobs = TasksCheck.plan(&ctx);
+        let jobs = crate::check::family::FamilyCheck::new(TasksCheck::new(Arc::default())).plan(&ctx);
         assert_eq!(jobs.len(), 1, "planning does no file work: one job");
         assert!(jobs[0].late_remedy.is_some());
         let outcome = jobs.into_iter().next().unwrap().work.await;
