@@ -13,6 +13,7 @@ use crate::cli::{Cli, Command, FixArgs, Format, RunArgs};
 use crate::codes::Code;
 use crate::env::AgentEnv;
 pub use crate::exit::Exit;
+use crate::input_error::InputError;
 use crate::net::http::HttpSettings;
 use crate::net::proxy::ProxyConfig;
 use crate::net::{Endpoints, HttpClient};
@@ -20,7 +21,7 @@ use crate::output::{LogCommand, Output};
 use crate::report::vso::{self, PipelineOutputs};
 use crate::report::{self, Report};
 use crate::secret::Redactor;
-use crate::settings::{CheckId, InputError, Settings};
+use crate::settings::{CheckId, Settings};
 
 /// Where output goes; tests pass buffers.
 pub struct Io<'a> {

@@ -2,40 +2,18 @@
 //! problem is an `InputError` that names the input, the value and the expected form (exit 2).
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::checks::tasks::advisories::refresh::{self, AdvisoryUpdate};
+use crate::advisory_update::{self, AdvisoryUpdate};
 use crate::cli::{FailOn, Format, RunArgs};
 use crate::connections::{self, ConnectionKind, ServiceConnection};
 use crate::deploy_target::{self, DeployTarget};
 use crate::env::AgentEnv;
+use crate::input_error::InputError;
 use crate::registry_target::{self, RegistryTarget};
 use crate::secret::{Redactor, Secret};
 use crate::userinfo;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputError {
-    /// The input, flag or variable, e.g. `registries` (line 3) or `--timeout`.
-    pub input: String,
-    pub value: String,
-    pub expected: String,
-}
-
-impl InputError {
-    pub fn new(input: &str, value: &str, expected: &str) -> Self {
-        InputError { input: input.to_string(), value: value.to_string(), expected: expected.to_string() }
-    }
-}
-
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: `{}` is not valid; expected {}", self.input, self.value, self.expected)
-    }
-}
-
-impl std::error::Error for InputError {}
 
 /// The check families, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -328,7 +306,7 @@ impl Settings {
             expiry_error_days,
             advisory_files,
             advisory_update,
-            advisory_cache_dir: refresh::cache_dir(env),
+            advisory_cache_dir: advisory_update::cache_dir(env),
             pipeline_patterns,
             registries,
             deploy_targets,

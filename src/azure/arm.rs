@@ -10,7 +10,7 @@ use super::entra::{self, AccessToken, TokenError};
 use crate::check::Context;
 use crate::connections::ServiceConnection;
 use crate::net::http::{HttpError, Request};
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 /// Most pages a list may follow: protects against a `nextLink` that loops. A list with more
 /// is not proven complete.

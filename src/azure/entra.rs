@@ -13,7 +13,7 @@ use crate::check::Context;
 use crate::connections::ServiceConnection;
 use crate::net::http::{HttpError, Request, Response};
 use crate::net::Endpoints;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 use crate::secret::Secret;
 
 /// How long a reachable metadata service may take to hand out a token (it asks Entra ID

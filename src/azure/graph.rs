@@ -11,7 +11,7 @@ use crate::check::Context;
 use crate::connections::ServiceConnection;
 use crate::net::endpoints::base_url;
 use crate::net::http::{HttpError, Request, Response};
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 use crate::secret::Secret;
 
 /// Legacy Azure AD Graph hosts: endpoint data still names them in `graphUrl`, but they do

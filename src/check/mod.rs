@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::codes::Severity;
 use crate::env::AgentEnv;
-use crate::finding::{Finding, Severity};
+use crate::finding::Finding;
 use crate::net::{Endpoints, HttpClient};
 use crate::secret::Redactor;
 use crate::settings::{CheckId, Settings};
@@ -172,7 +173,7 @@ impl CheckResult {
 /// pairs ask for it: no unit test reaches the published document.
 #[cfg(test)]
 pub(crate) fn test_context(pairs: &[(&str, &str)]) -> Arc<Context> {
-    let off = [(crate::checks::tasks::advisories::refresh::DEFAULT_VAR, "off")];
+    let off = [(crate::advisory_update::DEFAULT_VAR, "off")];
     let env = AgentEnv::from_pairs(off.iter().chain(pairs).copied());
     let redactor = Redactor::default();
     let settings = Settings::from_args(&crate::cli::RunArgs::default(), &env, &redactor, std::path::PathBuf::from("."))

@@ -13,7 +13,7 @@ use crate::connections::ServiceConnection;
 use crate::deploy_target::DeployTarget;
 use crate::finding::Finding;
 use crate::net::http::Request;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 use super::clean_id;
 use super::network::same_id;

@@ -23,10 +23,11 @@ use serde_json::{json, Map, Value};
 use crate::azure::arm::{ArmClient, ArmError};
 use crate::check::{Check, Context, TargetJob, TargetOutcome};
 use crate::codes::Code;
+use crate::codes::Severity;
 use crate::connections::ServiceConnection;
 use crate::deploy_target::{DeployTarget, TargetKind};
-use crate::finding::{Finding, Severity};
-use crate::report::sanitize::sanitize;
+use crate::finding::Finding;
+use crate::sanitize::sanitize;
 use crate::settings::{CheckId, SourcedDeployTarget};
 
 use registry::{Permission, Registry};
@@ -118,7 +119,7 @@ fn kind_noun(kind: TargetKind) -> &'static str {
 /// A resource id from ARM made safe for logs (no control characters, no logging commands)
 /// but never shortened, since ids are also request paths.
 pub(crate) fn clean_id(id: &str) -> String {
-    crate::report::sanitize::neutralize_commands(&crate::report::sanitize::strip_controls(id)).replace(['\n', '\t'], "")
+    crate::sanitize::neutralize_commands(&crate::sanitize::strip_controls(id)).replace(['\n', '\t'], "")
 }
 
 /// Adds a part's results; `extra` objects are merged key by key.

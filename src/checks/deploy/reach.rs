@@ -10,7 +10,7 @@ use crate::azure::arm::{ArmClient, ResourceId};
 use crate::check::TargetOutcome;
 use crate::codes::Code;
 use crate::finding::Finding;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 use super::network::{not_allowed, parse_rule, same_id, show, Net};
 use super::not_verified;

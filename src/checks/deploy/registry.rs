@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::azure::arm::{ArmClient, ArmError, ResourceId};
 use crate::connections::ServiceConnection;
 use crate::deploy_target::DeployTarget;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 use super::abac::{self, Verdict};
 use super::clean_id;

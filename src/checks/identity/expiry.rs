@@ -13,9 +13,10 @@ use crate::azure::entra::{AccessToken, Credential, Method, TokenError, CERTIFICA
 use crate::azure::graph::{self, GraphError, GraphObject, ObjectCredentials};
 use crate::check::{Context, TargetOutcome};
 use crate::codes::Code;
+use crate::codes::Severity;
 use crate::connections::ServiceConnection;
-use crate::finding::{Finding, Severity};
-use crate::report::sanitize::sanitize;
+use crate::finding::Finding;
+use crate::sanitize::sanitize;
 
 /// At most this many notes about an app's other credentials, so one crowded app
 /// registration does not bury the rest of the report.

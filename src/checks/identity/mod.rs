@@ -15,7 +15,7 @@ use crate::azure::graph;
 use crate::check::{Check, Context, TargetJob, TargetOutcome};
 use crate::connections::{ConnectionKind, Origin, ServiceConnection};
 use crate::net::endpoints::base_url;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 use crate::settings::{CheckId, Settings};
 
 mod about;

@@ -24,17 +24,20 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use self::advice::{Advice, Facts, Identity};
-use self::advisories::refresh::{self, AdvisoryUpdate, Refresh, RunDb};
+use self::advisories::refresh::{self, Refresh, RunDb};
 use self::advisories::AdvisoryDb;
 use self::discover::{Discovered, How, PipelineFile, SourcesRoot};
 use self::resolve::{Lookup, Resolver};
 use self::templates::{Collection, PipelineScan};
+use crate::advisory_update::AdvisoryUpdate;
 use crate::check::{Check, Context, TargetJob, TargetOutcome};
 use crate::codes::Code;
-use crate::finding::{Finding, Location, Severity};
-use crate::report::sanitize::sanitize;
+use crate::codes::Severity;
+use crate::finding::{Finding, Location};
+use crate::input_error::InputError;
 use crate::report::AdvisoryDbInfo;
-use crate::settings::{CheckId, InputError, Settings};
+use crate::sanitize::sanitize;
+use crate::settings::{CheckId, Settings};
 
 pub struct TasksCheck;
 
@@ -569,8 +572,8 @@ pub fn references_json(scan: &PipelineScan) -> Value {
             let value = raw.value.trim();
             let (task, version) = value.rsplit_once('@').unwrap_or((value, ""));
             json!({
-                "task": crate::report::sanitize::sanitize(task),
-                "version": crate::report::sanitize::sanitize(version),
+                "task": crate::sanitize::sanitize(task),
+                "version": crate::sanitize::sanitize(version),
                 "file": r.file.display,
                 "line": raw.line,
                 "column": raw.column,
