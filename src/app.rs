@@ -9,6 +9,7 @@ use std::time::Instant;
 use clap::Parser;
 
 use crate::check::{runner, Context};
+use crate::checks::tasks::advisories::refresh::RunDb;
 use crate::cli::{Cli, Command, FixArgs, Format, RunArgs};
 use crate::codes::Code;
 use crate::env::AgentEnv;
@@ -195,7 +196,8 @@ fn run_checks(args: &RunArgs, env: AgentEnv, redactor: Redactor, io: &mut Stream
     // Jobs cancelled at the deadline may still hold sockets; do not wait for them.
     runtime.shutdown_background();
     // The database the tasks check used; the embedded one when it did not need any.
-    let advisory_db = ctx.advisories.get().map(|used| used.info.clone()).or_else(crate::checks::advisory_db_info);
+    let advisory_db =
+        ctx.advisories.get::<RunDb>().map(|used| used.info.clone()).or_else(crate::checks::advisory_db_info);
     let report = Report::new(results, started.elapsed(), ctx.settings.fail_on, advisory_db, &ctx.redactor);
     finish(&ctx, &report, io)
 }

@@ -166,7 +166,7 @@ fn find_cycles(files: &[SourceFile]) -> Vec<String> {
             let back = shortest_path(&graph, &component, to, from).expect("a path back inside the component");
             let mut path = vec![from.clone()];
             path.extend(back);
-            let mut text = path.iter().map(|m| name(m)).collect::<Vec<_>>().join(" -> ");
+            let mut text = path.iter().map(name).collect::<Vec<_>>().join(" -> ");
             for pair in path.windows(2) {
                 let key = (pair[0].clone(), pair[1].clone());
                 let r = &edges[&key];

@@ -3,6 +3,7 @@
 
 pub mod runner;
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::azure::Services;
 use crate::codes::Severity;
 use crate::env::AgentEnv;
 use crate::finding::Finding;
@@ -28,9 +30,9 @@ pub struct Context {
     pub redactor: Redactor,
     /// The run's notion of "now" (fixed at start; tests may pin it).
     pub now: jiff::Timestamp,
-    /// The advisory database the run uses, decided once (by the first job that needs it,
-    /// refreshing it when asked) and shown in the report header.
-    pub advisories: tokio::sync::OnceCell<crate::checks::tasks::advisories::refresh::RunDb>,
+    /// The advisory database the run uses (the tasks check's `RunDb`), decided once (by the
+    /// first job that needs it, refreshing it when asked) and shown in the report header.
+    pub advisories: RunOnce,
 }
 
 impl Context {
@@ -45,6 +47,47 @@ impl Context {
             now: jiff::Timestamp::now(),
             advisories: Default::default(),
         }
+    }
+
+    /// What the Azure clients need from this run.
+    pub fn services(&self) -> Services<'_> {
+        Services {
+            http: &self.http,
+            endpoints: &self.endpoints,
+            redactor: &self.redactor,
+            now: self.now,
+            job_token: self.settings.job_token.as_ref(),
+        }
+    }
+}
+
+/// A value decided once per run by the first job that needs it (the tasks check's advisory
+/// database). The framework holds it without naming its type: naming it would make check/
+/// depend on the check family that owns the type, and every check family depends on check/.
+#[derive(Default)]
+pub struct RunOnce(tokio::sync::OnceCell<Box<dyn Any + Send + Sync>>);
+
+impl RunOnce {
+    /// The value, decided by `init` when no job has decided it yet.
+    pub async fn get_or_init<T, F>(&self, init: impl FnOnce() -> F) -> &T
+    where
+        T: Any + Send + Sync,
+        F: Future<Output = T>,
+    {
+        let value = self.0.get_or_init(|| async { Box::new(init().await) as Box<dyn Any + Send + Sync> }).await;
+        // One owner stores and reads the value, always as the same type: a mismatch is a bug.
+        value.downcast_ref::<T>().expect("a run value is read as the type it was stored as")
+    }
+
+    /// The value, when a job decided it.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.get().and_then(|value| value.downcast_ref::<T>())
+    }
+}
+
+impl std::fmt::Debug for RunOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.initialized() { "RunOnce(decided)" } else { "RunOnce(undecided)" })
     }
 }
 

@@ -74,7 +74,7 @@ fn plan_one(ctx: &Arc<Context>, sourced: &SourcedDeployTarget) -> TargetJob {
     };
     let ctx = ctx.clone();
     TargetJob::new(name.clone(), async move {
-        let part = match ArmClient::connect(&ctx, &conn).await {
+        let part = match ArmClient::connect(&ctx.services(), &conn).await {
             Err(e) => TargetOutcome {
                 findings: vec![unreadable(kind_noun(target.kind), &target.resource.to_path(), &conn, &e)],
                 ..Default::default()

@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 
 use futures_util::future::join_all;
 
-use crate::azure::arm::{ArmClient, ResourceId};
+use crate::azure::arm::ArmClient;
+use crate::azure::resource_id::ResourceId;
 use crate::check::TargetOutcome;
 use crate::codes::Code;
 use crate::finding::Finding;

@@ -5,7 +5,8 @@
 use futures_util::future::join_all;
 use serde_json::Value;
 
-use crate::azure::arm::{ArmClient, ArmError, ResourceId};
+use crate::azure::arm::{ArmClient, ArmError};
+use crate::azure::resource_id::ResourceId;
 use crate::connections::ServiceConnection;
 use crate::deploy_target::DeployTarget;
 use crate::sanitize::sanitize;

@@ -228,14 +228,17 @@ pub(super) async fn expiry(
     match graph_token {
         Err(e) => failures.push((None, format!("no token for Microsoft Graph: {e}"), false)),
         Ok(token) => {
+            let services = ctx.services();
             let (mut app, sp) = tokio::join!(
-                graph::read(ctx, graph_url, &token.token, GraphObject::Application, &app_id),
-                graph::read(ctx, graph_url, &token.token, GraphObject::ServicePrincipal, &app_id)
+                graph::read(&services, graph_url, &token.token, GraphObject::Application, &app_id),
+                graph::read(&services, graph_url, &token.token, GraphObject::ServicePrincipal, &app_id)
             );
             // Automatic connections record the application's object id; the direct read by
             // object id may be allowed where the appId form is not.
             if let (Err(GraphError::Denied { .. }), Some(object_id)) = (&app, conn.data("APPOBJECTID")) {
-                if let Ok(found) = graph::read_application_by_object_id(ctx, graph_url, &token.token, object_id).await {
+                if let Ok(found) =
+                    graph::read_application_by_object_id(&services, graph_url, &token.token, object_id).await
+                {
                     app = Ok(found);
                 }
             }

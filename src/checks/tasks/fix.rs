@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::advice::{Edit, PIN_MARKER};
+use super::advisories::refresh::RunDb;
 use super::advisories::AdvisoryDb;
 use super::discover::{Place, SourcesRoot};
 use super::{advise_pipeline, definition_name, find_and_scan, resolver, run_db, with_files};
@@ -172,7 +173,7 @@ pub async fn run(ctx: &Arc<Context>, dry_run: bool, out: &mut dyn Write, err: &m
             return Exit::BadInput;
         }
     };
-    if let Some(note) = ctx.advisories.get().and_then(|used| used.note.as_ref()) {
+    if let Some(note) = ctx.advisories.get::<RunDb>().and_then(|used| used.note.as_ref()) {
         let _ = writeln!(err, "azp-preflight: note[{}]: {}", note.code, note.message);
     }
     if edits.is_empty() {
