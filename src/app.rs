@@ -14,6 +14,7 @@ use crate::cli::{Cli, Command, FixArgs, Format, RunArgs};
 use crate::codes::Code;
 use crate::env::AgentEnv;
 pub use crate::exit::Exit;
+use crate::input_error::InputError;
 use crate::net::http::HttpSettings;
 use crate::net::proxy::ProxyConfig;
 use crate::net::{Endpoints, HttpClient};
@@ -21,7 +22,7 @@ use crate::output::{LogCommand, Output};
 use crate::report::vso::{self, PipelineOutputs};
 use crate::report::{self, Report};
 use crate::secret::Redactor;
-use crate::settings::{InputError, Settings};
+use crate::settings::Settings;
 
 /// Where output goes; tests pass buffers.
 pub struct Io<'a> {
@@ -199,7 +200,12 @@ fn run_checks(args: &RunArgs, env: AgentEnv, redactor: Redactor, io: &mut Stream
     // Jobs cancelled at the deadline may still hold sockets; do not wait for them.
     runtime.shutdown_background();
     // The database the tasks check used; the embedded one when it did not need any.
-    let advisory_db = ctx.advisories.get().map(|used| used.info.clone()).or_else(crate::checks::advisory_db_info);
+    let advisory_db = config
+        .tasks
+        .as_ref()
+        .and_then(|tasks| tasks.run_db.get())
+        .map(|used| used.info.clone())
+        .or_else(crate::checks::advisory_db_info);
     let report = Report::new(results, started.elapsed(), ctx.settings.fail_on, advisory_db, &ctx.redactor);
     finish(&ctx, &report, io)
 }

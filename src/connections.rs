@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::env::AgentEnv;
 use crate::fsread;
+use crate::input_error::InputError;
 use crate::secret::{Redactor, Secret};
-use crate::settings::InputError;
 use crate::userinfo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

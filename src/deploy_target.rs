@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use crate::azure::arm::ResourceId;
+use crate::azure::resource_id::ResourceId;
 use crate::registry_target::{self, Reference};
 
 pub const GRAMMAR: &str = "aks:<managed cluster resource id> image=<registry>/<repository>[:<tag>|@<digest>] \

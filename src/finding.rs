@@ -3,26 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::codes::Code;
-
-/// How bad a finding is. Ordered: `Note < Warning < Error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Note,
-    Warning,
-    Error,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Note => "note",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
+use crate::codes::{Code, Severity};
 
 /// A place in a file: 1-based line and column (columns count characters).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]

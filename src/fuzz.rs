@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::azure::arm::ResourceId;
+use crate::azure::resource_id::ResourceId;
 use crate::azure::{certificate, entra, graph, jwt};
 use crate::check::Context;
 use crate::checks::registry::server::{self, ServerOrigin};
@@ -345,7 +345,7 @@ pub fn json_answers(data: &[u8]) {
     };
     let resp = response(status, &[("content-type", b"application/json")], body);
     let ctx = context();
-    match entra::parse_token_response(&ctx, &resp) {
+    match entra::parse_token_response(&ctx.services(), &resp) {
         Ok(token) => {
             assert!(resp.is_success());
             let value = token.token.expose().trim();

@@ -5,6 +5,7 @@
 //! read once into `env::AgentEnv`) → `checks` plan jobs → `check::runner` runs them under
 //! one deadline → `report` renders the results.
 
+pub mod advisory_update;
 pub mod app;
 pub mod azure;
 pub mod check;
@@ -20,11 +21,13 @@ pub mod finding;
 pub mod fsread;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod input_error;
 pub mod logging;
 pub mod net;
 pub mod output;
 pub mod registry_target;
 pub mod report;
+pub mod sanitize;
 pub mod secret;
 pub mod settings;
 #[cfg(test)]

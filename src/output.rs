@@ -16,32 +16,9 @@
 use std::io::{self, Write};
 
 use crate::env::AgentEnv;
+// What "inert" means is defined once, in `sanitize`, for the writer and for messages alike.
+use crate::sanitize::{is_invisible_format, neutralize_commands};
 use crate::secret::Redactor;
-
-/// Makes `##vso[` and `##[` inert wherever they appear, keeping the text readable.
-pub fn neutralize_commands(text: &str) -> String {
-    if !text.contains("##") {
-        return text.to_string();
-    }
-    // Replacing can create a new `##` only at a seam of `#` runs; repeat until stable
-    // (`###vso[` → `## #vso[` would otherwise keep a prefix).
-    let mut out = text.to_string();
-    while out.contains("##vso[") || out.contains("##[") {
-        out = out.replace("##vso[", "# #vso[").replace("##[", "# #[");
-    }
-    out
-}
-
-/// Whether a character is invisible and could hide a command prefix from a reader while
-/// another reader skips it (soft hyphen, zero-width marks, direction marks, BOM).
-fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
-}
-
-/// Drops control characters except newline and tab, and invisible format characters.
-pub fn strip_controls(text: &str) -> String {
-    text.chars().filter(|c| (!c.is_control() || *c == '\n' || *c == '\t') && !is_invisible_format(*c)).collect()
-}
 
 /// Length of an SGR sequence (`ESC [ digits/; m`) at the start of `text`, if it is one.
 fn sgr_len(text: &str) -> Option<usize> {

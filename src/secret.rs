@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine as _;
 
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 /// Values shorter than this are not redacted inside other text: a one-character "secret"
 /// would shred every message. They are still never printed on their own.

@@ -2,40 +2,18 @@
 //! problem is an `InputError` that names the input, the value and the expected form (exit 2).
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::checks::tasks::advisories::refresh::{self, AdvisoryUpdate};
+use crate::advisory_update::{self, AdvisoryUpdate};
 use crate::cli::{FailOn, Format, RunArgs};
 use crate::connections::{self, ConnectionKind, ServiceConnection};
 use crate::deploy_target::{self, DeployTarget};
 use crate::env::AgentEnv;
+use crate::input_error::{InputError, InputErrors};
 use crate::registry_target::{self, RegistryTarget};
 use crate::secret::{Redactor, Secret};
 use crate::userinfo;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputError {
-    /// The input, flag or variable, e.g. `registries` (line 3) or `--timeout`.
-    pub input: String,
-    pub value: String,
-    pub expected: String,
-}
-
-impl InputError {
-    pub fn new(input: &str, value: &str, expected: &str) -> Self {
-        InputError { input: input.to_string(), value: value.to_string(), expected: expected.to_string() }
-    }
-}
-
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: `{}` is not valid; expected {}", self.input, self.value, self.expected)
-    }
-}
-
-impl std::error::Error for InputError {}
 
 /// The check families, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -116,44 +94,6 @@ pub struct Settings {
     pub job_token: Option<Secret>,
     pub project: Option<String>,
     pub definition_id: Option<String>,
-}
-
-/// Every input problem of a run, reported together (exit 2): a user fixes them in one go
-/// rather than one per run.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct InputErrors(pub Vec<InputError>);
-
-impl InputErrors {
-    /// Keeps `result`'s value, or records its error and goes on with `fallback`.
-    pub fn take<T>(&mut self, result: Result<T, InputError>, fallback: T) -> T {
-        match result {
-            Ok(value) => value,
-            Err(e) => {
-                self.0.push(e);
-                fallback
-            }
-        }
-    }
-
-    pub fn into_result<T>(self, value: T) -> Result<T, InputErrors> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(self)
-        }
-    }
-}
-
-impl fmt::Display for InputErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
 }
 
 impl Settings {
@@ -371,7 +311,7 @@ impl Settings {
             expiry_error_days,
             advisory_files,
             advisory_update,
-            advisory_cache_dir: refresh::cache_dir(env),
+            advisory_cache_dir: advisory_update::cache_dir(env),
             pipeline_patterns,
             registries,
             deploy_targets,

@@ -7,10 +7,10 @@ use serde_json::Value;
 use url::Url;
 
 use super::entra::{self, AccessToken, TokenError};
-use crate::check::Context;
+use super::Services;
 use crate::connections::ServiceConnection;
 use crate::net::http::{HttpError, Request};
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 /// Most pages a list may follow: protects against a `nextLink` that loops. A list with more
 /// is not proven complete.
@@ -69,30 +69,30 @@ impl ArmError {
 
 /// The ARM base for a connection: `AZP_PREFLIGHT_ARM_URL` when set, else the connection's
 /// own `ENDPOINT_URL_<id>` (its cloud), else the public cloud.
-pub fn base_for(ctx: &Context, conn: &ServiceConnection) -> Url {
-    if ctx.endpoints.arm_overridden {
-        return ctx.endpoints.arm.clone();
+pub fn base_for(services: &Services<'_>, conn: &ServiceConnection) -> Url {
+    if services.endpoints.arm_overridden {
+        return services.endpoints.arm.clone();
     }
     conn.url
         .as_deref()
         .and_then(|u| crate::net::endpoints::base_url("ENDPOINT_URL", u).ok())
-        .unwrap_or_else(|| ctx.endpoints.arm.clone())
+        .unwrap_or_else(|| services.endpoints.arm.clone())
 }
 
 pub struct ArmClient<'a> {
-    ctx: &'a Context,
+    services: Services<'a>,
     base: Url,
     token: AccessToken,
 }
 
 impl<'a> ArmClient<'a> {
     /// Gets a token for ARM with the connection's identity.
-    pub async fn connect(ctx: &'a Context, conn: &ServiceConnection) -> Result<ArmClient<'a>, ArmError> {
-        let base = base_for(ctx, conn);
+    pub async fn connect(services: &Services<'a>, conn: &ServiceConnection) -> Result<ArmClient<'a>, ArmError> {
+        let base = base_for(services, conn);
         let audience = conn.data("ACTIVEDIRECTORYSERVICEENDPOINTRESOURCEID").unwrap_or("https://management.azure.com/");
         let scope = format!("{}/.default", audience.trim_end_matches('/'));
-        let token = entra::acquire(ctx, conn, &scope).await.map_err(ArmError::Token)?;
-        Ok(ArmClient { ctx, base, token })
+        let token = entra::acquire(services, conn, &scope).await.map_err(ArmError::Token)?;
+        Ok(ArmClient { services: *services, base, token })
     }
 
     pub fn base(&self) -> &Url {
@@ -125,7 +125,7 @@ impl<'a> ArmClient<'a> {
     }
 
     async fn send(&self, request: Request) -> Result<Value, ArmError> {
-        let resp = self.ctx.http.send(request.bearer(&self.token.token)).await.map_err(ArmError::Transport)?;
+        let resp = self.services.http.send(request.bearer(&self.token.token)).await.map_err(ArmError::Transport)?;
         let correlation_id = resp
             .header("x-ms-correlation-request-id")
             .or(resp.header("x-ms-request-id"))
@@ -185,89 +185,12 @@ fn next_page(page: &Value, from: &Url, number: usize) -> Result<Option<Url>, Arm
     Ok(Some(url))
 }
 
-/// The parts of `/subscriptions/<sub>/resourceGroups/<rg>/providers/<ns>/<type>/<name>[/...]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceId {
-    pub subscription: String,
-    pub resource_group: String,
-    pub provider: String,
-    /// `type/name` pairs after the provider, e.g. `[("managedClusters", "aks1")]`.
-    pub segments: Vec<(String, String)>,
-}
-
-impl ResourceId {
-    pub fn parse(id: &str) -> Option<ResourceId> {
-        let parts: Vec<&str> = id.trim().trim_matches('/').split('/').collect();
-        if parts.len() < 8
-            || !parts[0].eq_ignore_ascii_case("subscriptions")
-            || !parts[2].eq_ignore_ascii_case("resourcegroups")
-            || !parts[4].eq_ignore_ascii_case("providers")
-        {
-            return None;
-        }
-        if parts.iter().any(|p| p.is_empty() || p.chars().any(char::is_whitespace)) || (parts.len() - 6) % 2 != 0 {
-            return None;
-        }
-        let segments = parts[6..].chunks(2).map(|c| (c[0].to_string(), c[1].to_string())).collect();
-        Some(ResourceId {
-            subscription: parts[1].into(),
-            resource_group: parts[3].into(),
-            provider: parts[5].into(),
-            segments,
-        })
-    }
-
-    /// The canonical string form.
-    pub fn to_path(&self) -> String {
-        let mut s = format!(
-            "/subscriptions/{}/resourceGroups/{}/providers/{}",
-            self.subscription, self.resource_group, self.provider
-        );
-        for (t, n) in &self.segments {
-            s.push_str(&format!("/{t}/{n}"));
-        }
-        s
-    }
-
-    pub fn name(&self) -> &str {
-        self.segments.last().map(|(_, n)| n.as_str()).unwrap_or("")
-    }
-
-    pub fn is_type(&self, provider: &str, resource_type: &str) -> bool {
-        self.provider.eq_ignore_ascii_case(provider)
-            && self.segments.first().is_some_and(|(t, _)| t.eq_ignore_ascii_case(resource_type))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::test_context;
+    use crate::azure::services::TestServices;
     use crate::testing::{FakeServer, Route};
     use serde_json::json;
-
-    #[test]
-    fn resource_ids() {
-        let id = ResourceId::parse(
-            "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks1",
-        )
-        .unwrap();
-        assert!(id.is_type("microsoft.containerservice", "managedclusters"));
-        assert_eq!((id.name(), id.subscription.as_str()), ("aks1", "s1"));
-        assert_eq!(
-            id.to_path(),
-            "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks1"
-        );
-        for bad in [
-            "",
-            "/subscriptions/s1",
-            "/subscriptions/s1/resourceGroups/rg/providers/X/y",
-            "/subs/s1/resourceGroups/rg/providers/X/y/z",
-            "/subscriptions/s 1/resourceGroups/rg/providers/X/y/z",
-        ] {
-            assert!(ResourceId::parse(bad).is_none(), "{bad}");
-        }
-    }
 
     #[tokio::test]
     async fn reads_lists_across_pages_and_keeps_arm_errors() {
@@ -290,15 +213,15 @@ mod tests {
             ),
         ])
         .await;
-        let ctx = test_context(&[
+        let fixture = TestServices::new(&[
             ("AZURE_CLIENT_ID", "app-1"),
             ("AZURE_TENANT_ID", "tenant-1"),
             ("AZURE_CLIENT_SECRET", "secret-canary"),
             ("AZURE_AUTHORITY_HOST", &server.base),
             ("AZP_PREFLIGHT_ARM_URL", &server.base),
         ]);
-        let conn = ctx.settings.azure_connections[0].clone();
-        let client = ArmClient::connect(&ctx, &conn).await.unwrap();
+        let conn = fixture.local_connection();
+        let client = ArmClient::connect(&fixture.services(), &conn).await.unwrap();
         let items = client.list("subscriptions/s1/things", "1").await.unwrap();
         assert_eq!(items.iter().map(|v| v["id"].as_str().unwrap()).collect::<Vec<_>>(), ["a", "b"]);
         match client.get("/subscriptions/s1/denied", "2022-04-01").await {
@@ -335,15 +258,15 @@ mod tests {
             ),
         ])
         .await;
-        let ctx = test_context(&[
+        let fixture = TestServices::new(&[
             ("AZURE_CLIENT_ID", "app-1"),
             ("AZURE_TENANT_ID", "tenant-1"),
             ("AZURE_CLIENT_SECRET", "secret-canary"),
             ("AZURE_AUTHORITY_HOST", &server.base),
             ("AZP_PREFLIGHT_ARM_URL", &server.base),
         ]);
-        let conn = ctx.settings.azure_connections[0].clone();
-        let client = ArmClient::connect(&ctx, &conn).await.unwrap();
+        let conn = fixture.local_connection();
+        let client = ArmClient::connect(&fixture.services(), &conn).await.unwrap();
         match client.list("subscriptions/s1/things", "1").await {
             Err(e @ ArmError::Incomplete(_)) => {
                 let text = e.to_string();
@@ -373,15 +296,15 @@ mod tests {
             Route::json("GET /denied", 400, json!({"error": {"code": "BadRequest", "message": message}})),
         ])
         .await;
-        let ctx = test_context(&[
+        let fixture = TestServices::new(&[
             ("AZURE_CLIENT_ID", "app-1"),
             ("AZURE_TENANT_ID", "tenant-1"),
             ("AZURE_CLIENT_SECRET", secret),
             ("AZURE_AUTHORITY_HOST", &server.base),
             ("AZP_PREFLIGHT_ARM_URL", &server.base),
         ]);
-        let conn = ctx.settings.azure_connections[0].clone();
-        let client = ArmClient::connect(&ctx, &conn).await.unwrap();
+        let conn = fixture.local_connection();
+        let client = ArmClient::connect(&fixture.services(), &conn).await.unwrap();
         let text = client.get("/denied", "1").await.unwrap_err().to_string();
         assert!(text.contains("client_secret=***"), "{text}");
         for n in 4..=secret.len() {

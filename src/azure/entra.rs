@@ -9,11 +9,11 @@ use serde::Deserialize;
 use url::Url;
 
 use super::certificate::ClientCertificate;
-use crate::check::Context;
+use super::Services;
 use crate::connections::ServiceConnection;
 use crate::net::http::{HttpError, Request, Response};
 use crate::net::Endpoints;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 use crate::secret::Secret;
 
 /// How long a reachable metadata service may take to hand out a token (it asks Entra ID
@@ -135,12 +135,14 @@ impl Method {
 
 /// The Entra authority for a connection: its own cloud's (endpoint data) when given, else
 /// `AZURE_AUTHORITY_HOST` or the public cloud.
-pub fn authority(ctx: &Context, conn: &ServiceConnection) -> Result<Url, TokenError> {
+pub fn authority(services: &Services<'_>, conn: &ServiceConnection) -> Result<Url, TokenError> {
     let from_data = conn.data("ENVIRONMENTAUTHORITYURL").or_else(|| conn.data("ACTIVEDIRECTORYAUTHORITY"));
     match from_data {
-        Some(v) if !ctx.endpoints.authority_overridden => crate::net::endpoints::base_url("environmentAuthorityUrl", v)
-            .map_err(|problem| TokenError::Config { parameter: "environmentAuthorityUrl".into(), problem }),
-        _ => Ok(ctx.endpoints.authority.clone()),
+        Some(v) if !services.endpoints.authority_overridden => {
+            crate::net::endpoints::base_url("environmentAuthorityUrl", v)
+                .map_err(|problem| TokenError::Config { parameter: "environmentAuthorityUrl".into(), problem })
+        }
+        _ => Ok(services.endpoints.authority.clone()),
     }
 }
 
@@ -149,8 +151,12 @@ fn required<'a>(conn: &'a ServiceConnection, key: &str, name: &str) -> Result<&'
 }
 
 /// Gets an access token for `scope` (e.g. `https://management.azure.com/.default`).
-pub async fn acquire(ctx: &Context, conn: &ServiceConnection, scope: &str) -> Result<AccessToken, TokenError> {
-    Credential::prepare(ctx, conn).await?.token(ctx, scope).await
+pub async fn acquire(
+    services: &Services<'_>,
+    conn: &ServiceConnection,
+    scope: &str,
+) -> Result<AccessToken, TokenError> {
+    Credential::prepare(services, conn).await?.token(services, scope).await
 }
 
 /// What the connection presents to Entra ID.
@@ -195,7 +201,7 @@ pub struct PresentedClaims {
 impl Credential {
     /// Checks the connection's parameters and gathers its proof. Federation fetches the
     /// pipeline's ID token here; nothing else touches the network.
-    pub async fn prepare(ctx: &Context, conn: &ServiceConnection) -> Result<Credential, TokenError> {
+    pub async fn prepare(services: &Services<'_>, conn: &ServiceConnection) -> Result<Credential, TokenError> {
         let method = Method::of(conn)?;
         if method == Method::ManagedIdentity {
             let client_id = conn.data("MSICLIENTID").or_else(|| conn.param("SERVICEPRINCIPALID")).map(str::to_string);
@@ -215,7 +221,7 @@ impl Credential {
             });
         }
         let client_id = required(conn, "SERVICEPRINCIPALID", "serviceprincipalid")?;
-        let token_url = Endpoints::token_url(&authority(ctx, conn)?, tenant).map_err(|e| TokenError::Config {
+        let token_url = Endpoints::token_url(&authority(services, conn)?, tenant).map_err(|e| TokenError::Config {
             parameter: "tenantid".into(),
             problem: format!("does not form a token URL ({e})"),
         })?;
@@ -228,11 +234,11 @@ impl Credential {
                     })?;
                 // Registered with its encoded forms (a proxy echoing the form shows it
                 // form-encoded), whoever read it first.
-                ctx.redactor.register(secret.expose());
+                services.redactor.register(secret.expose());
                 Proof::Secret(secret.clone())
             }
             Method::Certificate => Proof::Certificate(Box::new(connection_certificate(conn)?)),
-            Method::Federation => Proof::Federated(federated_token(ctx, conn).await?),
+            Method::Federation => Proof::Federated(federated_token(services, conn).await?),
             Method::ManagedIdentity => Proof::ManagedIdentity { client_id: None },
         };
         Ok(Credential {
@@ -267,10 +273,10 @@ impl Credential {
     }
 
     /// A token for `scope`. Each certificate request carries a freshly signed assertion.
-    pub async fn token(&self, ctx: &Context, scope: &str) -> Result<AccessToken, TokenError> {
+    pub async fn token(&self, services: &Services<'_>, scope: &str) -> Result<AccessToken, TokenError> {
         let (client_id, token_url) = match (&self.proof, &self.client_id, &self.token_url) {
             (Proof::ManagedIdentity { client_id }, _, _) => {
-                return managed_identity(ctx, client_id.as_deref(), scope).await;
+                return managed_identity(services, client_id.as_deref(), scope).await;
             }
             (_, Some(c), Some(u)) => (c.as_str(), u),
             // `prepare` sets both for every other proof.
@@ -289,14 +295,16 @@ impl Credential {
                 Request::post(token_url.clone()).form(&fields)
             }
             Proof::Certificate(cert) => {
-                signed = sign_assertion(ctx, cert, client_id, token_url)?;
+                signed = sign_assertion(services, cert, client_id, token_url)?;
                 assertion_request(token_url, fields, &signed)
             }
             Proof::Federated(id_token) => assertion_request(token_url, fields, id_token),
-            Proof::ManagedIdentity { client_id } => return managed_identity(ctx, client_id.as_deref(), scope).await,
+            Proof::ManagedIdentity { client_id } => {
+                return managed_identity(services, client_id.as_deref(), scope).await
+            }
         };
-        let response = ctx.http.send(request).await.map_err(TokenError::Transport)?;
-        parse_token_response(ctx, &response)
+        let response = services.http.send(request).await.map_err(TokenError::Transport)?;
+        parse_token_response(services, &response)
     }
 }
 
@@ -326,36 +334,36 @@ pub const CERTIFICATE_PARAMETER: &str = "servicePrincipalCertificate";
 
 /// A signed client assertion from the connection's PEM (certificate + private key).
 pub fn certificate_assertion(
-    ctx: &Context,
+    services: &Services<'_>,
     conn: &ServiceConnection,
     client_id: &str,
     token_url: &Url,
 ) -> Result<Secret, TokenError> {
-    sign_assertion(ctx, &connection_certificate(conn)?, client_id, token_url)
+    sign_assertion(services, &connection_certificate(conn)?, client_id, token_url)
 }
 
 /// Signs an assertion for `token_url` and registers it as a secret: for its lifetime it
 /// is as good as the key.
 fn sign_assertion(
-    ctx: &Context,
+    services: &Services<'_>,
     cert: &ClientCertificate,
     client_id: &str,
     token_url: &Url,
 ) -> Result<Secret, TokenError> {
     cert.client_assertion(client_id, token_url.as_str(), jiff::Timestamp::now())
-        .map(|jwt| ctx.redactor.secret(jwt))
+        .map(|jwt| services.redactor.secret(jwt))
         .map_err(|e| TokenError::Config { parameter: CERTIFICATE_PARAMETER.into(), problem: e.to_string() })
 }
 
 /// The federated ID token: from the pipeline's OIDC endpoint, or a local token file.
-pub async fn federated_token(ctx: &Context, conn: &ServiceConnection) -> Result<Secret, TokenError> {
+pub async fn federated_token(services: &Services<'_>, conn: &ServiceConnection) -> Result<Secret, TokenError> {
     if let Some(token) = conn.secret("IDTOKEN").filter(|t| !t.is_empty()) {
         return Ok(token.clone());
     }
-    let Some(base) = ctx.endpoints.oidc_request.clone() else {
+    let Some(base) = services.endpoints.oidc_request.clone() else {
         return Err(TokenError::Oidc { status: None, detail: "SYSTEM_OIDCREQUESTURI is not set in this job".into() });
     };
-    let Some(job_token) = ctx.settings.job_token.clone() else {
+    let Some(job_token) = services.job_token.cloned() else {
         return Err(TokenError::Oidc {
             status: None,
             detail: "no job access token (SYSTEM_ACCESSTOKEN or the system connection) to ask for an ID token".into(),
@@ -368,7 +376,7 @@ pub async fn federated_token(ctx: &Context, conn: &ServiceConnection) -> Result<
         .bearer(&job_token)
         .json(&serde_json::json!({}))
         .no_retry();
-    let response = ctx
+    let response = services
         .http
         .send(request)
         .await
@@ -389,7 +397,7 @@ pub async fn federated_token(ctx: &Context, conn: &ServiceConnection) -> Result<
         oidc_token: Option<String>,
     }
     match response.json::<Oidc>() {
-        Ok(Oidc { oidc_token: Some(t) }) if !t.trim().is_empty() => Ok(ctx.redactor.secret(t.trim())),
+        Ok(Oidc { oidc_token: Some(t) }) if !t.trim().is_empty() => Ok(services.redactor.secret(t.trim())),
         _ => Err(TokenError::Oidc {
             status: Some(response.status),
             detail: format!("no `oidcToken` in the answer ({})", shape(&response)),
@@ -403,9 +411,13 @@ pub const IMDS_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Managed identity through the instance metadata service: a quick TCP probe first (an
 /// agent outside Azure fails in about a second, not after the client's long timeouts), then
 /// the token request, never through a proxy and never retried.
-async fn managed_identity(ctx: &Context, client_id: Option<&str>, scope: &str) -> Result<AccessToken, TokenError> {
+async fn managed_identity(
+    services: &Services<'_>,
+    client_id: Option<&str>,
+    scope: &str,
+) -> Result<AccessToken, TokenError> {
     let resource = scope.trim_end_matches(".default").trim_end_matches('/');
-    let imds = &ctx.endpoints.imds;
+    let imds = &services.endpoints.imds;
     let mut url = imds
         .join("metadata/identity/oauth2/token")
         .map_err(|e| TokenError::Config { parameter: "AZP_PREFLIGHT_IMDS_URL".into(), problem: e.to_string() })?;
@@ -427,7 +439,7 @@ async fn managed_identity(ctx: &Context, client_id: Option<&str>, scope: &str) -
         Ok(Ok(_probe)) => {}
     }
     let request = Request::get(url).header("metadata", "true").no_retry();
-    let response = match tokio::time::timeout(IMDS_PROBE_TIMEOUT, ctx.http.send_direct(request)).await {
+    let response = match tokio::time::timeout(IMDS_PROBE_TIMEOUT, services.http.send_direct(request)).await {
         Err(_) => {
             return Err(TokenError::ManagedIdentity {
                 status: None,
@@ -453,7 +465,7 @@ async fn managed_identity(ctx: &Context, client_id: Option<&str>, scope: &str) -
     }
     let azure_error = response.json::<ImdsError>().ok().filter(|e| e.error.is_some());
     if response.is_success() {
-        return parse_token_response(ctx, &response)
+        return parse_token_response(services, &response)
             .map_err(|_| TokenError::ManagedIdentity { status: Some(response.status), detail: not_azure(&response) });
     }
     let Some(err) = azure_error else {
@@ -522,16 +534,16 @@ fn number(v: &serde_json::Value) -> Option<i64> {
 
 /// Turns a token endpoint's answer into a token or a classified error. The token is
 /// registered with the redactor before anything else sees it.
-pub fn parse_token_response(ctx: &Context, response: &Response) -> Result<AccessToken, TokenError> {
+pub fn parse_token_response(services: &Services<'_>, response: &Response) -> Result<AccessToken, TokenError> {
     if response.is_success() {
         if let Ok(TokenBody { access_token: Some(token), expires_in, expires_on }) = response.json::<TokenBody>() {
-            let token = ctx.redactor.secret(token);
+            let token = services.redactor.secret(token);
             let expires_on =
                 expires_on.as_ref().and_then(number).and_then(|s| jiff::Timestamp::from_second(s).ok()).or_else(|| {
                     expires_in
                         .as_ref()
                         .and_then(number)
-                        .and_then(|s| ctx.now.checked_add(jiff::SignedDuration::from_secs(s)).ok())
+                        .and_then(|s| services.now.checked_add(jiff::SignedDuration::from_secs(s)).ok())
                 });
             return Ok(AccessToken { token, expires_on });
         }
@@ -561,7 +573,7 @@ pub fn parse_token_response(ctx: &Context, response: &Response) -> Result<Access
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::test_context;
+    use crate::azure::services::TestServices;
     use reqwest::header::HeaderMap;
 
     fn response(status: u16, body: &str) -> Response {
@@ -577,26 +589,29 @@ mod tests {
 
     #[test]
     fn success_registers_the_token_as_a_secret() {
-        let ctx = test_context(&[]);
+        let fixture = TestServices::new(&[]);
+        let services = fixture.services();
         let t = parse_token_response(
-            &ctx,
+            &services,
             &response(200, r#"{"token_type":"Bearer","expires_in":3599,"access_token":"eyJ-canary-access"}"#),
         )
         .unwrap();
         assert_eq!(t.token.expose(), "eyJ-canary-access");
         assert!(t.expires_on.is_some());
-        assert_eq!(ctx.redactor.redact("x eyJ-canary-access"), "x ***");
+        assert_eq!(services.redactor.redact("x eyJ-canary-access"), "x ***");
         // IMDS sends numbers as strings.
-        let t = parse_token_response(&ctx, &response(200, r#"{"access_token":"tok-imds","expires_on":"1506484173"}"#))
-            .unwrap();
+        let t =
+            parse_token_response(&services, &response(200, r#"{"access_token":"tok-imds","expires_on":"1506484173"}"#))
+                .unwrap();
         assert_eq!(t.expires_on.unwrap().as_second(), 1506484173);
     }
 
     #[test]
     fn documented_error_body_keeps_codes_and_ids() {
-        let ctx = test_context(&[]);
+        let fixture = TestServices::new(&[]);
+        let services = fixture.services();
         let body = r#"{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys for app '00000000-aaaa' are expired.\r\nTrace ID: 69ade0e5\r\nCorrelation ID: 10057011\r\nTimestamp: 2020-04-13 19:49:19Z","error_codes":[7000222],"timestamp":"2020-04-13 19:49:19Z","trace_id":"69ade0e5","correlation_id":"10057011"}"#;
-        match parse_token_response(&ctx, &response(401, body)) {
+        match parse_token_response(&services, &response(401, body)) {
             Err(TokenError::Entra(e)) => {
                 assert!(e.has_code(7000222));
                 assert_eq!(
@@ -612,14 +627,15 @@ mod tests {
 
     #[test]
     fn proxy_pages_and_truncated_bodies_are_unusable() {
-        let ctx = test_context(&[]);
+        let fixture = TestServices::new(&[]);
+        let services = fixture.services();
         for (status, body) in [
             (403, "<html><body>Access denied by proxy ##vso[task.complete]</body></html>"),
             (200, r#"{"access_tok"#),
             (200, r#"{"token_type":"Bearer","access_token":"eyJpartial-canary"#),
             (502, ""),
         ] {
-            match parse_token_response(&ctx, &response(status, body)) {
+            match parse_token_response(&services, &response(status, body)) {
                 Err(TokenError::Unusable { status: s, excerpt, .. }) => {
                     assert_eq!(s, status);
                     assert!(!excerpt.contains("##vso["));
@@ -632,7 +648,8 @@ mod tests {
 
     #[tokio::test]
     async fn prepare_checks_parameters_before_any_request() {
-        let ctx = test_context(&[]);
+        let fixture = TestServices::new(&[]);
+        let services = fixture.services();
         let mut c = ServiceConnection {
             id: "c".into(),
             kind: crate::connections::ConnectionKind::AzureRm,
@@ -644,10 +661,10 @@ mod tests {
                 ("SERVICEPRINCIPALID".to_string(), "a".to_string()),
             ]
             .into(),
-            secrets: [("SERVICEPRINCIPALKEY".to_string(), ctx.redactor.secret("p@ss~word/+"))].into(),
+            secrets: [("SERVICEPRINCIPALKEY".to_string(), services.redactor.secret("p@ss~word/+"))].into(),
             data: Default::default(),
         };
-        match Credential::prepare(&ctx, &c).await {
+        match Credential::prepare(&services, &c).await {
             Err(TokenError::Config { parameter, problem }) => {
                 assert_eq!(parameter, "tenantid");
                 assert!(!problem.contains("evil"), "{problem}");
@@ -655,12 +672,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         c.params.insert("TENANTID".into(), "contoso.onmicrosoft.com".into());
-        let cred = Credential::prepare(&ctx, &c).await.unwrap();
+        let cred = Credential::prepare(&services, &c).await.unwrap();
         assert_eq!((cred.method, cred.tenant.as_deref()), (Method::Secret, Some("contoso.onmicrosoft.com")));
         assert!(cred.presented_claims().is_none());
         assert!(!format!("{cred:?}").contains("p@ss"));
         // The form-encoded secret is registered as well.
-        assert_eq!(ctx.redactor.redact("client_secret=p%40ss%7Eword%2F%2B"), "client_secret=***");
+        assert_eq!(services.redactor.redact("client_secret=p%40ss%7Eword%2F%2B"), "client_secret=***");
     }
 
     #[test]

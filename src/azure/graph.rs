@@ -7,11 +7,11 @@ use base64::Engine as _;
 use serde::Deserialize;
 use url::Url;
 
-use crate::check::Context;
+use super::Services;
 use crate::connections::ServiceConnection;
 use crate::net::endpoints::base_url;
 use crate::net::http::{HttpError, Request, Response};
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 use crate::secret::Secret;
 
 /// Legacy Azure AD Graph hosts: endpoint data still names them in `graphUrl`, but they do
@@ -21,9 +21,9 @@ const LEGACY_GRAPH_HOSTS: &[&str] = &["graph.windows.net", "graph.chinacloudapi.
 /// The Graph base for a connection: an explicit `AZP_PREFLIGHT_GRAPH_URL` wins, then the
 /// connection's cloud (`microsoftGraphUrl`, a non-legacy `graphUrl`, the environment
 /// name), then the default.
-pub fn base(ctx: &Context, conn: &ServiceConnection) -> Url {
-    if ctx.endpoints.graph_overridden {
-        return ctx.endpoints.graph.clone();
+pub fn base(services: &Services<'_>, conn: &ServiceConnection) -> Url {
+    if services.endpoints.graph_overridden {
+        return services.endpoints.graph.clone();
     }
     let parse = |v: &str| base_url("graph", v).ok();
     if let Some(url) = conn.data("MICROSOFTGRAPHURL").and_then(parse) {
@@ -41,7 +41,7 @@ pub fn base(ctx: &Context, conn: &ServiceConnection) -> Url {
         Some("azurechinacloud") => parse("https://microsoftgraph.chinacloudapi.cn/"),
         _ => None,
     };
-    by_cloud.unwrap_or_else(|| ctx.endpoints.graph.clone())
+    by_cloud.unwrap_or_else(|| services.endpoints.graph.clone())
 }
 
 /// The app-only scope for a Graph base (`https://graph.microsoft.com/.default`).
@@ -166,7 +166,7 @@ pub fn is_app_id(text: &str) -> bool {
 
 /// `GET {graph}v1.0/{applications|servicePrincipals}(appId='...')?$select=...`.
 pub async fn read(
-    ctx: &Context,
+    services: &Services<'_>,
     graph: &Url,
     token: &Secret,
     object: GraphObject,
@@ -175,13 +175,13 @@ pub async fn read(
     if !is_app_id(app_id) {
         return Err(GraphError::NotFound { code: "the application id is not a GUID".into() });
     }
-    get(ctx, graph, token, object, &format!("v1.0/{}(appId='{app_id}')", object.collection())).await
+    get(services, graph, token, object, &format!("v1.0/{}(appId='{app_id}')", object.collection())).await
 }
 
 /// `GET {graph}v1.0/applications/{objectId}`: the direct form, which an application may be
 /// allowed to read for itself where the `appId` form is refused.
 pub async fn read_application_by_object_id(
-    ctx: &Context,
+    services: &Services<'_>,
     graph: &Url,
     token: &Secret,
     object_id: &str,
@@ -189,11 +189,11 @@ pub async fn read_application_by_object_id(
     if !is_app_id(object_id) {
         return Err(GraphError::NotFound { code: "the application object id is not a GUID".into() });
     }
-    get(ctx, graph, token, GraphObject::Application, &format!("v1.0/applications/{object_id}")).await
+    get(services, graph, token, GraphObject::Application, &format!("v1.0/applications/{object_id}")).await
 }
 
 async fn get(
-    ctx: &Context,
+    services: &Services<'_>,
     graph: &Url,
     token: &Secret,
     object: GraphObject,
@@ -203,7 +203,7 @@ async fn get(
         .join(path)
         .map_err(|e| GraphError::Unusable { status: 0, excerpt: format!("cannot form the Graph URL ({e})") })?;
     url.set_query(Some("$select=id,appId,displayName,passwordCredentials,keyCredentials"));
-    let response = ctx
+    let response = services
         .http
         .send(Request::get(url).bearer(token).header("accept", "application/json"))
         .await

@@ -6,3 +6,7 @@ pub mod certificate;
 pub mod entra;
 pub mod graph;
 pub mod jwt;
+pub mod resource_id;
+pub mod services;
+
+pub use services::Services;

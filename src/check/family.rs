@@ -146,7 +146,8 @@ mod tests {
     use super::*;
     use crate::check::{runner, test_context, Status};
     use crate::codes::Code;
-    use crate::finding::{Finding, Severity};
+    use crate::codes::Severity;
+    use crate::finding::Finding;
 
     /// Targets are words; "bad" fails locally, the rest reach the network boundary.
     struct Words(Vec<&'static str>);

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::azure::Services;
+use crate::codes::Severity;
 use crate::env::AgentEnv;
-use crate::finding::{Finding, Severity};
+use crate::finding::Finding;
 use crate::net::{Endpoints, HttpClient};
 use crate::secret::Redactor;
 use crate::settings::{CheckId, Settings};
@@ -28,22 +30,22 @@ pub struct Context {
     pub redactor: Redactor,
     /// The run's notion of "now" (fixed at start; tests may pin it).
     pub now: jiff::Timestamp,
-    /// The advisory database the run uses, decided once (by the first job that needs it,
-    /// refreshing it when asked) and shown in the report header.
-    pub advisories: tokio::sync::OnceCell<crate::checks::tasks::advisories::refresh::RunDb>,
 }
 
 impl Context {
-    /// A run's context: "now" is fixed here; the advisory database is decided on first use.
+    /// A run's context: "now" is fixed here.
     pub fn new(settings: Settings, env: AgentEnv, endpoints: Endpoints, http: HttpClient, redactor: Redactor) -> Self {
-        Context {
-            settings,
-            env,
-            endpoints,
-            http,
-            redactor,
-            now: jiff::Timestamp::now(),
-            advisories: Default::default(),
+        Context { settings, env, endpoints, http, redactor, now: jiff::Timestamp::now() }
+    }
+
+    /// What the Azure clients need from this run.
+    pub fn services(&self) -> Services<'_> {
+        Services {
+            http: &self.http,
+            endpoints: &self.endpoints,
+            redactor: &self.redactor,
+            now: self.now,
+            job_token: self.settings.job_token.as_ref(),
         }
     }
 }
@@ -182,7 +184,7 @@ impl CheckResult {
 /// pairs ask for it: no unit test reaches the published document.
 #[cfg(test)]
 pub(crate) fn test_context(pairs: &[(&str, &str)]) -> Arc<Context> {
-    let off = [(crate::checks::tasks::advisories::refresh::DEFAULT_VAR, "off")];
+    let off = [(crate::advisory_update::DEFAULT_VAR, "off")];
     let env = AgentEnv::from_pairs(off.iter().chain(pairs).copied());
     let redactor = Redactor::default();
     let settings = Settings::from_args(&crate::cli::RunArgs::default(), &env, &redactor, std::path::PathBuf::from("."))

@@ -11,10 +11,11 @@ use std::time::{Duration, SystemTime};
 use crate::check::family::{Family, Network, Phase};
 use crate::check::{Context, TargetOutcome};
 use crate::codes::Code;
+use crate::codes::Severity;
 use crate::env::AgentEnv;
-use crate::finding::{Finding, Severity};
+use crate::finding::Finding;
 use crate::net::http::DateObservation;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 use crate::settings::CheckId;
 
 /// Below this much free space in the work folder, builds start failing on hosted images.

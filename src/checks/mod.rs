@@ -11,7 +11,8 @@ use std::sync::Arc;
 use crate::check::family::FamilyCheck;
 use crate::check::Check;
 use crate::env::AgentEnv;
-use crate::settings::{CheckId, InputErrors, Settings};
+use crate::input_error::InputErrors;
+use crate::settings::{CheckId, Settings};
 
 /// What the families need beyond the settings, validated once before the run (the
 /// registry, identity and deploy families take theirs straight from the settings).

@@ -3,7 +3,26 @@
 
 use serde::{Serialize, Serializer};
 
-use crate::finding::Severity;
+// Severity lives with the codes (each code has a default one), and findings import it from
+// here: the catalogue does not depend on the finding model.
+/// How bad a finding is. Ordered: `Note < Warning < Error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Note,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Note => "note",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
 
 macro_rules! catalogue {
     ($( $code:ident: $severity:ident, $title:literal; )*) => {

@@ -129,7 +129,7 @@ pub fn out_of_files_finding(what: &str, detail: &str) -> Finding {
         Code::RUN002,
         format!(
             "{what} could not be checked: this agent ran out of file descriptors{limit}: {}",
-            crate::report::sanitize::sanitize(detail)
+            crate::sanitize::sanitize(detail)
         ),
     )
     .remedy(

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::{place, Report};
-use crate::finding::Severity;
+use crate::codes::Severity;
 
 fn escape_data(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use super::{counts_phrase, place, Report};
 use crate::check::Status;
-use crate::finding::Severity;
+use crate::codes::Severity;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
@@ -31,7 +31,7 @@ pub fn wants_color(env: &crate::env::AgentEnv, is_terminal: bool) -> bool {
 }
 
 pub fn render(report: &Report, style: Style, exit_code: u8, out: &mut impl Write) -> io::Result<()> {
-    let clean = |s: &str| super::sanitize::strip_controls(s);
+    let clean = |s: &str| crate::sanitize::strip_controls(s);
     writeln!(
         out,
         "azp-preflight {} — {} targets in {:.1} s",

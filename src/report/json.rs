@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde_json::{json, Map, Value};
 
-use super::Report;
+use super::{AdvisoryDbInfo, Report};
 use crate::check::CheckResult;
 use crate::finding::Finding;
 
@@ -18,13 +18,23 @@ pub fn to_value(report: &Report) -> Value {
     root.insert("tool".into(), json!({"name": "azp-preflight", "version": report.version}));
     if let Some(db) = &report.advisory_db {
         root.insert("advisoryDb".into(), json!({"advisories": db.advisories, "updated": db.updated}));
-        root.insert("advisoryDatabase".into(), crate::checks::tasks::advisories::refresh::report_json(db));
+        root.insert("advisoryDatabase".into(), advisory_database(db));
     }
     root.insert("result".into(), json!(report.result().as_str()));
     root.insert("counts".into(), json!({"error": counts.error, "warning": counts.warning, "note": counts.note}));
     root.insert("durationMs".into(), json!(report.duration.as_millis() as u64));
     root.insert("checks".into(), Value::Array(report.checks.iter().map(check_entry).collect()));
     Value::Object(root)
+}
+
+/// The `advisoryDatabase` report field. Built here, with the rest of the report, so that
+/// the report does not depend on the tasks check that decides which database is used.
+fn advisory_database(info: &AdvisoryDbInfo) -> Value {
+    let mut v = json!({"source": info.source.as_str(), "generated": info.updated, "advisories": info.advisories});
+    if let Some(url) = &info.url {
+        v["url"] = json!(url);
+    }
+    v
 }
 
 fn check_entry(r: &CheckResult) -> Value {

@@ -5,11 +5,11 @@ use std::io::{self, Write};
 
 use super::{counts_phrase, Report, RunResult};
 use crate::check::Status;
-use crate::finding::Severity;
+use crate::codes::Severity;
 
 /// Keeps table cells intact: pipes and newlines would break the row.
 fn cell(text: &str) -> String {
-    super::sanitize::neutralize_commands(&super::sanitize::strip_controls(text))
+    crate::sanitize::neutralize_commands(&crate::sanitize::strip_controls(text))
         .replace('|', "\\|")
         .replace(['\r', '\n'], " ")
 }
@@ -17,7 +17,7 @@ fn cell(text: &str) -> String {
 /// A remedy as a block quote; its indented lines (YAML to paste) become inline code so their
 /// leading spaces and dashes survive the markdown rendering.
 fn quote_remedy(remedy: &str) -> String {
-    let clean = super::sanitize::neutralize_commands(&super::sanitize::strip_controls(remedy));
+    let clean = crate::sanitize::neutralize_commands(&crate::sanitize::strip_controls(remedy));
     clean
         .lines()
         .filter(|l| !l.trim().is_empty())

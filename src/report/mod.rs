@@ -5,7 +5,6 @@ pub mod github;
 pub mod human;
 pub mod json;
 pub mod markdown;
-pub mod sanitize;
 pub mod sarif;
 #[cfg(test)]
 mod snapshot_tests;
@@ -15,7 +14,8 @@ use std::time::Duration;
 
 use crate::check::CheckResult;
 use crate::cli::FailOn;
-use crate::finding::{Finding, Severity};
+use crate::codes::Severity;
+use crate::finding::Finding;
 use crate::secret::Redactor;
 
 /// `PreflightResult`: the worst severity seen.

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::Report;
 use crate::codes::Code;
-use crate::finding::Severity;
+use crate::codes::Severity;
 
 fn level(severity: Severity) -> &'static str {
     match severity {

@@ -16,7 +16,8 @@ use super::{github, human, json as json_report, markdown, sarif, vso, AdvisoryDb
 use crate::check::{CheckResult, TargetOutcome};
 use crate::cli::FailOn;
 use crate::codes::Code;
-use crate::finding::{Finding, Location, Severity};
+use crate::codes::Severity;
+use crate::finding::{Finding, Location};
 use crate::output::Output;
 use crate::secret::Redactor;
 use crate::settings::CheckId;

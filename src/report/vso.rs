@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use super::{counts_phrase, place, Report};
-use crate::finding::Severity;
+use crate::codes::Severity;
 pub use crate::output::{escape_message, escape_property};
 use crate::output::{LogCommand, Output};
 

@@ -13,7 +13,7 @@ use crate::connections::ServiceConnection;
 use crate::deploy_target::DeployTarget;
 use crate::finding::Finding;
 use crate::net::http::Request;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 use super::clean_id;
 use super::network::same_id;
@@ -326,10 +326,11 @@ async fn service_principal_object_id(ctx: &Context, conn: &ServiceConnection, cl
     } else {
         crate::net::endpoints::base_url("microsoftGraphUrl", audience).unwrap_or_else(|_| ctx.endpoints.graph.clone())
     };
-    let token = match entra::acquire(ctx, conn, &format!("{}/.default", audience.trim_end_matches('/'))).await {
-        Ok(t) => t,
-        Err(e) => return SpLookup::Unknown(format!("no Microsoft Graph token: {e}")),
-    };
+    let token =
+        match entra::acquire(&ctx.services(), conn, &format!("{}/.default", audience.trim_end_matches('/'))).await {
+            Ok(t) => t,
+            Err(e) => return SpLookup::Unknown(format!("no Microsoft Graph token: {e}")),
+        };
     let mut url = match base.join(&format!("v1.0/servicePrincipals(appId='{client_id}')")) {
         Ok(u) => u,
         Err(e) => return SpLookup::Unknown(format!("the Microsoft Graph URL cannot be formed ({e})")),

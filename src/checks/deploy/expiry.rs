@@ -35,15 +35,15 @@ pub async fn cluster_sp_expiry(ctx: &Context, conn: &ServiceConnection, client_i
         )
         .data("clientId", client_id)
     };
-    let graph_url = graph::base(ctx, conn);
-    let token = match entra::acquire(ctx, conn, &graph::scope(&graph_url)).await {
+    let graph_url = graph::base(&ctx.services(), conn);
+    let token = match entra::acquire(&ctx.services(), conn, &graph::scope(&graph_url)).await {
         Ok(t) => t,
         Err(e) => {
             out.findings.push(unread(format!("no Microsoft Graph token ({e})")));
             return out;
         }
     };
-    let app = match graph::read(ctx, &graph_url, &token.token, GraphObject::Application, client_id).await {
+    let app = match graph::read(&ctx.services(), &graph_url, &token.token, GraphObject::Application, client_id).await {
         Ok(app) => app,
         Err(GraphError::NotFound { .. }) => {
             out.findings.push(unread("the application is not in the connection's tenant".into()));

@@ -5,11 +5,11 @@ use crate::check::{Context, TargetOutcome};
 use crate::checks::registry::chain::{self, Shared, TargetSpec};
 use crate::checks::registry::server::ServerOrigin;
 use crate::codes::Code;
+use crate::codes::Severity;
 use crate::deploy_target::ImageRef;
 use crate::finding::Finding;
-use crate::finding::Severity;
 use crate::registry_target::{Intent, Platform, Reference};
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 use super::not_verified;
 use super::platform::WantedPlatform;
@@ -273,7 +273,7 @@ fn label(mut outcome: TargetOutcome, image: &ImageRef) -> TargetOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::Severity;
+    use crate::codes::Severity;
 
     #[test]
     fn hosts_are_classified_without_network() {

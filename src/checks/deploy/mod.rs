@@ -25,10 +25,11 @@ use crate::azure::arm::{ArmClient, ArmError};
 use crate::check::family::{Family, Network};
 use crate::check::{Context, TargetOutcome};
 use crate::codes::Code;
+use crate::codes::Severity;
 use crate::connections::ServiceConnection;
 use crate::deploy_target::{DeployTarget, TargetKind};
-use crate::finding::{Finding, Severity};
-use crate::report::sanitize::sanitize;
+use crate::finding::Finding;
+use crate::sanitize::sanitize;
 use crate::settings::{CheckId, Settings, SourcedDeployTarget};
 
 use registry::{Permission, Registry};
@@ -84,7 +85,7 @@ async fn check_target(ctx: &Context, connections: &[ServiceConnection], target: 
         outcome.skipped = Some("no Azure Resource Manager connection to read the target with".into());
         return outcome;
     };
-    let part = match ArmClient::connect(ctx, &conn).await {
+    let part = match ArmClient::connect(&ctx.services(), &conn).await {
         Err(e) => TargetOutcome {
             findings: vec![unreadable(kind_noun(target.kind), &target.resource.to_path(), &conn, &e)],
             ..Default::default()
@@ -128,7 +129,7 @@ fn kind_noun(kind: TargetKind) -> &'static str {
 /// A resource id from ARM made safe for logs (no control characters, no logging commands)
 /// but never shortened, since ids are also request paths.
 pub(crate) fn clean_id(id: &str) -> String {
-    crate::report::sanitize::neutralize_commands(&crate::report::sanitize::strip_controls(id)).replace(['\n', '\t'], "")
+    crate::sanitize::neutralize_commands(&crate::sanitize::strip_controls(id)).replace(['\n', '\t'], "")
 }
 
 /// Adds a part's results; `extra` objects are merged key by key.

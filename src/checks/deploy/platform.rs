@@ -86,7 +86,7 @@ pub fn aks_platforms(pools: &[Value]) -> Vec<WantedPlatform> {
     let mut out: Vec<WantedPlatform> = Vec::new();
     for pool in pools {
         let props = if pool["properties"].is_object() { &pool["properties"] } else { pool };
-        let name = crate::report::sanitize::sanitize(pool["name"].as_str().unwrap_or("(unnamed)"));
+        let name = crate::sanitize::sanitize(pool["name"].as_str().unwrap_or("(unnamed)"));
         let os = props["osType"].as_str().unwrap_or("Linux").to_ascii_lowercase();
         let architecture = vm_size_architecture(props["vmSize"].as_str().unwrap_or("")).to_string();
         let os_version = if os == "windows" {

@@ -6,11 +6,12 @@ use std::net::Ipv4Addr;
 
 use futures_util::future::join_all;
 
-use crate::azure::arm::{ArmClient, ResourceId};
+use crate::azure::arm::ArmClient;
+use crate::azure::resource_id::ResourceId;
 use crate::check::TargetOutcome;
 use crate::codes::Code;
 use crate::finding::Finding;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 use super::network::{not_allowed, parse_rule, same_id, show, Net};
 use super::not_verified;

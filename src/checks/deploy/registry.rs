@@ -5,10 +5,11 @@
 use futures_util::future::join_all;
 use serde_json::Value;
 
-use crate::azure::arm::{ArmClient, ArmError, ResourceId};
+use crate::azure::arm::{ArmClient, ArmError};
+use crate::azure::resource_id::ResourceId;
 use crate::connections::ServiceConnection;
 use crate::deploy_target::DeployTarget;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 use super::abac::{self, Verdict};
 use super::clean_id;

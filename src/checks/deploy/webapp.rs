@@ -12,7 +12,7 @@ use crate::codes::Code;
 use crate::connections::ServiceConnection;
 use crate::deploy_target::DeployTarget;
 use crate::finding::Finding;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 use super::network::{parse_address_list, vnet_of_subnet};
 use super::reach::{self, Egress, Reach};

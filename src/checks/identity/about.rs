@@ -6,7 +6,7 @@
 use crate::check::Context;
 use crate::connections::{Origin, ServiceConnection};
 use crate::finding::Finding;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 /// How the connection was made (`creationMode`): decides how to rotate its secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use crate::azure::entra::{EntraError, Method, PresentedClaims, TokenError, CERTI
 use crate::codes::Code;
 use crate::finding::Finding;
 use crate::net::HttpErrorKind;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 /// Entra ID codes that mean federation did not match or is not allowed.
 const FEDERATION_CODES: &[u64] = &[70021, 700211, 700213, 7002138, 70025, 700223, 700238, 70052];

@@ -13,10 +13,11 @@ use crate::azure::entra::{AccessToken, Credential, Method, TokenError, CERTIFICA
 use crate::azure::graph::{self, GraphError, GraphObject, ObjectCredentials};
 use crate::check::{Context, TargetOutcome};
 use crate::codes::Code;
+use crate::codes::Severity;
 use crate::connections::ServiceConnection;
 use crate::expiry::{date, days_left, when};
-use crate::finding::{Finding, Severity};
-use crate::report::sanitize::sanitize;
+use crate::finding::Finding;
+use crate::sanitize::sanitize;
 
 /// At most this many notes about an app's other credentials, so one crowded app
 /// registration does not bury the rest of the report.
@@ -194,14 +195,17 @@ pub(super) async fn expiry(
     match graph_token {
         Err(e) => failures.push((None, format!("no token for Microsoft Graph: {e}"), false)),
         Ok(token) => {
+            let services = ctx.services();
             let (mut app, sp) = tokio::join!(
-                graph::read(ctx, graph_url, &token.token, GraphObject::Application, &app_id),
-                graph::read(ctx, graph_url, &token.token, GraphObject::ServicePrincipal, &app_id)
+                graph::read(&services, graph_url, &token.token, GraphObject::Application, &app_id),
+                graph::read(&services, graph_url, &token.token, GraphObject::ServicePrincipal, &app_id)
             );
             // Automatic connections record the application's object id; the direct read by
             // object id may be allowed where the appId form is not.
             if let (Err(GraphError::Denied { .. }), Some(object_id)) = (&app, conn.data("APPOBJECTID")) {
-                if let Ok(found) = graph::read_application_by_object_id(ctx, graph_url, &token.token, object_id).await {
+                if let Ok(found) =
+                    graph::read_application_by_object_id(&services, graph_url, &token.token, object_id).await
+                {
                     app = Ok(found);
                 }
             }

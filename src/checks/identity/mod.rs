@@ -17,7 +17,7 @@ use crate::check::family::{Family, Network};
 use crate::check::{Context, TargetOutcome};
 use crate::connections::{ConnectionKind, Origin, ServiceConnection};
 use crate::net::endpoints::base_url;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 use crate::settings::{CheckId, Settings};
 
 mod about;
@@ -173,7 +173,7 @@ async fn run(
         return;
     }
 
-    let credential = match Credential::prepare(ctx, conn).await {
+    let credential = match Credential::prepare(&ctx.services(), conn).await {
         Ok(c) => c,
         Err(e) => {
             out.findings.push(token_finding(about, Some(method), &e, None));
@@ -182,11 +182,12 @@ async fn run(
     };
     let scope = arm_scope(ctx, conn);
     let reads_graph = matches!(method, Method::Secret | Method::Certificate);
-    let graph_url = graph::base(ctx, conn);
+    let services = ctx.services();
+    let graph_url = graph::base(&services, conn);
     // The Graph token is asked for alongside the first one: one round trip instead of two.
-    let (token, graph_token) = tokio::join!(credential.token(ctx, &scope), async {
+    let (token, graph_token) = tokio::join!(credential.token(&services, &scope), async {
         if reads_graph {
-            Some(credential.token(ctx, &graph::scope(&graph_url)).await)
+            Some(credential.token(&services, &graph::scope(&graph_url)).await)
         } else {
             None
         }
@@ -297,7 +298,7 @@ mod tests {
     fn graph_and_resource_manager_urls_follow_the_connections_cloud() {
         let ctx = test_context(&[]);
         let base = |data: &[(&str, &str)]| {
-            graph::base(&ctx, &conn(ConnectionKind::AzureRm, "ServicePrincipal", data)).to_string()
+            graph::base(&ctx.services(), &conn(ConnectionKind::AzureRm, "ServicePrincipal", data)).to_string()
         };
         assert_eq!(base(&[]), "https://graph.microsoft.com/");
         assert_eq!(
@@ -315,8 +316,8 @@ mod tests {
         let overridden = test_context(&[("AZP_PREFLIGHT_GRAPH_URL", "http://127.0.0.1:9/g")]);
         let c =
             conn(ConnectionKind::AzureRm, "ServicePrincipal", &[("MICROSOFTGRAPHURL", "https://graph.microsoft.us/")]);
-        assert_eq!(graph::base(&overridden, &c).to_string(), "http://127.0.0.1:9/g/");
-        assert_eq!(graph::scope(&graph::base(&overridden, &c)), "http://127.0.0.1:9/g/.default");
+        assert_eq!(graph::base(&overridden.services(), &c).to_string(), "http://127.0.0.1:9/g/");
+        assert_eq!(graph::scope(&graph::base(&overridden.services(), &c)), "http://127.0.0.1:9/g/.default");
 
         let mut arm = conn(ConnectionKind::AzureRm, "ServicePrincipal", &[]);
         arm.url = Some("https://management.usgovcloudapi.net".into());

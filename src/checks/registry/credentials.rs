@@ -14,7 +14,7 @@ use super::server::{parse_server, Server, ServerOrigin};
 use crate::connections::ServiceConnection;
 use crate::env::AgentEnv;
 use crate::fsread;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 use crate::secret::{Redactor, Secret};
 
 /// The username ACR expects with a refresh token.
@@ -280,7 +280,7 @@ impl DockerConfig {
 
     /// `docker-credential-<helper> get`, server URL on stdin, JSON on stdout.
     async fn run_helper(&self, helper: &str, key: &str, source: &str, redactor: &Redactor) -> Option<Sourced> {
-        let shown = crate::report::sanitize::sanitize(helper);
+        let shown = crate::sanitize::sanitize(helper);
         let program = format!("docker-credential-{shown}");
         let source = format!("{source} (credential helper {program})");
         let unreadable = |detail: String| {

@@ -120,8 +120,7 @@ pub fn targets(settings: &Settings) -> Vec<TargetSpec> {
             continue;
         }
         let shown = parsed.as_ref().map(|s| s.authority.clone()).unwrap_or_else(|| raw.trim().to_string());
-        let shown =
-            if shown.is_empty() { "(no server)".to_string() } else { crate::report::sanitize::sanitize(&shown) };
+        let shown = if shown.is_empty() { "(no server)".to_string() } else { crate::sanitize::sanitize(&shown) };
         specs.push(TargetSpec {
             name: format!("{shown} (connection {})", conn.id),
             source: format!("service connection {}", conn.label()),

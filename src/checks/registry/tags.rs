@@ -7,7 +7,7 @@
 //! the first tags of a list are compared, and each comparison keeps two rows and stops as
 //! soon as the distance is out of range.
 
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 /// The longest tag the OCI distribution grammar allows.
 pub const MAX_TAG_LEN: usize = 128;

@@ -12,8 +12,9 @@ use super::reference::{self, compare_dotted, NameKind, Parsed, TaskRef, TaskVers
 use super::resolve::{Lookup, OrgTask};
 use super::templates::FoundRef;
 use crate::codes::Code;
-use crate::finding::{Finding, Location, Severity};
-use crate::report::sanitize::sanitize;
+use crate::codes::Severity;
+use crate::finding::{Finding, Location};
+use crate::sanitize::sanitize;
 
 /// This tool's own task, which is not built in.
 const OWN_TASK: &str = "PipelinePreflight";

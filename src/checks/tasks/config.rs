@@ -5,9 +5,11 @@
 
 use std::sync::atomic::AtomicBool;
 
+use super::advisories::refresh::RunDb;
 use super::advisories::{self, Advisory};
 use super::discover::{self, Discovered, SourcesRoot};
-use crate::settings::{InputError, InputErrors, Settings};
+use crate::input_error::{InputError, InputErrors};
+use crate::settings::Settings;
 
 #[derive(Debug, Default)]
 pub struct TasksConfig {
@@ -16,6 +18,9 @@ pub struct TasksConfig {
     pub given: Option<Discovered>,
     /// The organization's advisory files, merged over the run's database by the job.
     pub org_advisories: Vec<Advisory>,
+    /// The advisory database the run uses, decided once by the job that first needs it
+    /// (refreshed when asked) and shown in the report header.
+    pub run_db: tokio::sync::OnceCell<RunDb>,
 }
 
 /// Every problem with the patterns and the advisory files, together.
@@ -49,7 +54,7 @@ pub fn validate(settings: &Settings) -> Result<TasksConfig, InputErrors> {
             }
         }
     }
-    problems.into_result(TasksConfig { given, org_advisories })
+    problems.into_result(TasksConfig { given, org_advisories, run_db: Default::default() })
 }
 
 /// The input that names the pipeline files, as the user wrote it.

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use glob::{MatchOptions, Pattern};
 use walkdir::WalkDir;
 
+use crate::input_error::InputError;
 use crate::net::{HttpClient, Request};
 use crate::secret::Secret;
-use crate::settings::InputError;
 
 /// Folders never searched: build output, dependencies, VCS data.
 const SKIPPED_DIRS: &[&str] = &["target", "node_modules", ".git"];

@@ -28,7 +28,7 @@ pub async fn planned_edits(ctx: &Arc<Context>, config: &TasksConfig) -> Result<V
     let planned = find_and_scan(&ctx.settings, config, definition.as_deref(), &AtomicBool::new(false));
     // The organization's files were read when the input was validated; they go over the
     // run's (possibly refreshed) database.
-    let db = with_files(run_db(ctx).await, config);
+    let db = with_files(run_db(ctx, config).await, config);
     let resolver = resolver(ctx);
     let mut edits: Vec<Edit> = Vec::new();
     let mut seen: HashSet<(PathBuf, usize)> = HashSet::new();
@@ -176,7 +176,7 @@ pub async fn run(
             return Exit::BadInput;
         }
     };
-    if let Some(note) = ctx.advisories.get().and_then(|used| used.note.as_ref()) {
+    if let Some(note) = config.run_db.get().and_then(|used| used.note.as_ref()) {
         let _ = writeln!(err, "azp-preflight: note[{}]: {}", note.code, note.message);
     }
     if edits.is_empty() {

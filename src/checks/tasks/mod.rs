@@ -26,18 +26,20 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use self::advice::{Advice, Facts, Identity};
-use self::advisories::refresh::{self, AdvisoryUpdate, Refresh, RunDb};
+use self::advisories::refresh::{self, Refresh, RunDb};
 use self::advisories::AdvisoryDb;
 use self::config::{pattern_input, TasksConfig};
 use self::discover::{Discovered, How, PipelineFile, SourcesRoot};
 use self::resolve::{Lookup, Resolver};
 use self::templates::{Collection, PipelineScan};
+use crate::advisory_update::AdvisoryUpdate;
 use crate::check::family::{Family, Network};
 use crate::check::{Context, LateRemedy, TargetOutcome};
 use crate::codes::Code;
-use crate::finding::{Finding, Location, Severity};
-use crate::report::sanitize::sanitize;
+use crate::codes::Severity;
+use crate::finding::{Finding, Location};
 use crate::report::AdvisoryDbInfo;
+use crate::sanitize::sanitize;
 use crate::settings::{CheckId, Settings};
 
 /// The tasks family: one job that finds the pipeline files and checks each (see `Family`
@@ -151,7 +153,7 @@ impl Drop for CancelOnDrop {
 /// then check each pipeline. The advisory database is refreshed meanwhile (when asked): it
 /// starts with the job, so its bounded wait never adds to a long search.
 async fn run(ctx: Arc<Context>, config: Arc<TasksConfig>, stage: Arc<AtomicU8>) -> TargetOutcome {
-    let (searched, used) = tokio::join!(search(&ctx, &config, &stage), run_db(&ctx));
+    let (searched, used) = tokio::join!(search(&ctx, &config, &stage), run_db(&ctx, &config));
     let planned = match searched {
         Ok(done) => done,
         Err(skipped) => return skipped,
@@ -228,8 +230,9 @@ pub fn refresh_wait(timeout: Duration) -> Duration {
 }
 
 /// The run's advisory database: refreshed when asked (once per run), else the embedded one.
-pub async fn run_db(ctx: &Context) -> &RunDb {
-    ctx.advisories
+pub async fn run_db<'a>(ctx: &Context, config: &'a TasksConfig) -> &'a RunDb {
+    config
+        .run_db
         .get_or_init(|| async {
             let AdvisoryUpdate::Fetch(url) = &ctx.settings.advisory_update else { return RunDb::embedded() };
             if !refreshes(&ctx.settings) {
@@ -561,8 +564,8 @@ pub fn references_json(scan: &PipelineScan) -> Value {
             let value = raw.value.trim();
             let (task, version) = value.rsplit_once('@').unwrap_or((value, ""));
             json!({
-                "task": crate::report::sanitize::sanitize(task),
-                "version": crate::report::sanitize::sanitize(version),
+                "task": crate::sanitize::sanitize(task),
+                "version": crate::sanitize::sanitize(version),
                 "file": r.file.display,
                 "line": raw.line,
                 "column": raw.column,

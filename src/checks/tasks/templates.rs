@@ -19,7 +19,7 @@ use super::scan::{self, IncludeKind, Lines, RawReference, Scanned};
 use crate::codes::Code;
 use crate::finding::{Finding, Location};
 use crate::fsread;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 /// Azure Pipelines stops at 100 nested template files; so do we.
 const MAX_DEPTH: usize = 100;

@@ -15,7 +15,7 @@ use crate::connections::{ConnectionKind, ServiceConnection};
 use crate::finding::Finding;
 use crate::net::{Request, Response};
 use crate::registry_target::Intent;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 use crate::secret::Secret;
 
 /// The token endpoint's GET form: `realm?service=..&scope=..[&account=..]`.

@@ -12,7 +12,7 @@ use crate::checks::registry::answer::{self, Challenge};
 use crate::checks::registry::server;
 use crate::codes::Code;
 use crate::net::{Request, Response};
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 /// Whether the token endpoint a challenge names may receive the credential. Plain http is
 /// acceptable only when the registry itself was reached over plain http on loopback (a local

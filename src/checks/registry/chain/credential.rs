@@ -7,7 +7,7 @@ use crate::checks::registry::credentials::{self, Credential, Sourced};
 use crate::codes::Code;
 use crate::connections::ConnectionKind;
 use crate::finding::Finding;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 impl Chain<'_> {
     pub(super) async fn credential(&mut self, gate: &Gate) -> Step<Sourced> {

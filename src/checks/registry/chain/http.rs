@@ -10,7 +10,7 @@ use crate::checks::registry::answer;
 use crate::codes::Code;
 use crate::finding::Finding;
 use crate::net::{HttpError, HttpErrorKind, Request, Response};
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 impl Chain<'_> {
     /// Sends one request; a transport failure becomes REG007 naming the request.

@@ -16,7 +16,7 @@ use crate::codes::Code;
 use crate::finding::Finding;
 use crate::net::Request;
 use crate::registry_target::{Intent, Platform, Reference};
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 impl Chain<'_> {
     pub(super) async fn manifest(&mut self, auth: &Auth, repo: &str) -> Step<()> {

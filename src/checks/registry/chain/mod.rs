@@ -98,7 +98,7 @@ impl Shared {
             let mut map = self.entra.lock().await;
             map.entry(format!("{}\n{scope}", conn.id)).or_default().clone()
         };
-        cell.get_or_init(|| async { entra::acquire(ctx, conn, scope).await }).await.clone()
+        cell.get_or_init(|| async { entra::acquire(&ctx.services(), conn, scope).await }).await.clone()
     }
 }
 

@@ -14,7 +14,7 @@ use crate::codes::Code;
 use crate::finding::Finding;
 use crate::net::{Request, Response};
 use crate::registry_target::Intent;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 impl Chain<'_> {
     /// Compares what the token grants with what the intent needs. Returns the granted

@@ -6,7 +6,7 @@ use super::{Chain, Step, Stop};
 use crate::checks::registry::credentials::Credential;
 use crate::checks::registry::server;
 use crate::codes::Code;
-use crate::report::sanitize::sanitize;
+use crate::sanitize::sanitize;
 
 impl Chain<'_> {
     pub(super) fn syntax(&mut self) -> Step<()> {

@@ -7,8 +7,9 @@ use std::time::Duration;
 use super::{Chain, Step};
 use crate::checks::registry::netprobe::{self, AddressClass};
 use crate::codes::Code;
-use crate::finding::{Finding, Severity};
-use crate::report::sanitize::sanitize;
+use crate::codes::Severity;
+use crate::finding::Finding;
+use crate::sanitize::sanitize;
 
 impl Chain<'_> {
     pub(super) async fn transport(&mut self) -> Step<()> {

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::{index, lint, Advisory, AdvisoryDb};
 use crate::cli::{AdvisoryFiles, GeneratedOutput};
 use crate::exit::Exit;
-use crate::settings::InputError;
+use crate::input_error::InputError;
 
 /// Where `advisories docs` writes in the repository; the staleness test compares it.
 pub const DOCS_PATH: &str = "docs/advisories.md";

@@ -5,6 +5,11 @@
 //! Nothing here cuts text: a cut can slice a secret so that what is left is no longer a
 //! registered value. Long untrusted text is quoted with `Redactor::excerpt`, which redacts
 //! before it cuts.
+//!
+//! It is also where "inert" is defined for the whole tool: the output writer (`output`) makes
+//! every line it prints safe with the same functions. A small module of its own that depends
+//! on nothing, so that secrets, the HTTP client, the Azure clients, the checks and the
+//! renderers can all use it without depending on one another.
 
 /// Sanitizes one untrusted value for inclusion in a message (single line). It does not
 /// shorten: quote free text from a server with `Redactor::excerpt` / `Response::excerpt`.
@@ -13,8 +18,30 @@ pub fn sanitize(text: &str) -> String {
     neutralize_commands(&strip_controls(&single_line))
 }
 
-// One definition of "inert" for the whole tool: the output writer's.
-pub use crate::output::{neutralize_commands, strip_controls};
+/// Makes `##vso[` and `##[` inert wherever they appear, keeping the text readable.
+pub fn neutralize_commands(text: &str) -> String {
+    if !text.contains("##") {
+        return text.to_string();
+    }
+    // Replacing can create a new `##` only at a seam of `#` runs; repeat until stable
+    // (`###vso[` → `## #vso[` would otherwise keep a prefix).
+    let mut out = text.to_string();
+    while out.contains("##vso[") || out.contains("##[") {
+        out = out.replace("##vso[", "# #vso[").replace("##[", "# #[");
+    }
+    out
+}
+
+/// Whether a character is invisible and could hide a command prefix from a reader while
+/// another reader skips it (soft hyphen, zero-width marks, direction marks, BOM).
+pub(crate) fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
+}
+
+/// Drops control characters except newline and tab, and invisible format characters.
+pub fn strip_controls(text: &str) -> String {
+    text.chars().filter(|c| (!c.is_control() || *c == '\n' || *c == '\t') && !is_invisible_format(*c)).collect()
+}
 
 #[cfg(test)]
 mod tests {
