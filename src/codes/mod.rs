@@ -136,6 +136,9 @@ impl Serialize for Code {
 }
 
 #[cfg(test)]
+mod emitters;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
