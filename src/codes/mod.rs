@@ -1,4 +1,4 @@
-//! The stable catalogue of finding codes (DESIGN §4). Each code has a default severity, a
+//! The stable catalogue of finding codes (README, "Checks and codes"). Each code has a default severity, a
 //! short title, and a documentation page in `docs/codes/<CODE>.md` that `explain` prints.
 
 use serde::{Serialize, Serializer};
