@@ -145,7 +145,8 @@ fn every_page_names_the_files_that_emit_its_code() {
             continue;
         }
         let Some(listed) = named(&page) else {
-            problems.push(format!("{code}: the page has no `{EMITTED_BY}` line; expected `{}`", emitted_by_line(&files)));
+            problems
+                .push(format!("{code}: the page has no `{EMITTED_BY}` line; expected `{}`", emitted_by_line(&files)));
             if bless {
                 std::fs::write(&path, blessed(&page, &files)).expect("the page is writable");
             }
@@ -164,9 +165,7 @@ fn every_page_names_the_files_that_emit_its_code() {
             }
         }
         if listed != files {
-            problems.push(format!(
-                "{code}: the page names {listed:?}, but Code::{code} is emitted from {files:?}"
-            ));
+            problems.push(format!("{code}: the page names {listed:?}, but Code::{code} is emitted from {files:?}"));
             if bless {
                 std::fs::write(&path, blessed(&page, &files)).expect("the page is writable");
             }
