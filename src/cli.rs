@@ -1,4 +1,4 @@
-//! The command line (DESIGN §3). Flags win over task inputs (`INPUT_*`), which win over
+//! The command line (README, "On a laptop"). Flags win over task inputs (`INPUT_*`), which win over
 //! defaults; `settings` merges them and validates everything before any check runs.
 
 use std::path::PathBuf;

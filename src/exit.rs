@@ -1,4 +1,4 @@
-//! Exit codes (DESIGN §3).
+//! Exit codes, as the README states them under "On a laptop".
 
 /// | code | meaning |
 /// |---|---|

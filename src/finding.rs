@@ -1,4 +1,4 @@
-//! The finding model shared by every check and every renderer (DESIGN §4).
+//! The finding model shared by every check and every renderer.
 
 use serde::Serialize;
 use serde_json::{Map, Value};

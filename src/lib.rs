@@ -1,9 +1,10 @@
 //! azp-preflight: proves that a pipeline's registry credentials, service principals and
 //! pinned task versions work, before the pipeline needs them.
 //!
-//! Flow: `app` parses the command line → `settings` validates inputs (the environment is
-//! read once into `env::AgentEnv`) → `checks` plan jobs → `check::runner` runs them under
-//! one deadline → `report` renders the results.
+//! Flow (ARCHITECTURE.md): `app` parses the command line → `settings` reads the inputs (the
+//! environment is read once into `env::AgentEnv`) → `checks::validate` checks each family's
+//! configuration once → `check::family` turns each family into jobs → `check::runner` runs
+//! them under one deadline → `report` renders the results.
 
 pub mod advisory_update;
 pub mod app;

@@ -1,4 +1,4 @@
-//! The grammar of a registry target (the `registries` input and `--registry`, DESIGN §2):
+//! The grammar of a registry target (the `registries` input and `--registry`; README, "Inputs"):
 //! `<server>[/<repository>[:<tag>|@<digest>]] [pull|push] [platform=<os>/<arch>[/<variant>]]`.
 //!
 //! Parsing only splits the words: a line that does not fit the grammar is bad input (exit 2).

@@ -29,7 +29,7 @@ impl CheckId {
     pub const ALL: [CheckId; 5] =
         [CheckId::Registry, CheckId::Identity, CheckId::Deploy, CheckId::Tasks, CheckId::Agent];
 
-    /// The `checks` default (DESIGN §2). `deploy` joins it whenever deploy targets are given.
+    /// The `checks` default (README, "Inputs"). `deploy` joins it whenever deploy targets are given.
     pub const DEFAULT: [CheckId; 4] = [CheckId::Registry, CheckId::Identity, CheckId::Tasks, CheckId::Agent];
 
     pub fn as_str(self) -> &'static str {

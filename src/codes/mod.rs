@@ -1,4 +1,4 @@
-//! The stable catalogue of finding codes (DESIGN §4). Each code has a default severity, a
+//! The stable catalogue of finding codes (README, "Checks and codes"). Each code has a default severity, a
 //! short title, and a documentation page in `docs/codes/<CODE>.md` that `explain` prints.
 
 use serde::{Serialize, Serializer};
@@ -49,10 +49,24 @@ macro_rules! catalogue {
             }
 
             /// The full documentation page: what it means, why it happens, how to fix it.
-            pub fn doc(self) -> &'static str {
+            /// The code's page as written in `docs/codes/`.
+            pub fn page(self) -> &'static str {
                 match self {
                     $(Code::$code => include_str!(concat!("../../docs/codes/", stringify!($code), ".md")),)*
                 }
+            }
+
+            /// The page as users read it (`explain`, SARIF rule help): without the line that
+            /// names the source files emitting the code, which is for the project's developers.
+            pub fn doc(self) -> String {
+                let page = self.page();
+                let mut out = String::with_capacity(page.len());
+                for line in page.split_inclusive('\n') {
+                    if !line.starts_with("Emitted by:") {
+                        out.push_str(line);
+                    }
+                }
+                out
             }
         }
     };
@@ -155,6 +169,9 @@ impl Serialize for Code {
 }
 
 #[cfg(test)]
+mod emitters;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
@@ -174,6 +191,8 @@ mod tests {
     #[test]
     fn every_code_is_documented() {
         for code in Code::ALL {
+            assert!(code.page().contains("\nEmitted by: `src/"), "{code}: page names no emitting file");
+            assert!(!code.doc().contains("Emitted by:"), "{code}: the developers' line reaches users");
             let doc = code.doc();
             let first = doc.lines().next().unwrap_or_default();
             assert!(first.starts_with(&format!("# {code}")), "{code}: page must start with '# {code}', got {first:?}");

@@ -1,4 +1,4 @@
-//! The JSON report, schema `azp-preflight/report/v1` (DESIGN §4). Built as explicit JSON
+//! The JSON report, schema `azp-preflight/report/v1`. Built as explicit JSON
 //! so internal types can change without changing the contract.
 
 use std::io::{self, Write};

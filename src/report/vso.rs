@@ -1,4 +1,4 @@
-//! The `azure-pipelines` format: logging commands the agent executes (DESIGN §6).
+//! The `azure-pipelines` format: logging commands the agent executes (README, "In a pipeline").
 //!
 //! Order: `task.setsecret` for every secret first (so the agent masks anything later),
 //! a headline, issues (errors, then warnings: the agent keeps 10 of each), notes as plain

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::common::deploy_world::*;
 use crate::common::{pipeline_env, preflight, stderr_of, stdout_of};
-use crate::deploy::*;
 use crate::fake_acr::{Attrs, Config as AcrConfig, FakeAcr};
 use crate::fake_arm::*;
 
@@ -31,7 +31,7 @@ fn windows_registry(os_version: &str) -> FakeAcr {
     FakeAcr::start(config)
 }
 
-/// Like `deploy::run`, with the image registry given.
+/// Like `deploy_world::run`, with the image registry given.
 fn run_with(dir: &Path, arm: &FakeArm, lines: &[String], acr: &FakeAcr) -> Run {
     let endpoints = format!("contosoprod.azurecr.io={}", acr.server());
     let out = preflight(dir)

@@ -95,7 +95,7 @@ fn registry_run() {
 
 #[test]
 fn identity_run() {
-    use crate::identity::{Env, APP, CONN, SECRET};
+    use crate::common::identity_env::{Env, APP, CONN, SECRET};
     let fake = FakeEntra::start();
     // Inside the 30-day warning window; half a day over so the day count cannot flip.
     fake.add_app(App::new(APP).secret(SECRET, "azdo", in_days(20.5)));
@@ -150,7 +150,7 @@ fn agent_run() {
 
 #[test]
 fn deploy_run() {
-    use crate::deploy::{aks_line, aks_world, connection_env, image_registry, SPN_SECRET};
+    use crate::common::deploy_world::{aks_line, aks_world, connection_env, image_registry, SPN_SECRET};
     let dir = tempfile::tempdir().expect("temp dir");
     let arm = FakeArm::start();
     aks_world(&arm);

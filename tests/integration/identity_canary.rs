@@ -2,8 +2,8 @@
 //! `##vso[task.setsecret]` lines that hand it to the agent's masker; and every token
 //! obtained is handed over that way.
 
+use crate::common::identity_env::{Env, APP, APP2, CONN, CONN2, SECRET};
 use crate::fake_entra::{in_days, not_after, openssl_cert, App, FakeEntra, Imds, JOB_TOKEN, OIDC_ISSUER};
-use crate::identity::{Env, APP, APP2, CONN, CONN2, SECRET};
 
 const WIF_CONN: &str = "7e7e7e7e-1111-4222-8333-444444444444";
 const MSI_CONN: &str = "8f8f8f8f-1111-4222-8333-444444444444";
@@ -16,7 +16,7 @@ const ECHO_CONN: &str = "0e0e0e0e-1111-4222-8333-444444444444";
 const ECHO_SECRET: &str = "Ech0~canary+secret/with=odd&chars";
 
 /// Every line of every output, with where it came from.
-fn outputs(run: &crate::identity::Run, extra_files: &[&str]) -> Vec<(String, String)> {
+fn outputs(run: &crate::common::identity_env::Run, extra_files: &[&str]) -> Vec<(String, String)> {
     let mut lines: Vec<(String, String)> = Vec::new();
     lines.extend(run.stdout.lines().map(|l| ("stdout".to_string(), l.to_string())));
     lines.extend(run.stderr.lines().map(|l| ("stderr".to_string(), l.to_string())));

@@ -14,7 +14,7 @@ const oracle = require('./vso-oracle');
 
 const ORACLE = path.join(__dirname, 'vso-oracle.js');
 
-// The emitter's contract (DESIGN §6), restated here to build lines from raw text.
+// The emitter's escaping (src/output.rs), restated here to build lines from raw text.
 const escapeProperty = (s) => s.replace(/%/g, '%AZP25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')
   .replace(/]/g, '%5D').replace(/;/g, '%3B');
 const escapeMessage = (s) => s.replace(/%/g, '%AZP25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');

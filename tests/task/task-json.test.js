@@ -1,5 +1,6 @@
 'use strict';
-// task.json against the contract (DESIGN §2), the checks tfx applies, and the official schema.
+// task.json against the contract (README, "Inputs" and the output variables under "In a
+// pipeline"), the checks tfx applies, and the official schema.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');

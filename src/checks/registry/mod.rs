@@ -1,4 +1,4 @@
-//! The registry check (DESIGN §5): proves, for every `containerRegistry` connection and every
+//! The registry check (README, "Checks and codes"; docs/codes/REG*.md): proves, for every `containerRegistry` connection and every
 //! `registries` target, that the credential works for what the pipeline intends, and names
 //! the first link of the chain that breaks (REG001–REG016).
 //!

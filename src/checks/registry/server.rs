@@ -125,9 +125,9 @@ impl Malformed {
     }
 }
 
-/// Parses a server as written, by the rules of DESIGN §2: an optional `https://` (or `http://`
-/// for loopback only), then a lower-case host with an optional port, and no path except the
-/// version path a registry URL may carry.
+/// Parses a server as written: an optional `https://` (or `http://` for loopback only), then a
+/// lower-case host with an optional port, and no path except the version path a registry URL
+/// may carry. What breaks these rules is REG001 (docs/codes/REG001.md).
 pub fn parse_server(raw: &str, origin: ServerOrigin) -> Result<Server, Malformed> {
     if raw.trim().is_empty() {
         return Err(Malformed::new("empty", "the server is empty", None));

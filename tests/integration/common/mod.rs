@@ -1,4 +1,8 @@
-//! Shared helpers: the binary with a scrubbed environment, and temp folders.
+//! Shared helpers: the binary with a scrubbed environment, and temp folders; the worlds the
+//! deploy and identity tests run in.
+
+pub mod deploy_world;
+pub mod identity_env;
 
 use std::path::{Path, PathBuf};
 
