@@ -23,6 +23,10 @@ pub enum CheckId {
     Deploy,
     Tasks,
     Agent,
+    /// Organisation mode (`azp-preflight org`): every service connection of the organisation.
+    Connections,
+    /// Organisation mode: the task versions the latest runs of each pipeline executed.
+    Runs,
 }
 
 impl CheckId {
@@ -32,6 +36,14 @@ impl CheckId {
     /// The `checks` default (README, "Inputs"). `deploy` joins it whenever deploy targets are given.
     pub const DEFAULT: [CheckId; 4] = [CheckId::Registry, CheckId::Identity, CheckId::Tasks, CheckId::Agent];
 
+    /// The families of an organisation scan (not selectable with `checks`).
+    pub const ORG: [CheckId; 2] = [CheckId::Connections, CheckId::Runs];
+
+    /// Any family by its report name, organisation families included (reading a report back).
+    pub fn from_report_name(name: &str) -> Option<CheckId> {
+        CheckId::ALL.into_iter().chain(CheckId::ORG).find(|c| c.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CheckId::Registry => "registry",
@@ -39,6 +51,8 @@ impl CheckId {
             CheckId::Deploy => "deploy",
             CheckId::Tasks => "tasks",
             CheckId::Agent => "agent",
+            CheckId::Connections => "connections",
+            CheckId::Runs => "runs",
         }
     }
 }

@@ -44,6 +44,8 @@ pub fn enabled(settings: &Settings, env: &AgentEnv, config: &ValidConfig) -> Vec
                 let config = config.tasks.clone().unwrap_or_default();
                 checks.push(Box::new(FamilyCheck::new(tasks::TasksCheck::new(config))))
             }
+            // Organisation families run under `azp-preflight org`, never from `checks`.
+            CheckId::Connections | CheckId::Runs => {}
         }
     }
     // Deploy targets left out by `checks` still appear in the report, as skipped.

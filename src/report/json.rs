@@ -20,6 +20,11 @@ pub fn to_value(report: &Report) -> Value {
         root.insert("advisoryDb".into(), json!({"advisories": db.advisories, "updated": db.updated}));
         root.insert("advisoryDatabase".into(), advisory_database(db));
     }
+    if let Some(org) = &report.org {
+        root.insert("scope".into(), json!(org.scope));
+        root.insert("coverage".into(), json!(org.coverage));
+        root.insert("throttled".into(), json!(org.throttled));
+    }
     root.insert("result".into(), json!(report.result().as_str()));
     root.insert("counts".into(), json!({"error": counts.error, "warning": counts.warning, "note": counts.note}));
     root.insert("durationMs".into(), json!(report.duration.as_millis() as u64));

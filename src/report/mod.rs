@@ -5,6 +5,7 @@ pub mod github;
 pub mod human;
 pub mod json;
 pub mod markdown;
+pub mod org;
 pub mod sarif;
 #[cfg(test)]
 mod snapshot_tests;
@@ -110,6 +111,8 @@ impl AdvisorySource {
 #[derive(Debug)]
 pub struct Report {
     pub version: &'static str,
+    /// Organisation mode only: scope, coverage and throttling (`org.rs`).
+    pub org: Option<org::OrgRun>,
     pub advisory_db: Option<AdvisoryDbInfo>,
     pub checks: Vec<CheckResult>,
     pub duration: Duration,
@@ -139,7 +142,7 @@ impl Report {
                 result.extra = map;
             }
         }
-        Report { version: env!("CARGO_PKG_VERSION"), advisory_db, checks, duration, fail_on }
+        Report { version: env!("CARGO_PKG_VERSION"), org: None, advisory_db, checks, duration, fail_on }
     }
 
     pub fn findings(&self) -> impl Iterator<Item = (&CheckResult, &Finding)> {
