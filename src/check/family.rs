@@ -166,23 +166,17 @@ mod tests {
             target.to_string()
         }
 
-        fn check_one(
-            self: Arc<Self>,
-            ctx: Arc<Context>,
-            target: &'static str,
-        ) -> impl Future<Output = TargetOutcome> + Send + 'static {
-            async move {
-                let mut out = TargetOutcome::default();
-                if target == "bad" {
-                    out.findings.push(Finding::new(Code::REG001, "bad word").severity(Severity::Error));
-                    return out;
-                }
-                if ctx.settings.offline {
-                    return out.stop_offline();
-                }
-                out.proven.push("asked".into());
-                out
+        async fn check_one(self: Arc<Self>, ctx: Arc<Context>, target: &'static str) -> TargetOutcome {
+            let mut out = TargetOutcome::default();
+            if target == "bad" {
+                out.findings.push(Finding::new(Code::REG001, "bad word").severity(Severity::Error));
+                return out;
             }
+            if ctx.settings.offline {
+                return out.stop_offline();
+            }
+            out.proven.push("asked".into());
+            out
         }
     }
 

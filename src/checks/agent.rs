@@ -3,7 +3,6 @@
 //!
 //! It runs after the network checks so the clock comparison uses their `Date` headers.
 
-use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -50,36 +49,34 @@ impl Family for AgentCheck {
         self.name.clone()
     }
 
-    fn check_one(self: Arc<Self>, ctx: Arc<Context>, _: ()) -> impl Future<Output = TargetOutcome> + Send + 'static {
-        async move {
-            let mut outcome = TargetOutcome::default();
-            // Bounded like every outside file: a hostile or odd system cannot make it grow or block.
-            let preload_file =
-                crate::fsread::read_to_string(Path::new("/etc/ld.so.preload"), crate::fsread::limits::SYSTEM_FILE).ok();
-            let injected = injected_profilers(&ctx.env, preload_file.as_deref());
-            if injected.is_empty() {
-                outcome.proven.push("no injected profilers".into());
-            }
-            outcome.findings.extend(injected);
-            match free_disk(&ctx.settings.work_dir) {
-                Some(free) => {
-                    outcome.proven.push(format!("{} free", human_bytes(free.available)));
-                    outcome.findings.extend(disk_finding(&ctx.settings.work_dir, free));
-                }
-                None => outcome.proven.push("free disk not measured".into()),
-            }
-            match clock_skew(&ctx.http.date_observations()) {
-                Some(skew) => {
-                    let finding = skew_finding(&skew);
-                    if finding.is_none() {
-                        outcome.proven.push("clock in sync".into());
-                    }
-                    outcome.findings.extend(finding);
-                }
-                None => outcome.proven.push("clock not compared (no server answered)".into()),
-            }
-            outcome
+    async fn check_one(self: Arc<Self>, ctx: Arc<Context>, _: ()) -> TargetOutcome {
+        let mut outcome = TargetOutcome::default();
+        // Bounded like every outside file: a hostile or odd system cannot make it grow or block.
+        let preload_file =
+            crate::fsread::read_to_string(Path::new("/etc/ld.so.preload"), crate::fsread::limits::SYSTEM_FILE).ok();
+        let injected = injected_profilers(&ctx.env, preload_file.as_deref());
+        if injected.is_empty() {
+            outcome.proven.push("no injected profilers".into());
         }
+        outcome.findings.extend(injected);
+        match free_disk(&ctx.settings.work_dir) {
+            Some(free) => {
+                outcome.proven.push(format!("{} free", human_bytes(free.available)));
+                outcome.findings.extend(disk_finding(&ctx.settings.work_dir, free));
+            }
+            None => outcome.proven.push("free disk not measured".into()),
+        }
+        match clock_skew(&ctx.http.date_observations()) {
+            Some(skew) => {
+                let finding = skew_finding(&skew);
+                if finding.is_none() {
+                    outcome.proven.push("clock in sync".into());
+                }
+                outcome.findings.extend(finding);
+            }
+            None => outcome.proven.push("clock not compared (no server answered)".into()),
+        }
+        outcome
     }
 }
 

@@ -16,7 +16,6 @@ mod reach;
 pub mod registry;
 mod webapp;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
@@ -61,12 +60,8 @@ impl Family for DeployCheck {
         target.display_name()
     }
 
-    fn check_one(
-        self: Arc<Self>,
-        ctx: Arc<Context>,
-        target: DeployTarget,
-    ) -> impl Future<Output = TargetOutcome> + Send + 'static {
-        async move { check_target(&ctx, &self.connections, target).await }
+    async fn check_one(self: Arc<Self>, ctx: Arc<Context>, target: DeployTarget) -> TargetOutcome {
+        check_target(&ctx, &self.connections, target).await
     }
 }
 

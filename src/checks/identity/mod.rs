@@ -6,7 +6,6 @@
 //! text. A certificate's own validity is checked locally, so its expiry is known even when
 //! Graph may not be read.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
@@ -59,12 +58,8 @@ impl Family for IdentityCheck {
         conn.label()
     }
 
-    fn check_one(
-        self: Arc<Self>,
-        ctx: Arc<Context>,
-        conn: ServiceConnection,
-    ) -> impl Future<Output = TargetOutcome> + Send + 'static {
-        async move { check_connection(&ctx, &conn).await }
+    async fn check_one(self: Arc<Self>, ctx: Arc<Context>, conn: ServiceConnection) -> TargetOutcome {
+        check_connection(&ctx, &conn).await
     }
 }
 

@@ -16,7 +16,6 @@ pub mod platform;
 pub mod server;
 pub mod tags;
 
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use crate::check::family::{Family, Network};
@@ -58,15 +57,9 @@ impl Family for RegistryCheck {
         spec.name.clone()
     }
 
-    fn check_one(
-        self: Arc<Self>,
-        ctx: Arc<Context>,
-        spec: TargetSpec,
-    ) -> impl Future<Output = TargetOutcome> + Send + 'static {
-        async move {
-            let shared = self.shared.get_or_init(|| Arc::new(Shared::new(&ctx))).clone();
-            chain::check(ctx, shared, spec).await
-        }
+    async fn check_one(self: Arc<Self>, ctx: Arc<Context>, spec: TargetSpec) -> TargetOutcome {
+        let shared = self.shared.get_or_init(|| Arc::new(Shared::new(&ctx))).clone();
+        chain::check(ctx, shared, spec).await
     }
 }
 

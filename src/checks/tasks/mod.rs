@@ -16,7 +16,6 @@ pub mod scan;
 pub mod shared;
 pub mod templates;
 
-use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -103,8 +102,8 @@ impl Family for TasksCheck {
         FILES_TARGET.to_string()
     }
 
-    fn check_one(self: Arc<Self>, ctx: Arc<Context>, _: ()) -> impl Future<Output = TargetOutcome> + Send + 'static {
-        async move { run(ctx, self.config.clone(), self.stage.clone()).await }
+    async fn check_one(self: Arc<Self>, ctx: Arc<Context>, _: ()) -> TargetOutcome {
+        run(ctx, self.config.clone(), self.stage.clone()).await
     }
 
     fn late_remedy(&self, ctx: &Context, _: &()) -> Option<LateRemedy> {
