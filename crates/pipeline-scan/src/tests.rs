@@ -318,3 +318,22 @@ fn positions_on_one_long_non_ascii_line_stay_linear() {
     assert!(scan(&text).problems.is_empty());
     assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
 }
+
+/// The fast path for text without carriage returns and the general path agree with a plain
+/// reading of YAML's line breaks (`\n`, `\r\n`, a lone `\r`).
+#[test]
+fn line_starts_agree_with_yaml_line_breaks_on_both_paths() {
+    fn by_hand(text: &str) -> Vec<usize> {
+        let b = text.as_bytes();
+        let mut starts = vec![0];
+        for i in 0..b.len() {
+            if b[i] == b'\n' || (b[i] == b'\r' && b.get(i + 1) != Some(&b'\n')) {
+                starts.push(i + 1);
+            }
+        }
+        starts
+    }
+    for text in ["", "\n", "a", "a\n", "a\nb", "a\n\nb\n", "a\r\nb\r\n", "a\rb\r", "a\r\n\rb\n\r", "é\nü\r\nx"] {
+        assert_eq!(line_starts(text), by_hand(text), "{text:?}");
+    }
+}

@@ -13,11 +13,11 @@ impl RefContext<'_> {
     /// gets a TSK012 note naming the newer major instead.
     pub(super) fn deprecated(&self, out: &mut Vec<Advice>) {
         let major = self.major();
-        let name = self.name();
+        // The name is looked up only for a reference that gets a finding.
         let (mut message, removal) = match self.identity.builtin {
             Some(b) if b.info.deprecated => {
                 let why = b.info.message.as_deref().map(|m| format!(": {}", sanitize(m.trim()))).unwrap_or_default();
-                (format!("{name}@{major} is deprecated{why}"), b.info.removal_date.clone())
+                (format!("{}@{major} is deprecated{why}", self.name()), b.info.removal_date.clone())
             }
             Some(b)
                 if !b.info.in_repo
@@ -27,10 +27,13 @@ impl RefContext<'_> {
                 return;
             }
             _ => match self.org().and_then(|o| o.resolve_major(major)) {
-                Some(v) if v.deprecated => (format!("{name}@{major} is marked deprecated in this organization"), None),
+                Some(v) if v.deprecated => {
+                    (format!("{}@{major} is marked deprecated in this organization", self.name()), None)
+                }
                 _ => return,
             },
         };
+        let name = self.name();
         if let Some(date) = &removal {
             message.push_str(&format!(" (removal date {date}; from then on it may no longer be available)"));
         }

@@ -27,7 +27,7 @@ impl RefContext<'_> {
         } else {
             self.stale_pin(pinned, advisories, out);
         }
-        out.extend(self.unsure_build(pinned, advisories, &format!("{} pins {pinned}", self.shown())));
+        out.extend(self.unsure_build(pinned, advisories, &|| format!("{} pins {pinned}", self.shown())));
         match self.lookup {
             Some(Lookup::Found(org)) if !org.has(pinned) => {
                 let mut have: Vec<TaskVersion> =
@@ -106,7 +106,7 @@ impl RefContext<'_> {
                 };
                 let affected: Vec<&Advisory> =
                     advisories.iter().copied().filter(|a| a.affects(current.version)).collect();
-                let context = format!("{} resolves to {} in this organization", self.shown(), current.version);
+                let context = || format!("{} resolves to {} in this organization", self.shown(), current.version);
                 out.extend(self.unsure_build(current.version, advisories, &context));
                 if affected.is_empty() {
                     return;
@@ -132,7 +132,7 @@ impl RefContext<'_> {
             _ => {
                 let Some(latest) = self.identity.builtin.and_then(|b| b.info.latest_version()) else { return };
                 let affected: Vec<&Advisory> = advisories.iter().copied().filter(|a| a.affects(latest)).collect();
-                let context = format!("{} floats to the newest version azp-preflight knows, {latest}", self.shown());
+                let context = || format!("{} floats to the newest version azp-preflight knows, {latest}", self.shown());
                 out.extend(self.unsure_build(latest, advisories, &context));
                 if affected.is_empty() {
                     return;
@@ -165,7 +165,13 @@ impl RefContext<'_> {
     /// TSK001 warnings for advisories about some builds only, when the version string cannot be
     /// tied to one build: two builds published it, or the version data does not know it. The
     /// tool says so instead of guessing affected or unaffected.
-    fn unsure_build(&self, version: TaskVersion, advisories: &[&Advisory], context: &str) -> Vec<Advice> {
+    /// `context` is built only when there is something to say: most references have none.
+    fn unsure_build(
+        &self,
+        version: TaskVersion,
+        advisories: &[&Advisory],
+        context: &dyn Fn() -> String,
+    ) -> Vec<Advice> {
         let mut out = Vec::new();
         for a in advisories {
             let Hit::Unsure { published_by } = a.assess(version) else { continue };
@@ -180,9 +186,11 @@ impl RefContext<'_> {
                 ),
             };
             let message = format!(
-                "{context}. {published}; {} ({}) concerns the {concerns} build; azp-preflight cannot tell which \
+                "{}. {published}; {} ({}) concerns the {concerns} build; azp-preflight cannot tell which \
                  build this organization runs, so it does not say whether the step is affected",
-                a.id, a.title
+                context(),
+                a.id,
+                a.title
             );
             let pin = a
                 .last_good
