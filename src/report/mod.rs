@@ -8,6 +8,7 @@ pub mod json;
 pub mod markdown;
 pub mod merge;
 pub mod org;
+pub mod org_view;
 mod read;
 pub mod sarif;
 #[cfg(test)]
