@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine with a Rust toolchain:
 # Debian packages (a real OCI registry for the registry tests, musl for static binaries,
-# openssl and htpasswd for test fixtures), the musl Rust target, and the npm dev
+# openssl and htpasswd for test fixtures, chromium for the HTML report's browser test), the
+# musl Rust target, and the npm dev
 # dependencies (task packaging and the logging-command oracles).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,6 +17,7 @@ have musl-gcc || packages+=(musl-tools)
 have openssl || packages+=(openssl)
 have htpasswd || packages+=(apache2-utils)
 have node || packages+=(nodejs npm)
+have chromium || packages+=(chromium)
 if [ "${#packages[@]}" -gt 0 ]; then
   say "installing Debian packages: ${packages[*]}"
   sudo_cmd=""

@@ -284,9 +284,7 @@ fn merge_reports(args: &MergeArgs, env: &AgentEnv, io: &mut Streams<'_>) -> Exit
         );
         return bad_input(env, io, &problem.to_string());
     }
-    let merged =
-        report::merge::read_reports(&args.files, fail_on).and_then(|reports| report::merge::merge(reports, fail_on));
-    let report = match merged {
+    let report = match report::merge::merge_files(&args.files, fail_on) {
         Ok(report) => report,
         Err(problems) => return bad_input_all(env, io, &problems.iter().map(ToString::to_string).collect::<Vec<_>>()),
     };

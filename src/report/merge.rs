@@ -26,8 +26,27 @@ const EXPECTED_REPORT: &str =
 /// The target of the ORG005 entry: it is about the set of shards, not one project.
 pub const SHARDS_TARGET: &str = "shards";
 
-/// Reads every file, each as a report; all problems of all files together.
-pub fn read_reports(paths: &[impl AsRef<Path>], fail_on: FailOn) -> Result<Vec<(String, Report)>, Vec<InputError>> {
+/// Reads and merges the shard report files: every problem of every file together (a file
+/// that is not a report does not hide that two others overlap).
+pub fn merge_files(paths: &[impl AsRef<Path>], fail_on: FailOn) -> Result<Report, Vec<InputError>> {
+    let (reports, mut problems) = read_reports(paths, fail_on);
+    match merge(reports, fail_on) {
+        Ok(report) if problems.is_empty() => Ok(report),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            // "No file" says nothing new when every file was refused already.
+            if problems.is_empty() || !more.iter().all(|e| e.value == NO_FILE) {
+                problems.extend(more);
+            }
+            Err(problems)
+        }
+    }
+}
+
+const NO_FILE: &str = "(no file)";
+
+/// Reads every file, each as a report: the reports read and the problems of the others.
+fn read_reports(paths: &[impl AsRef<Path>], fail_on: FailOn) -> (Vec<(String, Report)>, Vec<InputError>) {
     let mut problems = Vec::new();
     let mut reports = Vec::new();
     for path in paths {
@@ -52,11 +71,7 @@ pub fn read_reports(paths: &[impl AsRef<Path>], fail_on: FailOn) -> Result<Vec<(
             Err(errors) => problems.extend(errors),
         }
     }
-    if problems.is_empty() {
-        Ok(reports)
-    } else {
-        Err(problems)
-    }
+    (reports, problems)
 }
 
 /// An organisation URL as compared between shards: `https://dev.azure.com/Contoso/` and
@@ -84,7 +99,7 @@ pub fn merge(reports: Vec<(String, Report)>, fail_on: FailOn) -> Result<Report, 
     }
     let Some((first_name, first)) = scoped.first() else {
         if problems.is_empty() {
-            problems.push(InputError::new("report merge", "(no file)", "one or more shard report files"));
+            problems.push(InputError::new("report merge", NO_FILE, "one or more shard report files"));
         }
         return Err(problems);
     };
