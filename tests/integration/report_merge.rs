@@ -175,7 +175,7 @@ fn other_organisations_overlaps_and_foreign_files_are_refused_together() {
 /// (every host name resolves to nothing, and the page carries no URL to fetch).
 #[test]
 fn the_html_report_renders_in_headless_chromium() {
-    let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|b| on_path(b)) else {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|b| on_path(b)) else {
         panic!("chromium is not installed: run scripts/setup.sh (it installs Debian's `chromium` package)");
     };
     let dir = tempfile::tempdir().unwrap();
@@ -252,4 +252,40 @@ fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
         .unwrap_or(false)
+}
+
+/// The example pipeline is valid YAML the tasks check reads, with the steps it documents.
+#[test]
+fn the_org_scan_example_pipeline_reads_and_has_its_jobs() {
+    let home = tempfile::tempdir().unwrap();
+    let out = preflight(home.path())
+        .current_dir(crate::common::repo_root())
+        .args([
+            "--offline",
+            "--checks",
+            "tasks",
+            "--format",
+            "json",
+            "--pipeline",
+            "examples/org-scan/azure-pipelines.yml",
+        ])
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let codes: Vec<String> = crate::common::findings(&report).into_iter().map(|f| f.0).collect();
+    assert!(!codes.iter().any(|c| c == "TSK008"), "{codes:?}");
+    let text =
+        std::fs::read_to_string(crate::common::repo_root().join("examples/org-scan/azure-pipelines.yml")).unwrap();
+    for needle in [
+        "schedules:",
+        "parallel: 4",
+        "dependsOn: scan",
+        "DownloadPipelineArtifact@2",
+        "PublishPipelineArtifact@1",
+        "report merge",
+        "--fail-on error",
+        "##vso[task.uploadsummary]",
+    ] {
+        assert!(text.contains(needle), "the example lacks {needle}");
+    }
 }
