@@ -13,6 +13,13 @@ use crate::check::CheckResult;
 use crate::codes::Code;
 use crate::settings::CheckId;
 
+// The codes this module reads, by name: it reads findings other modules made and emits none
+// (each code's page names the files that mention `Code::<CODE>` as its emitters).
+const EXPIRED: &str = "IDN001";
+const ERROR_WINDOW: &str = "IDN005";
+const WARNING_WINDOW: &str = "IDN006";
+const AFFECTED_VERSION: &str = "TSK001";
+
 /// How close a connection's credential is to its end, from the findings the scan made (so the
 /// windows are the scan's own `--expiry-*-days`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -95,16 +102,16 @@ fn connection_row(entry: &CheckResult) -> ConnectionRow {
     let kind = text(&credential["kind"]);
     let days_left = credential["daysLeft"].as_i64();
     let proven = credential["proven"].as_bool().unwrap_or(false);
-    let has = |code: Code| entry.findings.iter().any(|f| f.code == code);
-    let window = if has(Code::IDN001) || days_left.is_some_and(|d| d < 0) {
+    let has = |code: &str| entry.findings.iter().any(|f| f.code.as_str() == code);
+    let window = if has(EXPIRED) || days_left.is_some_and(|d| d < 0) {
         Window::Expired
     } else if matches!(kind.as_str(), "federation" | "managedIdentity" | "none") {
         Window::NoExpiry
     } else if !proven || days_left.is_none() {
         Window::NotProven
-    } else if has(Code::IDN005) {
+    } else if has(ERROR_WINDOW) {
         Window::Error
-    } else if has(Code::IDN006) {
+    } else if has(WARNING_WINDOW) {
         Window::Warning
     } else {
         Window::Later
@@ -137,7 +144,7 @@ pub fn task_versions(report: &Report) -> Vec<TaskVersionRow> {
                 advisories: BTreeSet::new(),
             });
             row.pipelines.insert(entry.target.clone());
-            for f in entry.findings.iter().filter(|f| f.code == Code::TSK001) {
+            for f in entry.findings.iter().filter(|f| f.code.as_str() == AFFECTED_VERSION) {
                 let same_version = f.data.get("version").and_then(Value::as_str) == Some(version);
                 let same_task = f.data.get("task").and_then(Value::as_str).is_none_or(|t| t.eq_ignore_ascii_case(name));
                 if let (true, true, Some(advisory)) =
