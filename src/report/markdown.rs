@@ -64,18 +64,20 @@ pub fn render(report: &Report, out: &mut impl Write) -> io::Result<()> {
     }
     // An organisation has thousands of entries: its table keeps those with something to say.
     let shown = report.checks.iter().filter(|r| report.org.is_none() || !r.findings.is_empty());
+    // Names and messages of an organisation come from its many users; theirs keep HTML as text.
+    let text_cell = |text: &str| if report.org.is_some() { org_cell(text) } else { cell(text) };
     writeln!(out, "| | check | target | what was proven / what is wrong |")?;
     writeln!(out, "|---|---|---|---|")?;
     for r in shown {
         let detail = if let Some(f) = r.findings.iter().max_by_key(|f| f.severity) {
             let more = if r.findings.len() > 1 { format!(" (+{} more)", r.findings.len() - 1) } else { String::new() };
-            format!("**{}** {}{more}", f.code, cell(&f.message))
+            format!("**{}** {}{more}", f.code, text_cell(&f.message))
         } else if let Some(reason) = &r.reason {
-            format!("skipped: {}", cell(reason))
+            format!("skipped: {}", text_cell(reason))
         } else {
-            cell(&r.proven.join("; "))
+            text_cell(&r.proven.join("; "))
         };
-        writeln!(out, "| {} | {} | {} | {} |", icon(r.status), r.check.as_str(), cell(&r.target), detail)?;
+        writeln!(out, "| {} | {} | {} | {} |", icon(r.status), r.check.as_str(), text_cell(&r.target), detail)?;
     }
     let findings = report.findings_by_severity();
     if !findings.is_empty() {
@@ -91,12 +93,19 @@ pub fn render(report: &Report, out: &mut impl Write) -> io::Result<()> {
             Some(l) => format!("`{}` line {}", cell(&l.file), l.line),
             None => format!("{} `{}`", r.check.as_str(), cell(&r.target)),
         };
-        writeln!(out, "**{} ({sev}) — {}.** {place}: {}\n", f.code, f.title, cell(&f.message))?;
+        let message = if report.org.is_some() { org_cell(&f.message) } else { cell(&f.message) };
+        writeln!(out, "**{} ({sev}) — {}.** {place}: {message}\n", f.code, f.title)?;
         if !f.remedy.is_empty() {
             writeln!(out, "{}\n", quote_remedy(&f.remedy))?;
         }
     }
     writeln!(out, "\n_Run `azp-preflight explain <CODE>` for the full explanation of a code._")
+}
+
+/// A cell of the organisation tables, where names come from the organisation's users: HTML
+/// in them stays text (the summary is rendered as markdown with some HTML allowed).
+fn org_cell(text: &str) -> String {
+    cell(text).replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// Most connections listed in the summary; the HTML report and the JSON list all.
@@ -117,7 +126,7 @@ fn organisation(report: &Report, out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
         "{} ({shards}): {} projects, {} connections, {} pipelines, {} runs; throttled {:.1} s ({} responses).\n",
-        cell(&org.scope.organization),
+        org_cell(&org.scope.organization),
         c.projects,
         c.connections,
         c.pipelines,
@@ -126,7 +135,7 @@ fn organisation(report: &Report, out: &mut impl Write) -> io::Result<()> {
         org.throttled.responses
     )?;
     for gap in &c.not_covered {
-        writeln!(out, "- not covered: `{}`: {}", cell(&gap.scope).replace('`', "'"), cell(&gap.reason))?;
+        writeln!(out, "- not covered: {}: {}", org_cell(&gap.scope), org_cell(&gap.reason))?;
     }
     if !c.not_covered.is_empty() {
         writeln!(out)?;
@@ -149,11 +158,11 @@ fn organisation(report: &Report, out: &mut impl Write) -> io::Result<()> {
             writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
-                cell(&row.target),
+                org_cell(&row.target),
                 row.window.label(),
-                cell(row.expires_on.as_deref().unwrap_or("—")),
+                org_cell(row.expires_on.as_deref().unwrap_or("—")),
                 row.days_left.map(|d| d.to_string()).unwrap_or_else(|| "—".into()),
-                cell(&row.kind),
+                org_cell(&row.kind),
                 codes.join(", ")
             )?;
         }
@@ -171,13 +180,13 @@ fn organisation(report: &Report, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "| task | version | pipelines | affected by |")?;
         writeln!(out, "|---|---|---|---|")?;
         for row in affected {
-            let pipelines: Vec<String> = row.pipelines.iter().map(|p| cell(p)).collect();
-            let advisories: Vec<String> = row.advisories.iter().map(|a| cell(a)).collect();
+            let pipelines: Vec<String> = row.pipelines.iter().map(|p| org_cell(p)).collect();
+            let advisories: Vec<String> = row.advisories.iter().map(|a| org_cell(a)).collect();
             writeln!(
                 out,
                 "| {} | {} | {} ({}) | {} |",
-                cell(&row.task),
-                cell(&row.version),
+                org_cell(&row.task),
+                org_cell(&row.version),
                 pipelines.join(", "),
                 pipelines.len(),
                 advisories.join(", ")

@@ -289,3 +289,20 @@ fn the_org_scan_example_pipeline_reads_and_has_its_jobs() {
         assert!(text.contains(needle), "the example lacks {needle}");
     }
 }
+
+/// `--format html` and `--format markdown` are formats of a pipeline's run too.
+#[test]
+fn a_run_renders_as_html_and_markdown() {
+    let home = tempfile::tempdir().unwrap();
+    for (format, start) in [("html", "<!DOCTYPE html>"), ("markdown", "## ")] {
+        let out = preflight(home.path())
+            .current_dir(crate::common::repo_root())
+            .args(["--offline", "--checks", "tasks", "--pipeline", "examples/azureiotedge/*.yml", "--format", format])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        let text = stdout_of(&out);
+        assert!(text.starts_with(start), "{format}: {text}");
+        assert!(text.contains("TSK002"), "{format}: {text}");
+    }
+}
