@@ -171,8 +171,9 @@ fn other_organisations_overlaps_and_foreign_files_are_refused_together() {
 }
 
 /// The HTML report in a real browser: it renders (a screenshot of a sensible size), the
-/// timeline and both tables are in the DOM with the expected rows, and nothing was fetched
-/// (every host name resolves to nothing, and the page carries no URL to fetch).
+/// timeline and both tables are in the DOM with the expected rows, and the page fetched
+/// nothing: it carries no URL, every host name resolves to nothing, and chromium's net log
+/// has no request from the page (a control page's request shows that one would be seen).
 #[test]
 fn the_html_report_renders_in_headless_chromium() {
     let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|b| on_path(b)) else {
@@ -212,10 +213,29 @@ fn the_html_report_renders_in_headless_chromium() {
     common(&mut screenshot);
     let shot_run = screenshot.arg(format!("--screenshot={}", shot.display())).arg(&url).output().unwrap();
     assert!(shot_run.status.success(), "chromium --screenshot failed: {}", String::from_utf8_lossy(&shot_run.stderr));
+    let net_log = dir.path().join("net-log.json");
     let mut dump = Command::new(chromium);
     common(&mut dump);
-    let dom_run = dump.arg("--dump-dom").arg(&url).output().unwrap();
+    let dom_run =
+        dump.arg(format!("--log-net-log={}", net_log.display())).arg("--dump-dom").arg(&url).output().unwrap();
     assert!(dom_run.status.success(), "chromium --dump-dom failed: {}", String::from_utf8_lossy(&dom_run.stderr));
+
+    // The browser's own background requests have no initiator; the page's have its (opaque,
+    // `null`) file origin. A control page with one image shows that such a request is seen.
+    let control = dir.path().join("control.html");
+    std::fs::write(&control, "<!DOCTYPE html><p>control</p><img src=\"http://canary.invalid/x.png\">").unwrap();
+    let control_log = dir.path().join("control-net-log.json");
+    let mut control_run = Command::new(chromium);
+    common(&mut control_run);
+    let control_out = control_run
+        .arg(format!("--log-net-log={}", control_log.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", control.display()))
+        .output()
+        .unwrap();
+    assert!(control_out.status.success());
+    assert!(page_requests(&control_log) > 0, "the control page's request is not in the net log");
+    assert_eq!(page_requests(&net_log), 0, "the report page made a request");
     assert!(started.elapsed() < Duration::from_secs(30), "chromium took {:?}", started.elapsed());
 
     let png = std::fs::read(&shot).unwrap();
@@ -246,6 +266,12 @@ fn the_html_report_renders_in_headless_chromium() {
     assert_eq!(tasks.split("<tr").skip(2).count(), 2, "{tasks}");
     assert!(tasks.contains("Edge/edge-build, Shop/web"), "{tasks}");
     assert!(!dom.contains("<b>later</b>"), "hostile markup became markup");
+}
+
+/// Requests a page made, from a chromium net log: those whose initiator is a file page.
+fn page_requests(net_log: &Path) -> usize {
+    let log = std::fs::read_to_string(net_log).unwrap_or_else(|e| panic!("no net log at {}: {e}", net_log.display()));
+    log.matches("\"initiator\":\"null\"").count() + log.matches("\"initiator\":\"file://").count()
 }
 
 fn on_path(program: &str) -> bool {
