@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine with a Rust toolchain:
 # Debian packages (a real OCI registry for the registry tests, musl for static binaries,
-# openssl and htpasswd for test fixtures), the musl Rust target, and the npm dev
-# dependencies (task packaging and the logging-command oracles).
+# openssl and htpasswd for test fixtures, chromium for the HTML report's browser test), the
+# musl Rust target, and the npm dev dependencies (task packaging and the logging-command
+# oracles). The hosted Ubuntu image already has a Chromium on PATH; there `chromium` is only
+# a snap wrapper, so nothing is installed when one is present.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -16,6 +18,7 @@ have musl-gcc || packages+=(musl-tools)
 have openssl || packages+=(openssl)
 have htpasswd || packages+=(apache2-utils)
 have node || packages+=(nodejs npm)
+have chromium || have chromium-browser || packages+=(chromium)
 if [ "${#packages[@]}" -gt 0 ]; then
   say "installing Debian packages: ${packages[*]}"
   sudo_cmd=""

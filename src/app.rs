@@ -10,7 +10,7 @@ use clap::Parser;
 
 use crate::check::{runner, Context};
 use crate::checks::ValidConfig;
-use crate::cli::{Cli, Command, FixArgs, Format, RunArgs};
+use crate::cli::{Cli, Command, FailOn, FixArgs, Format, MergeArgs, ReportAction, RunArgs};
 use crate::codes::Code;
 use crate::env::AgentEnv;
 pub use crate::exit::Exit;
@@ -80,6 +80,7 @@ fn run_with(args: Vec<OsString>, env: AgentEnv, redactor: Redactor, io: &mut Str
             crate::checks::tasks::advisories::command(&action, &mut io.stdout, &mut io.stderr)
         }
         Some(Command::Fix(args)) => fix(&args, env, redactor, io),
+        Some(Command::Report { action: ReportAction::Merge(args) }) => merge_reports(&args, &env, io),
     }
 }
 
@@ -235,6 +236,8 @@ fn finish(ctx: &Context, report: &Report, io: &mut Streams<'_>) -> Exit {
         Format::Json => report::json::render(report, out),
         Format::Sarif => report::sarif::render(report, out),
         Format::Github => report::github::render(report, out),
+        Format::Markdown => report::markdown::render(report, out),
+        Format::Html => report::html::render(report, out),
         Format::Human => {
             let style = report::human::Style { color: report::human::wants_color(&ctx.env, io.stdout_is_terminal) };
             report::human::render(report, style, exit.code(), out)
@@ -267,15 +270,73 @@ fn finish(ctx: &Context, report: &Report, io: &mut Streams<'_>) -> Exit {
     exit
 }
 
+/// `report merge`: the shard reports read, checked and pooled (`report::merge`), then
+/// written like a run's report. Exit 2 on any unreadable or inconsistent file (all named),
+/// exit 1 when the merged findings reach `--fail-on`.
+fn merge_reports(args: &MergeArgs, env: &AgentEnv, io: &mut Streams<'_>) -> Exit {
+    let fail_on = args.fail_on.unwrap_or(FailOn::Error);
+    let format = args.format.unwrap_or(Format::Human);
+    if format == Format::AzurePipelines {
+        let problem = InputError::new(
+            "--format",
+            "azure-pipelines",
+            "human, json, markdown, html, sarif or github (publish the markdown with `##vso[task.uploadsummary]`)",
+        );
+        return bad_input(env, io, &problem.to_string());
+    }
+    let report = match report::merge::merge_files(&args.files, fail_on) {
+        Ok(report) => report,
+        Err(problems) => return bad_input_all(env, io, &problems.iter().map(ToString::to_string).collect::<Vec<_>>()),
+    };
+    let mut exit = if report.fails_threshold() { Exit::Findings } else { Exit::Ok };
+    if let Some(path) = &args.report {
+        let redactor = io.stdout.redactor().clone();
+        if let Err(e) = write_file_for(env, &redactor, path, |w| report::json::render(&report, w)) {
+            let _ = writeln!(
+                io.stderr,
+                "azp-preflight: could not complete: cannot write the report to {}: {e}",
+                path.display()
+            );
+            exit = Exit::Internal;
+        }
+    }
+    let out = &mut io.stdout;
+    let rendered = match format {
+        Format::Json => report::json::render(&report, out),
+        Format::Sarif => report::sarif::render(&report, out),
+        Format::Github => report::github::render(&report, out),
+        Format::Markdown => report::markdown::render(&report, out),
+        Format::Html => report::html::render(&report, out),
+        Format::Human | Format::AzurePipelines => {
+            let style = report::human::Style { color: report::human::wants_color(env, io.stdout_is_terminal) };
+            report::human::render(&report, style, exit.code(), out)
+        }
+    };
+    if let Err(e) = rendered.and_then(|()| io.stdout.flush()) {
+        let _ = writeln!(io.stderr, "azp-preflight: cannot write the output: {e}");
+        return Exit::Internal;
+    }
+    exit
+}
+
 /// Writes a file through the same cleaning and redaction as the terminal output.
 fn write_file(
     ctx: &Context,
     path: &std::path::Path,
     render: impl FnOnce(&mut Output<'_>) -> io::Result<()>,
 ) -> io::Result<()> {
+    write_file_for(&ctx.env, &ctx.redactor, path, render)
+}
+
+fn write_file_for(
+    env: &AgentEnv,
+    redactor: &Redactor,
+    path: &std::path::Path,
+    render: impl FnOnce(&mut Output<'_>) -> io::Result<()>,
+) -> io::Result<()> {
     let mut buf = Vec::new();
     {
-        let mut out = Output::for_env(&mut buf, &ctx.env, ctx.redactor.clone());
+        let mut out = Output::for_env(&mut buf, env, redactor.clone());
         render(&mut out)?;
         out.flush()?;
     }

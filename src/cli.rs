@@ -40,6 +40,35 @@ pub enum Command {
     },
     /// Apply the pin/unpin advice of the tasks check to pipeline YAML in place.
     Fix(FixArgs),
+    /// Work with JSON reports: merge the shard reports of an organisation scan.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportAction {
+    /// Merge the JSON reports of the shards of one organisation scan into one report, as if one
+    /// unsharded scan had run. Refuses (exit 2) other organisations and overlapping shards;
+    /// names missing shards (ORG005). Exit 1 when the merged findings reach --fail-on.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shard reports (`azp-preflight org --report <PATH>` of each shard).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Output format: human, json, markdown, html, sarif or github [default: human].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Also write the merged JSON report to this path.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Lowest severity that fails the merge (exit 1) [default: error].
+    #[arg(long = "fail-on", value_enum, value_name = "LEVEL")]
+    pub fail_on: Option<FailOn>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +131,10 @@ pub enum Format {
     AzurePipelines,
     Github,
     Sarif,
+    /// The markdown summary (what the run's Extensions tab shows).
+    Markdown,
+    /// One self-contained HTML page: no script, no external request.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]

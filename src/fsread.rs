@@ -25,6 +25,9 @@ pub mod limits {
     pub const ADVISORY: u64 = 256 << 10;
     /// One pipeline or template file.
     pub const PIPELINE: u64 = 8 << 20;
+    /// One shard's JSON report read by `report merge` (an organisation of 50,000 pipelines
+    /// writes a few tens of MiB).
+    pub const REPORT: u64 = 256 << 20;
     /// A small system file (`/etc/ld.so.preload`).
     pub const SYSTEM_FILE: u64 = 64 << 10;
 }

@@ -129,6 +129,7 @@ catalogue! {
     DEP011: Note, "Part of the deployment check could not be verified";
     RUN001: Error, "Check did not finish within the deadline";
     RUN002: Error, "Agent ran out of file descriptors";
+    ORG005: Warning, "Shard report missing";
 }
 
 impl Code {
@@ -151,6 +152,7 @@ impl Code {
             "TSK" => "tasks",
             "AGT" => "agent",
             "DEP" => "deploy",
+            "ORG" => "org",
             _ => "runner",
         }
     }

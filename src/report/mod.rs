@@ -2,16 +2,22 @@
 //! never decide anything: result, counts and completion are computed here once.
 
 pub mod github;
+pub mod html;
 pub mod human;
 pub mod json;
 pub mod markdown;
+pub mod merge;
 pub mod org;
+pub mod org_view;
+mod read;
 pub mod sarif;
 #[cfg(test)]
 mod snapshot_tests;
 pub mod vso;
 
 use std::time::Duration;
+
+pub use read::from_json;
 
 use crate::check::CheckResult;
 use crate::cli::FailOn;

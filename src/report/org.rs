@@ -50,6 +50,10 @@ impl Shard {
 pub struct Scope {
     pub organization: String,
     pub shard: Shard,
+    /// Set by `report merge`: the indices of the shard reports merged into this one (all of
+    /// them, and `shard` is 1/1, unless some were missing). Empty for a scan's own report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<u32>,
 }
 
 /// A part of the organisation the scan did not cover, and why (the token may not read it,

@@ -219,3 +219,24 @@ fn azure_pipelines_when_the_report_cannot_be_written() {
     let text = through_output(true, |out| vso::render(&report(), &outputs, out));
     assert_output_snapshot!("azure_pipelines_internal_error", text);
 }
+
+#[test]
+fn html() {
+    let text = through_output(false, |out| super::html::render(&report(), out));
+    assert!(!text.contains(FAKE_SECRET));
+    assert_output_snapshot!("html", text);
+}
+
+#[test]
+fn html_organisation() {
+    let org = super::org_view::fixtures::report();
+    let text = through_output(false, |out| super::html::render(&org, out));
+    assert_output_snapshot!("html_organisation", text);
+}
+
+#[test]
+fn markdown_organisation() {
+    let org = super::org_view::fixtures::report();
+    let text = through_output(true, |out| markdown::render(&org, out));
+    assert_output_snapshot!("markdown_organisation", text);
+}

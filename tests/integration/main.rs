@@ -32,6 +32,7 @@ mod registry_endpoint;
 mod registry_lab;
 mod registry_oci;
 mod registry_support;
+mod report_merge;
 mod tasks;
 mod tasks_corpus;
 mod tasks_hostile;
