@@ -15,6 +15,7 @@ pub mod cli;
 pub mod codes;
 pub mod connections;
 pub mod deploy_target;
+pub mod devops;
 pub mod env;
 pub mod exit;
 pub mod expiry;
