@@ -26,6 +26,7 @@ pub mod fuzz;
 pub mod input_error;
 pub mod logging;
 pub mod net;
+pub mod org;
 pub mod output;
 pub mod registry_target;
 pub mod report;
