@@ -107,7 +107,10 @@ pub fn run(args: &OrgArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'
         Ok(result) => result,
         Err(failed) => return internal(&ctx.env, io, &ctx.redactor.redact(&failed.0)),
     };
-    let nothing_useful = result.checks.is_empty() && !result.coverage.not_covered.is_empty();
+    // Exit 3 only when nothing was covered at all: every scope was refused or cut off. The
+    // report is still written, naming each of them.
+    let covered = &result.coverage;
+    let nothing_useful = covered.connections + covered.pipelines + covered.runs == 0 && !covered.not_covered.is_empty();
     let advisory_db = crate::checks::advisory_db_info();
     let mut report = Report::new(result.checks, started.elapsed(), ctx.settings.fail_on, advisory_db, &ctx.redactor);
     report.org = Some(OrgRun { scope: result.scope, coverage: result.coverage, throttled: result.throttled });

@@ -235,6 +235,17 @@ fn scans_connections_and_runs_with_paging_mixed_case_ids_and_an_unreadable_proje
     assert_eq!(entry(r, "connections", "Platform/wif-arm")["connection"]["credential"]["kind"], "federation");
 
     // Graph was read once for the app both secret connections use.
+    let graph_reads = arm.requests().iter().filter(|r| r.service == "graph").count();
+    assert_eq!(graph_reads, 1, "one Graph read per application");
+    let seen = ado.seen();
+    assert_eq!(seen.iter().filter(|p| p.as_str() == "/contoso/_apis/projects").count(), 2, "two project pages");
+    let shop_definitions = format!("/contoso/{}/_apis/build/definitions", SHOP.to_ascii_lowercase());
+    assert_eq!(
+        seen.iter().filter(|p| **p == shop_definitions).count(),
+        3,
+        "three definition pages (body and header tokens)"
+    );
+    assert_eq!(seen.iter().filter(|p| p.ends_with("/timeline")).count(), 8, "one timeline per run");
     let iot = entry(r, "runs", "Shop/iot-edge");
     assert_eq!(codes(iot), ["TSK001"]);
     let tsk001 = &iot["findings"][0]["data"];
@@ -384,4 +395,36 @@ fn canary_no_token_or_secret_in_any_output() {
     }
     assert!(ado.requests() > 0);
     assert!(seen.contains("Shop/prod-arm"), "the scans ran");
+}
+
+#[test]
+fn a_scan_cut_off_by_its_deadline_reports_what_it_covered_and_lists_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let ado = organisation();
+    ado.slow_timelines();
+    let started = std::time::Instant::now();
+    let out = scan(dir.path(), &ado, None, PAT, &["--timeout", "3", "--project", "Shop"]);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(out.code, 1, "the connections' findings; not exit 3: {}", out.stderr);
+    let coverage = &out.report["coverage"];
+    assert_eq!(coverage["connections"], 3, "{coverage:#}");
+    assert_eq!(coverage["runs"], 0);
+    let late: Vec<&Value> = coverage["notCovered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["reason"] == "the deadline came first")
+        .collect();
+    assert_eq!(late.len(), 7, "every run that was cut off is listed: {coverage:#}");
+    assert!(late.iter().any(|n| n["scope"] == "Shop/iot-edge"));
+}
+
+#[test]
+fn a_scan_that_could_read_nothing_exits_3_and_still_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let ado = organisation();
+    let out = scan(dir.path(), &ado, None, PAT, &["--project", "Hidden"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(codes(entry(&out.report, "connections", "Hidden")), ["ORG004"]);
+    assert_eq!(out.report["coverage"]["notCovered"].as_array().unwrap().len(), 2);
 }

@@ -58,6 +58,7 @@ pub struct FakeDevOps {
     /// Paths requested, lower-cased, in order.
     seen: Arc<Mutex<Vec<String>>>,
     throttle: Arc<AtomicBool>,
+    slow_timelines: Arc<AtomicBool>,
     sent_429: Arc<AtomicBool>,
 }
 
@@ -71,6 +72,7 @@ impl FakeDevOps {
             requests: Arc::default(),
             seen: Arc::default(),
             throttle: Arc::default(),
+            slow_timelines: Arc::default(),
             sent_429: Arc::default(),
         };
         let server = fake.clone();
@@ -99,6 +101,11 @@ impl FakeDevOps {
     /// Throttling headers on answers, and one 429 with `Retry-After: 1`.
     pub fn throttle(&self) {
         self.throttle.store(true, Ordering::SeqCst);
+    }
+
+    /// Timelines answer only after five seconds (to run into a scan's deadline).
+    pub fn slow_timelines(&self) {
+        self.slow_timelines.store(true, Ordering::SeqCst);
     }
 
     pub fn project(&self, id: &str, name: &str) {
@@ -145,6 +152,9 @@ impl FakeDevOps {
             })
             .collect();
         self.seen.lock().unwrap().push(path.clone());
+        if path.ends_with("/timeline") && self.slow_timelines.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_secs(5));
+        }
         let (status, mut headers, body) = self.answer(&path, &query, authorization.as_deref());
         if self.throttle.load(Ordering::SeqCst) {
             headers.push(("X-RateLimit-Resource".into(), "Core".into()));
