@@ -1,5 +1,7 @@
 //! Orchestration: parse the command line, validate settings, run the checks, render.
 
+mod org;
+
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -81,6 +83,7 @@ fn run_with(args: Vec<OsString>, env: AgentEnv, redactor: Redactor, io: &mut Str
         }
         Some(Command::Fix(args)) => fix(&args, env, redactor, io),
         Some(Command::Report { action: ReportAction::Merge(args) }) => merge_reports(&args, &env, io),
+        Some(Command::Org(args)) => org::run(&args, env, redactor, io),
     }
 }
 
@@ -116,7 +119,7 @@ fn fix(args: &FixArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'_>) 
         checks: Some("tasks".into()),
         ..RunArgs::default()
     };
-    let Prepared { ctx, config, runtime } = match prepare(&run, env, redactor, io) {
+    let Prepared { ctx, config, runtime } = match prepare(&run, env, redactor, io, Vec::new()) {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };
@@ -162,8 +165,13 @@ struct Prepared {
 /// Validates everything the run will use, once: settings, the families' configuration,
 /// service endpoints and the HTTP client's set-up. `Err` is the exit code after every
 /// problem found was written (exit 2), not just the first.
-fn prepare(args: &RunArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'_>) -> Result<Prepared, Exit> {
-    let mut problems: Vec<String> = Vec::new();
+fn prepare(
+    args: &RunArgs,
+    env: AgentEnv,
+    redactor: Redactor,
+    io: &mut Streams<'_>,
+    mut problems: Vec<String>,
+) -> Result<Prepared, Exit> {
     let settings = Settings::parse(args, &env, &redactor, io.cwd.clone())
         .map_err(|all| problems.extend(all.0.iter().map(ToString::to_string)))
         .ok();
@@ -177,6 +185,9 @@ fn prepare(args: &RunArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'
     let (Some(settings), Some(config), Some(endpoints), Some(http)) = (settings, config, endpoints, http) else {
         return Err(bad_input_all(&env, io, &problems));
     };
+    if !problems.is_empty() {
+        return Err(bad_input_all(&env, io, &problems));
+    }
     crate::logging::init(&env, redactor.clone());
     let ctx = Arc::new(Context::new(settings, env, endpoints, http, redactor));
     match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
@@ -187,7 +198,7 @@ fn prepare(args: &RunArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'
 
 fn run_checks(args: &RunArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'_>) -> Exit {
     let started = Instant::now();
-    let Prepared { ctx, config, runtime } = match prepare(args, env, redactor, io) {
+    let Prepared { ctx, config, runtime } = match prepare(args, env, redactor, io, Vec::new()) {
         Ok(prepared) => prepared,
         Err(exit) => return exit,
     };

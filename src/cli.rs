@@ -45,6 +45,9 @@ pub enum Command {
         #[command(subcommand)]
         action: ReportAction,
     },
+    /// Scan an Azure DevOps organisation: every service connection and every task version
+    /// its pipelines ran, one shard of it with --shard.
+    Org(OrgArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +72,46 @@ pub struct MergeArgs {
     /// Lowest severity that fails the merge (exit 1) [default: error].
     #[arg(long = "fail-on", value_enum, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct OrgArgs {
+    /// The organisation's URL (default in a pipeline: SYSTEM_COLLECTIONURI).
+    #[arg(long, value_name = "URL")]
+    pub organization: Option<String>,
+    /// A project to scan, by name (repeatable; default: every project the token can see).
+    #[arg(long = "project", value_name = "NAME")]
+    pub project: Vec<String>,
+    /// This job's slice of the work, K/N (default in a pipeline: SYSTEM_JOBPOSITIONINPHASE/SYSTEM_TOTALJOBSINPHASE).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// The window, in days, for "latest run" and "unused connection" (1-365, default 30).
+    #[arg(long, value_name = "DAYS", allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// Requests to Azure DevOps in flight at once (1-64, default 16).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub concurrency: Option<String>,
+    /// Lowest severity that fails the run.
+    #[arg(long = "fail-on", value_enum, value_name = "LEVEL")]
+    pub fail_on: Option<FailOn>,
+    /// Deadline for the scan, in seconds (default 3600); what it did not cover is listed.
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+    pub timeout: Option<String>,
+    /// Warn when a connection's credential expires within N days (default 30).
+    #[arg(long = "expiry-warning-days", value_name = "N", allow_hyphen_values = true)]
+    pub expiry_warning_days: Option<String>,
+    /// Error when a connection's credential expires within N days (default 7).
+    #[arg(long = "expiry-error-days", value_name = "N", allow_hyphen_values = true)]
+    pub expiry_error_days: Option<String>,
+    /// Output format [default: azure-pipelines when TF_BUILD=True, else human].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Also write the JSON report to this path.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Always exit 0 (report only).
+    #[arg(long = "no-exit-codes")]
+    pub no_exit_codes: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -127,6 +127,10 @@ catalogue! {
     DEP009: Error, "Registry firewall does not allow the target's outbound addresses";
     DEP010: Error, "Private DNS zone privatelink.azurecr.io is not linked to the target's virtual network";
     DEP011: Note, "Part of the deployment check could not be verified";
+    ORG001: Error, "Service connection not ready or failed";
+    ORG002: Note, "Secret-based service connection could use workload identity federation";
+    ORG003: Warning, "Service connection unused";
+    ORG004: Warning, "Scope the scanning token could not read";
     RUN001: Error, "Check did not finish within the deadline";
     RUN002: Error, "Agent ran out of file descriptors";
     ORG005: Warning, "Shard report missing";

@@ -287,6 +287,13 @@ impl HttpClient {
         })
     }
 
+    /// The same client with its own connection slots (the organisation scan allows as many
+    /// connections to Azure DevOps as its `--concurrency`).
+    pub fn with_connection_limits(mut self, global: usize, per_host: usize) -> Self {
+        self.limiter = Limiter::new(global, per_host);
+        self
+    }
+
     /// The run's connection slots, for code that opens connections itself (the registry
     /// check's DNS/TCP/TLS probes).
     pub fn limiter(&self) -> &Limiter {

@@ -151,7 +151,9 @@ fn pool(reports: Vec<Report>, scope: Scope, merged: Vec<u32>, missing: Vec<u32>,
     let mut advisory_db = None;
     for report in reports {
         if let Some(org) = report.org {
-            coverage.projects += org.coverage.projects;
+            // Every shard reads every project (only connections and pipelines are split), so
+            // the projects seen are the most any shard saw, not their sum.
+            coverage.projects = coverage.projects.max(org.coverage.projects);
             coverage.connections += org.coverage.connections;
             coverage.pipelines += org.coverage.pipelines;
             coverage.runs += org.coverage.runs;
