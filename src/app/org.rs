@@ -54,7 +54,16 @@ pub fn run(args: &OrgArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'
     };
     let Some(flags) = flags else { return Exit::BadInput };
     let services = ctx.services();
-    let identity = ctx.settings.azure_connections.first();
+    // In a pipeline the run's identity is the `azureSubscription` input; a scan started from
+    // a script step (the example's AzureCLI step) names its identity with AZURE_* instead.
+    let local = match ctx.settings.azure_connections.is_empty() && ctx.settings.in_pipeline {
+        true => match crate::connections::local_azure(&ctx.env, &ctx.redactor) {
+            Ok(found) => found,
+            Err(problem) => return bad_input_all(&ctx.env, io, &[problem.to_string()]),
+        },
+        false => None,
+    };
+    let identity = ctx.settings.azure_connections.first().or(local.as_ref());
     let devops_auth = match (&user_token, &ctx.settings.job_token, identity) {
         (Some(token), _, _) => DevOpsAuth::from_user_token(token, &ctx.redactor),
         (None, Some(job), _) => DevOpsAuth::job_token(job.clone(), &ctx.redactor),
