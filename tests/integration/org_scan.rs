@@ -391,6 +391,31 @@ fn in_a_pipeline_the_azure_variables_name_the_scanning_identity() {
     assert_eq!(prod["connection"]["credential"]["proven"], true, "{prod:#}");
 }
 
+/// The service's own page sizes (and a round trip per answer) give the same report as the
+/// tests' small pages: paging changes how many requests, not what is found.
+#[test]
+fn service_sized_pages_and_latency_give_the_same_report() {
+    let arm = FakeArm::start();
+    graph(&arm);
+    let small = organisation();
+    let dir = tempfile::tempdir().unwrap();
+    let with_small_pages = scan(dir.path(), &small, Some(&arm), PAT, &[]);
+    let large = organisation();
+    large.set_page_sizes(100, 1000, 1000);
+    large.set_latency(Duration::from_millis(20));
+    let with_large_pages = scan(dir.path(), &large, Some(&arm), PAT, &[]);
+    assert!(large.requests() < small.requests(), "{} < {}", large.requests(), small.requests());
+    let urls = |entries: Vec<Value>| -> Vec<Value> {
+        // The two fakes listen on different ports: run URLs differ by it alone.
+        entries
+            .into_iter()
+            .map(|e| serde_json::from_str(&e.to_string().replace(&small.url(), &large.url())).unwrap())
+            .collect()
+    };
+    assert_eq!(urls(sorted_entries(&with_small_pages.report)), sorted_entries(&with_large_pages.report));
+    assert_eq!(with_small_pages.report["coverage"], with_large_pages.report["coverage"]);
+}
+
 #[test]
 fn shard_defaults_come_from_the_pipeline_and_bad_flags_are_all_named() {
     let dir = tempfile::tempdir().unwrap();

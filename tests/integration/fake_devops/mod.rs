@@ -23,9 +23,16 @@ pub const PAT: &str = "ado-pat-canary-52charsxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 /// The bearer token it accepts (a job token or an Entra token).
 pub const BEARER: &str = "ado-bearer-canary-0f3e9d2c";
 
-const PROJECT_PAGE: usize = 2;
-const DEFINITION_PAGE: usize = 3;
-const BUILD_PAGE: usize = 2;
+/// Page sizes small enough that every test follows several pages; the benchmark sets the
+/// service's own ($top=100 projects, larger definition and build pages).
+#[derive(Debug, Clone, Copy)]
+struct Pages {
+    projects: usize,
+    definitions: usize,
+    builds: usize,
+}
+
+const TEST_PAGES: Pages = Pages { projects: 2, definitions: 3, builds: 2 };
 
 #[derive(Debug, Clone)]
 pub struct FakeRun {
@@ -60,6 +67,9 @@ pub struct FakeDevOps {
     throttle: Arc<AtomicBool>,
     slow_timelines: Arc<AtomicBool>,
     sent_429: Arc<AtomicBool>,
+    pages: Arc<Mutex<Pages>>,
+    /// Added to every answer, as a remote service's round trip (the benchmark's 50 ms).
+    latency_ms: Arc<AtomicU64>,
 }
 
 impl FakeDevOps {
@@ -74,6 +84,8 @@ impl FakeDevOps {
             throttle: Arc::default(),
             slow_timelines: Arc::default(),
             sent_429: Arc::default(),
+            pages: Arc::new(Mutex::new(TEST_PAGES)),
+            latency_ms: Arc::default(),
         };
         let server = fake.clone();
         std::thread::spawn(move || {
@@ -101,6 +113,16 @@ impl FakeDevOps {
     /// Throttling headers on answers, and one 429 with `Retry-After: 1`.
     pub fn throttle(&self) {
         self.throttle.store(true, Ordering::SeqCst);
+    }
+
+    /// Every answer waits this long first.
+    pub fn set_latency(&self, latency: Duration) {
+        self.latency_ms.store(latency.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Pages as the service sizes them: up to `projects`, `definitions` and `builds` items.
+    pub fn set_page_sizes(&self, projects: usize, definitions: usize, builds: usize) {
+        *self.pages.lock().unwrap() = Pages { projects, definitions, builds };
     }
 
     /// Timelines answer only after five seconds (to run into a scan's deadline).
@@ -155,6 +177,10 @@ impl FakeDevOps {
         if path.ends_with("/timeline") && self.slow_timelines.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_secs(5));
         }
+        let latency = self.latency_ms.load(Ordering::SeqCst);
+        if latency > 0 {
+            std::thread::sleep(Duration::from_millis(latency));
+        }
         let (status, mut headers, body) = self.answer(&path, &query, authorization.as_deref());
         if self.throttle.load(Ordering::SeqCst) {
             headers.push(("X-RateLimit-Resource".into(), "Core".into()));
@@ -192,6 +218,7 @@ impl FakeDevOps {
             );
         }
         let Some(rest) = path.strip_prefix("/contoso/") else { return not_found() };
+        let pages = *self.pages.lock().unwrap();
         let world = self.world.lock().unwrap();
         if rest == "_apis/projects" {
             let items: Vec<Value> = world
@@ -199,7 +226,7 @@ impl FakeDevOps {
                 .iter()
                 .map(|(id, name)| json!({"id": id, "name": name, "state": "wellFormed"}))
                 .collect();
-            return page(&items, query, PROJECT_PAGE, Where::Header);
+            return page(&items, query, pages.projects, Where::Header);
         }
         let Some((project, api)) = rest.split_once('/') else { return not_found() };
         let Some((project_id, _)) = world
@@ -241,8 +268,8 @@ impl FakeDevOps {
                 .collect();
             let start: usize = query.get("continuationtoken").and_then(|t| t.parse().ok()).unwrap_or(0);
             // Alternate where the token goes: the body for even pages, the header for odd ones.
-            let place = if (start / DEFINITION_PAGE) % 2 == 0 { Where::Body } else { Where::Header };
-            return page(&items, query, DEFINITION_PAGE, place);
+            let place = if (start / pages.definitions) % 2 == 0 { Where::Body } else { Where::Header };
+            return page(&items, query, pages.definitions, place);
         }
         if api == "_apis/build/builds" {
             let wanted: Vec<i64> = query
@@ -265,7 +292,7 @@ impl FakeDevOps {
                     }));
                 }
             }
-            return page(&items, query, BUILD_PAGE, Where::Header);
+            return page(&items, query, pages.builds, Where::Header);
         }
         if let Some(id) = api.strip_prefix("_apis/build/builds/").and_then(|r| r.strip_suffix("/timeline")) {
             let build: i64 = id.parse().unwrap_or(-1);
