@@ -54,6 +54,18 @@ function ensureExecutable(bin, env = process.env) {
   return { exe, cleanup: dir };
 }
 
+/**
+ * The binary's arguments for the task's `mode` input: none for a pipeline's preflight (the
+ * binary reads the INPUT_* variables itself), `org` for an organisation scan. Throws on a
+ * value that is neither, naming the input, the value and the expected form.
+ */
+function argsForMode(env = process.env) {
+  const mode = (env.INPUT_MODE || 'pipeline').trim().toLowerCase();
+  if (mode === '' || mode === 'pipeline') return [];
+  if (mode === 'organization') return ['org'];
+  throw new Error(`mode: \`${env.INPUT_MODE}\` is not valid; expected pipeline or organization`);
+}
+
 function supportedPlatforms(taskDir) {
   try {
     return fs.readdirSync(path.join(taskDir, 'bin')).sort().join(', ') || 'none';
@@ -66,6 +78,14 @@ function main(argv = process.argv.slice(2), env = process.env, taskDir = __dirna
   // The Node handler treats any non-zero exit as an infrastructure error; the result travels
   // as ##vso commands instead, so every path below ends with exit code 0.
   process.exitCode = 0;
+  if (argv.length === 0) {
+    try {
+      argv = argsForMode(env);
+    } catch (e) {
+      failTask(`${TOOL}: bad input: ${e.message}`);
+      return;
+    }
+  }
   const bin = binaryPath(taskDir);
   const platform = `${process.platform}-${process.arch}`;
   if (!fs.existsSync(bin)) {
@@ -113,6 +133,6 @@ function main(argv = process.argv.slice(2), env = process.env, taskDir = __dirna
   });
 }
 
-module.exports = { binaryPath, escapeData, failTask, ensureExecutable, main };
+module.exports = { argsForMode, binaryPath, escapeData, failTask, ensureExecutable, main };
 
 if (require.main === module) main();

@@ -121,9 +121,8 @@ fn main() {
 
     let before = ado.requests();
     let started = Instant::now();
-    let children: Vec<_> = (1..=4)
-        .map(|k| scan(&ado, dir.path(), Some(&format!("{k}/4"))).spawn().expect("the binary runs"))
-        .collect();
+    let children: Vec<_> =
+        (1..=4).map(|k| scan(&ado, dir.path(), Some(&format!("{k}/4"))).spawn().expect("the binary runs")).collect();
     let mut runs = 0;
     let mut connections = 0;
     for child in children {

@@ -64,7 +64,12 @@ pub fn run(args: &OrgArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'
         false => None,
     };
     let identity = ctx.settings.azure_connections.first().or(local.as_ref());
-    let devops_auth = match (&user_token, &ctx.settings.job_token, identity) {
+    // The job's token only when the pipeline maps SYSTEM_ACCESSTOKEN into the step: a task
+    // always sees its own ENDPOINT_AUTH_* copy of it, and preferring that would shadow the
+    // scanning identity of the `azureSubscription` input with a token of this project only.
+    let mapped_job_token =
+        ctx.env.get("SYSTEM_ACCESSTOKEN").filter(|t| !t.trim().is_empty()).map(|t| ctx.redactor.secret(t));
+    let devops_auth = match (&user_token, &mapped_job_token, identity) {
         (Some(token), _, _) => DevOpsAuth::from_user_token(token, &ctx.redactor),
         (None, Some(job), _) => DevOpsAuth::job_token(job.clone(), &ctx.redactor),
         (None, None, Some(conn)) => match runtime.block_on(entra::acquire(&services, conn, auth::DEVOPS_SCOPE)) {
@@ -135,10 +140,13 @@ fn parse_flags(args: &OrgArgs, env: &AgentEnv) -> Result<OrgFlags, Vec<String>> 
     let mut problem = |flag: &str, value: &str, expected: &str| {
         problems.push(InputError::new(flag, value, expected).to_string());
     };
-    let (flag, value) = match (&args.organization, env.get("SYSTEM_COLLECTIONURI")) {
-        (Some(v), _) => ("--organization", Some(v.as_str())),
-        (None, Some(v)) => ("SYSTEM_COLLECTIONURI", Some(v)),
-        (None, None) => ("--organization", None),
+    // Flags, else the task's inputs (organisation mode), else the pipeline's own variables.
+    let given_organization = env.input("organization").filter(|v| !v.trim().is_empty());
+    let (flag, value) = match (&args.organization, given_organization, env.get("SYSTEM_COLLECTIONURI")) {
+        (Some(v), _, _) => ("--organization", Some(v.as_str())),
+        (None, Some(v), _) => ("organization", Some(v)),
+        (None, None, Some(v)) => ("SYSTEM_COLLECTIONURI", Some(v)),
+        (None, None, None) => ("--organization", None),
     };
     let expected_url = "the organisation's URL, such as https://dev.azure.com/contoso/";
     let organization = match value.map(|v| v.trim()) {
@@ -157,9 +165,18 @@ fn parse_flags(args: &OrgArgs, env: &AgentEnv) -> Result<OrgFlags, Vec<String>> 
             }
         }
     };
-    for name in &args.project {
+    let (projects_from, projects): (&str, Vec<String>) = if !args.project.is_empty() {
+        ("--project", args.project.clone())
+    } else {
+        let lines = env.input("projects").unwrap_or_default().lines();
+        (
+            "projects",
+            lines.map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect(),
+        )
+    };
+    for name in &projects {
         if name.trim().is_empty() || name.chars().any(|c| c.is_control()) {
-            problem("--project", name, "a project name");
+            problem(projects_from, name, "a project name");
         }
     }
     let shard = match (&args.shard, env.get("SYSTEM_JOBPOSITIONINPHASE"), env.get("SYSTEM_TOTALJOBSINPHASE")) {
@@ -182,12 +199,16 @@ fn parse_flags(args: &OrgArgs, env: &AgentEnv) -> Result<OrgFlags, Vec<String>> 
             }
         }
     };
-    let since_days = number("--since", args.since.as_ref(), 30, 1, 365);
+    let since_input = env.input("sinceDays").map(str::to_string);
+    let since_days = match (&args.since, &since_input) {
+        (None, Some(text)) => number("sinceDays", Some(text), 30, 1, 365),
+        _ => number("--since", args.since.as_ref(), 30, 1, 365),
+    };
     let concurrency = number("--concurrency", args.concurrency.as_ref(), DEFAULT_CONCURRENCY as u32, 1, 64);
     match (organization, shard, since_days, concurrency) {
         (Some(organization), Some(shard), Some(since_days), Some(concurrency)) if problems.is_empty() => Ok(OrgFlags {
             organization,
-            projects: args.project.iter().map(|p| p.trim().to_string()).collect(),
+            projects: projects.iter().map(|p| p.trim().to_string()).collect(),
             shard,
             since_days,
             concurrency: concurrency as usize,

@@ -405,15 +405,66 @@ fn service_sized_pages_and_latency_give_the_same_report() {
     large.set_latency(Duration::from_millis(20));
     let with_large_pages = scan(dir.path(), &large, Some(&arm), PAT, &[]);
     assert!(large.requests() < small.requests(), "{} < {}", large.requests(), small.requests());
-    let urls = |entries: Vec<Value>| -> Vec<Value> {
-        // The two fakes listen on different ports: run URLs differ by it alone.
+    // The two fakes listen on different ports and were filled a moment apart: run URLs and
+    // finish times differ by that alone.
+    let comparable = |entries: Vec<Value>, url: &str| -> Vec<Value> {
         entries
             .into_iter()
-            .map(|e| serde_json::from_str(&e.to_string().replace(&small.url(), &large.url())).unwrap())
+            .map(|e| {
+                let mut e: Value = serde_json::from_str(&e.to_string().replace(url, "ORG/")).unwrap();
+                if let Some(run) = e.get_mut("run").and_then(Value::as_object_mut) {
+                    run.remove("finished");
+                }
+                e
+            })
             .collect()
     };
-    assert_eq!(urls(sorted_entries(&with_small_pages.report)), sorted_entries(&with_large_pages.report));
+    assert_eq!(
+        comparable(sorted_entries(&with_small_pages.report), &small.url()),
+        comparable(sorted_entries(&with_large_pages.report), &large.url())
+    );
     assert_eq!(with_small_pages.report["coverage"], with_large_pages.report["coverage"]);
+}
+
+/// The task in organisation mode runs `azp-preflight org` with the step's inputs: the
+/// organisation, the projects and the window come from them, and the task's own copy of the
+/// job token (ENDPOINT_AUTH_*) is never taken for the scanning identity.
+#[test]
+fn task_mode_reads_its_inputs_and_never_the_task_copy_of_the_job_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let ado = organisation();
+    let task_env = |cmd: &mut assert_cmd::Command| {
+        cmd.envs(crate::common::pipeline_env(dir.path()))
+            .env("SYSTEM_COLLECTIONURI", "https://dev.azure.com/not-this-one/")
+            .env("INPUT_MODE", "organization")
+            .env("INPUT_ORGANIZATION", ado.url())
+            .env("INPUT_PROJECTS", "Platform\n# a comment\n")
+            .env("INPUT_SINCEDAYS", "30")
+            .env("ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN", "task-copy-of-the-job-token");
+    };
+    let mut cmd = preflight(dir.path());
+    task_env(&mut cmd);
+    let out = cmd.env("AZP_PREFLIGHT_ADO_TOKEN", PAT).args(["org", "--format", "json"]).output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(report["scope"]["organization"], ado.url(), "{}", stderr_of(&out));
+    assert_eq!(report["coverage"]["projects"], 1, "only the projects input: {:#}", report["coverage"]);
+    assert!(report["checks"].as_array().unwrap().iter().all(|c| c["target"].as_str().unwrap().starts_with("Platform")));
+    let requests = ado.requests();
+
+    let mut cmd = preflight(dir.path());
+    task_env(&mut cmd);
+    let out = cmd.env("INPUT_SINCEDAYS", "400").args(["org"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = stdout_of(&out);
+    assert!(stdout.contains("sinceDays: `400` is not valid; expected a whole number from 1 to 365"), "{stdout}");
+
+    let mut cmd = preflight(dir.path());
+    task_env(&mut cmd);
+    let out = cmd.args(["org"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = stdout_of(&out);
+    assert!(stdout.contains("AZP_PREFLIGHT_ADO_TOKEN"), "no token: the task's copy was not taken: {stdout}");
+    assert_eq!(ado.requests(), requests, "bad input and a missing token send nothing");
 }
 
 #[test]

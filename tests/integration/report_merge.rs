@@ -305,6 +305,7 @@ fn the_org_scan_example_pipeline_reads_and_has_its_jobs() {
     for needle in [
         "schedules:",
         "parallel: 4",
+        "mode: organization",
         "dependsOn: scan",
         "DownloadPipelineArtifact@2",
         "PublishPipelineArtifact@1",

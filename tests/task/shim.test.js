@@ -120,6 +120,24 @@ test('forwards its arguments and nothing else', { skip: posixOnly }, (t) => {
   assert.deepEqual(fs.readFileSync(file, 'utf8').split('\0').slice(0, -1), args);
 });
 
+test('the mode input picks the command: nothing for a pipeline, `org` for an organisation', () => {
+  assert.deepEqual(shim.argsForMode({}), []);
+  assert.deepEqual(shim.argsForMode({ INPUT_MODE: 'pipeline' }), []);
+  assert.deepEqual(shim.argsForMode({ INPUT_MODE: 'Organization' }), ['org']);
+  assert.throws(() => shim.argsForMode({ INPUT_MODE: 'org scan' }),
+    /^Error: mode: `org scan` is not valid; expected pipeline or organization$/);
+});
+
+test('organisation mode runs `azp-preflight org`; a bad mode fails the task once', { skip: posixOnly }, (t) => {
+  const { root, taskDir } = makeTask(t, '#!/bin/sh\nprintf \'%s\\0\' "$@" > "$ARGS"\n');
+  const file = path.join(root, 'args');
+  const result = runShim(taskDir, { env: { ARGS: file, INPUT_MODE: 'organization' } });
+  assert.equal(result.status, 0, result.stderr);
+  assert.deepEqual(fs.readFileSync(file, 'utf8').split('\0').slice(0, -1), ['org']);
+  const bad = runShim(taskDir, { env: { ARGS: file, INPUT_MODE: 'everything' } });
+  assertFailedOnce(bad, /bad input: mode: `everything` is not valid; expected pipeline or organization/);
+});
+
 test('exits 0 whatever the binary returns, adding nothing to its output', { skip: posixOnly }, (t) => {
   const script = '#!/bin/sh\necho \'##vso[task.complete result=Failed;]1 error\'\nexit 1\n';
   const { taskDir } = makeTask(t, script);

@@ -13,6 +13,10 @@ const task = JSON.parse(fs.readFileSync(path.join(REPO, 'task.json'), 'utf8'));
 
 // The contract: names are the INPUT_<NAME> variables the binary reads.
 const INPUTS = [
+  ['mode', 'pickList', 'pipeline'],
+  ['organization', 'string', undefined],
+  ['projects', 'multiLine', undefined],
+  ['sinceDays', 'int', '30'],
   ['azureSubscription', 'connectedService:AzureRM', undefined],
   ['containerRegistry', 'connectedService:dockerregistry', undefined],
   ['registries', 'multiLine', undefined],
