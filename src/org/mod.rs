@@ -64,8 +64,10 @@ pub enum Unit {
 /// How many connections or runs of one project are worked on at once (the client's own
 /// slots bound the requests).
 const PER_PROJECT: usize = 16;
-/// Projects worked on at once.
-const PROJECTS_AT_ONCE: usize = 4;
+/// Projects worked on at once. Each project's first reads (its connections, its definitions,
+/// the batch of latest builds) come one after the other, so more projects than that in flight
+/// keep the client's request slots busy; the slots, not this, bound the requests.
+const PROJECTS_AT_ONCE: usize = 16;
 
 async fn bounded<F: Future<Output = Unit>>(jobs: impl Iterator<Item = F>) -> Vec<Unit> {
     stream::iter(jobs).buffer_unordered(PER_PROJECT).collect().await
@@ -89,8 +91,11 @@ pub async fn scan(scan: &Scan<'_>) -> Result<ScanResult, ScanFailed> {
     let mut checks: Vec<CheckResult> = Vec::new();
     let per_project = projects.iter().map(|project| async move {
         let started = StdInstant::now();
-        let conns = tokio::time::timeout_at(scan.options.deadline, connections::scan_project(scan, project)).await;
-        let runs = tokio::time::timeout_at(scan.options.deadline, runs::scan_project(scan, project)).await;
+        // A project's connections and its runs are independent reads.
+        let (conns, runs) = tokio::join!(
+            tokio::time::timeout_at(scan.options.deadline, connections::scan_project(scan, project)),
+            tokio::time::timeout_at(scan.options.deadline, runs::scan_project(scan, project)),
+        );
         (project, started, conns, runs)
     });
     let results: Vec<_> = stream::iter(per_project).buffer_unordered(PROJECTS_AT_ONCE).collect().await;

@@ -12,6 +12,13 @@ use crate::finding::Finding;
 pub const SCHEMA: &str = "azp-preflight/report/v1";
 
 pub fn to_value(report: &Report) -> Value {
+    let mut root = header(report);
+    root.insert("checks".into(), Value::Array(report.checks.iter().map(check_entry).collect()));
+    Value::Object(root)
+}
+
+/// Every top-level field but `checks`.
+fn header(report: &Report) -> Map<String, Value> {
     let counts = report.counts();
     let mut root = Map::new();
     root.insert("schema".into(), json!(SCHEMA));
@@ -28,8 +35,41 @@ pub fn to_value(report: &Report) -> Value {
     root.insert("result".into(), json!(report.result().as_str()));
     root.insert("counts".into(), json!({"error": counts.error, "warning": counts.warning, "note": counts.note}));
     root.insert("durationMs".into(), json!(report.duration.as_millis() as u64));
-    root.insert("checks".into(), Value::Array(report.checks.iter().map(check_entry).collect()));
-    Value::Object(root)
+    root
+}
+
+/// The report as `to_value` gives it, written one entry at a time: an organisation's report
+/// has tens of thousands of entries, and a whole tree of them would double the memory the
+/// report already takes. The fields come in the same (sorted) order, so the bytes are the same.
+struct Streamed<'a>(&'a Report);
+
+/// `checks`, one entry built at a time.
+struct Entries<'a>(&'a Report);
+
+impl serde::Serialize for Entries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.checks.iter().map(check_entry))
+    }
+}
+
+impl serde::Serialize for Streamed<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let header = header(self.0);
+        let mut map = serializer.serialize_map(Some(header.len() + 1))?;
+        let mut checks_written = false;
+        for (key, value) in &header {
+            if !checks_written && key.as_str() > "checks" {
+                map.serialize_entry("checks", &Entries(self.0))?;
+                checks_written = true;
+            }
+            map.serialize_entry(key, value)?;
+        }
+        if !checks_written {
+            map.serialize_entry("checks", &Entries(self.0))?;
+        }
+        map.end()
+    }
 }
 
 /// The `advisoryDatabase` report field. Built here, with the rest of the report, so that
@@ -73,7 +113,7 @@ fn finding_entry(f: &Finding) -> Value {
 }
 
 pub fn render(report: &Report, out: &mut impl Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &to_value(report))?;
+    serde_json::to_writer_pretty(&mut *out, &Streamed(report))?;
     writeln!(out)
 }
 
@@ -82,6 +122,17 @@ mod tests {
     use super::*;
     use crate::cli::FailOn;
     use crate::report::fixtures;
+
+    #[test]
+    fn written_one_entry_at_a_time_the_bytes_are_those_of_the_whole_tree() {
+        for report in [fixtures::report(FailOn::Error), crate::report::org_view::fixtures::report()] {
+            let mut streamed = Vec::new();
+            render(&report, &mut streamed).unwrap();
+            let mut whole = serde_json::to_vec_pretty(&to_value(&report)).unwrap();
+            whole.push(b'\n');
+            assert_eq!(String::from_utf8(streamed).unwrap(), String::from_utf8(whole).unwrap());
+        }
+    }
 
     #[test]
     fn report_v1_shape() {
