@@ -7,7 +7,8 @@
 //!     cargo bench --bench org
 //!
 //! `AZP_BENCH_ORG_PROJECTS` scales it down (each project keeps 100 definitions and 10
-//! connections) for a quick look.
+//! connections) for a quick look; `AZP_BENCH_BIN` runs another build of the binary, such as the
+//! shipped static one (`scripts/build-binaries.sh`).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -64,7 +65,8 @@ fn organisation(projects: usize) -> FakeDevOps {
 }
 
 fn scan(ado: &FakeDevOps, dir: &Path, shard: Option<&str>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_azp-preflight"));
+    let bin = std::env::var_os("AZP_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_azp-preflight").into());
+    let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir)
