@@ -22,8 +22,9 @@ use crate::check::Context;
 use crate::exit::Exit;
 use crate::fsread;
 
-/// The edits the advice asks for, one per task value.
-pub async fn planned_edits(ctx: &Arc<Context>, config: &TasksConfig) -> Result<Vec<Edit>, String> {
+/// The edits the advice asks for, one per task value. Bad patterns and advisory files were
+/// reported when the input was validated, so nothing here is bad input.
+pub async fn planned_edits(ctx: &Arc<Context>, config: &TasksConfig) -> Vec<Edit> {
     let definition = definition_name(ctx).await;
     let planned = find_and_scan(&ctx.settings, config, definition.as_deref(), &AtomicBool::new(false));
     // The organization's files were read when the input was validated; they go over the
@@ -40,7 +41,7 @@ pub async fn planned_edits(ctx: &Arc<Context>, config: &TasksConfig) -> Result<V
             }
         }
     }
-    Ok(edits)
+    edits
 }
 
 /// The real path `fix` may rewrite for `path`: a regular file inside the sources folder with
@@ -169,13 +170,7 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Exit {
-    let edits = match planned_edits(ctx, config).await {
-        Ok(e) => e,
-        Err(e) => {
-            let _ = writeln!(err, "azp-preflight: bad input: {e}");
-            return Exit::BadInput;
-        }
-    };
+    let edits = planned_edits(ctx, config).await;
     if let Some(note) = config.run_db.get().and_then(|used| used.note.as_ref()) {
         let _ = writeln!(err, "azp-preflight: note[{}]: {}", note.code, note.message);
     }
