@@ -164,6 +164,11 @@ pub fn pipeline_yaml(data: &[u8]) {
     // Characters per line, counted once per line (a long line may hold many references).
     let mut widths = std::collections::HashMap::new();
     let mut chars_in = |line: u32| *widths.entry(line).or_insert_with(|| lines.line(line).chars().count() as u32);
+    // The fast reader of plain block YAML must read every file it accepts exactly as the
+    // general parser does, positions included.
+    if let Err(why) = scan::fast_reader_agrees(&text) {
+        panic!("the fast reader and the parser disagree: {why}");
+    }
     let scanned = scan::scan(&text);
     let mut edits = Vec::new();
     for r in &scanned.references {

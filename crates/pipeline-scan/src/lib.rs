@@ -19,7 +19,10 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::ops::Range;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+mod block;
+mod walk;
+
+pub use walk::STEP_KINDS;
 
 /// A `task:` value as found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +122,14 @@ impl<'a> Lines<'a> {
 
     /// With offsets computed before by `line_starts` for this text.
     pub fn with_starts(text: &'a str, starts: &'a [usize]) -> Self {
-        Lines { text, starts: Cow::Borrowed(starts), ascii: text.is_ascii(), cursor: Cell::new((0, 0, 0)) }
+        Lines::known(text, starts, text.is_ascii())
+    }
+
+    /// With offsets and `text.is_ascii()` computed before: a caller that asks for lines of a
+    /// large file once per reference would otherwise read the whole file each time.
+    pub fn known(text: &'a str, starts: &'a [usize], ascii: bool) -> Self {
+        debug_assert_eq!(ascii, text.is_ascii());
+        Lines { text, starts: Cow::Borrowed(starts), ascii, cursor: Cell::new((0, 0, 0)) }
     }
 
     /// The text of a 1-based line, without its line break.
@@ -158,7 +168,7 @@ pub fn scan(text: &str) -> Scanned {
 
 /// As `scan`, with the line offsets of `text` already computed.
 pub fn scan_with(text: &str, lines: &Lines<'_>) -> Scanned {
-    let mut out = walk(text, lines);
+    let mut out = read(text, lines);
     if out.stopped_at().is_some() {
         // Starter templates with Handlebars blocks are not YAML; blank the placeholders
         // (keeping every position) and read what is there. A syntax error that is still
@@ -166,7 +176,7 @@ pub fn scan_with(text: &str, lines: &Lines<'_>) -> Scanned {
         if let Some((line, column, snippet)) = first_handlebars(text, lines) {
             let blanked = blank_handlebars(text);
             let blanked_lines = Lines::new(&blanked);
-            let mut again = walk(&blanked, &blanked_lines);
+            let mut again = walk::general(&blanked, &blanked_lines);
             for r in &mut again.references {
                 r.edit_span = None;
             }
@@ -178,359 +188,15 @@ pub fn scan_with(text: &str, lines: &Lines<'_>) -> Scanned {
     out
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Key {
-    None,
-    Task,
-    Template,
-    Inputs,
-    Extends,
-    Expression,
-    /// `steps`, `jobs`, `stages`, `variables`: their items may be template includes.
-    List,
-    Parameters,
-    Default,
-    Type,
-    Other,
-}
-
-/// Whether a `template:` key in a mapping is an include, from where the mapping sits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// Not a list item: a plain mapping, whose `template:` is data.
-    Plain,
-    /// An item of a `steps`/`jobs`/`stages`/`variables` list: an include.
-    List,
-    /// In a parameter declaration's `default`: an include when the declared type is a step,
-    /// job, stage or deployment (list), decided when the declaration ends.
-    Default,
-    /// An item of the root `parameters` list: a parameter declaration.
-    Declaration,
-    /// An item of any other list: an include only when shaped like one.
-    Other,
-}
-
-/// The keys that make a mapping an Azure Pipelines step, one per step (`task`, `script`, …,
-/// `template` for a steps template).
-pub const STEP_KINDS: &[&str] = &[
-    "task",
-    "script",
-    "bash",
-    "pwsh",
-    "powershell",
-    "checkout",
-    "download",
-    "downloadBuild",
-    "getPackage",
-    "publish",
-    "reviewApp",
-    "template",
-];
-
-/// Declared parameter types whose values are steps, jobs, stages or deployments.
-const LIST_TYPES: &[&str] =
-    &["steplist", "joblist", "stagelist", "deploymentlist", "step", "job", "stage", "deployment"];
-
-struct MapFrame {
-    /// A step (or job/stage/variable item), or inserted into one through `${{ }}` keys.
-    step_like: bool,
-    /// Directly under `extends:` (or `${{ }}` keys below it).
-    extends: bool,
-    /// The `inputs:` mapping of a step: its scalar pairs are collected.
-    inputs: bool,
-    expect_key: bool,
-    key: Key,
-    key_text: String,
-    /// The first line of the step this mapping belongs to.
-    step_line: u32,
-    role: Role,
-    /// The document's top mapping (where `parameters` declares parameters).
-    root: bool,
-    /// Every key so far is `template`, `parameters` or a `${{ }}` expression.
-    include_shape: bool,
-    /// A declaration's `type` names a step/job/stage/deployment (list) type.
-    list_type: bool,
-    /// Includes whose fate is decided when this mapping (or its declaration) ends.
-    pending: Vec<Include>,
-    /// Index of this step's reference, to attach its inputs.
-    reference: Option<usize>,
-    collected: Vec<(String, String)>,
-}
-
-enum Frame {
-    Seq(Role),
-    Map(MapFrame),
-}
-
-fn key_of(text: &str) -> Key {
-    match text {
-        "task" => Key::Task,
-        "template" => Key::Template,
-        "inputs" => Key::Inputs,
-        "extends" => Key::Extends,
-        "steps" | "jobs" | "stages" | "variables" => Key::List,
-        "parameters" => Key::Parameters,
-        "default" => Key::Default,
-        "type" => Key::Type,
-        t if t.starts_with("${{") => Key::Expression,
-        _ => Key::Other,
+/// Reads a file with the fast reader when it is plain block YAML (nearly every pipeline is),
+/// else with the general parser. The fast reader gives up at the first thing outside what it
+/// reads, before anything of its walk is kept, so the result is the general parser's either way.
+fn read(text: &str, lines: &Lines<'_>) -> Scanned {
+    let mut walker = walk::Walker::new(lines);
+    match block::read(text, lines, &mut |event| walker.event(event)) {
+        Ok(()) => walker.finish(),
+        Err(block::Unsupported) => walk::general(text, lines),
     }
-}
-
-fn walk(text: &str, lines: &Lines<'_>) -> Scanned {
-    let mut out = Scanned::default();
-    let mut parser = Parser::new_from_str(text);
-    let mut stack: Vec<Frame> = Vec::new();
-    // Keys that are themselves collections (complex keys) are skipped whole.
-    let mut skip_depth = 0usize;
-    while let Some(next) = parser.next_event() {
-        let (event, span) = match next {
-            Ok(pair) => pair,
-            Err(e) => {
-                out.problems.push(Problem::Syntax {
-                    line: e.marker().line() as u32,
-                    column: e.marker().col() as u32 + 1,
-                    message: e.info().to_string(),
-                });
-                // What was seen before the stop still counts: settle the open mappings.
-                while let Some(frame) = stack.pop() {
-                    if let Frame::Map(done) = frame {
-                        close_map(done, &mut stack, &mut out);
-                    }
-                }
-                break;
-            }
-        };
-        if skip_depth > 0 {
-            match event {
-                Event::MappingStart(..) | Event::SequenceStart(..) => skip_depth += 1,
-                Event::MappingEnd | Event::SequenceEnd => {
-                    skip_depth -= 1;
-                    if skip_depth == 0 {
-                        finish_node(&mut stack);
-                    }
-                }
-                _ => {}
-            }
-            continue;
-        }
-        match event {
-            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
-            Event::DocumentStart(_) | Event::DocumentEnd => {
-                while let Some(frame) = stack.pop() {
-                    if let Frame::Map(done) = frame {
-                        close_map(done, &mut stack, &mut out);
-                    }
-                }
-            }
-            Event::Alias(_) => finish_node(&mut stack),
-            Event::Scalar(value, style, ..) => {
-                on_scalar(&mut out, &mut stack, lines, &value, style, span);
-                finish_node(&mut stack);
-            }
-            Event::SequenceStart(..) | Event::MappingStart(..) => {
-                let is_map = matches!(event, Event::MappingStart(..));
-                if is_map && out.problems.is_empty() && starts_with_braces(lines, span) {
-                    let line = span.start.line() as u32;
-                    let snippet = lines.line(line).trim().chars().take(60).collect();
-                    out.problems.push(Problem::Handlebars { line, column: span.start.col() as u32 + 1, snippet });
-                }
-                let (in_key_position, parent) = match stack.last() {
-                    Some(Frame::Map(m)) => (m.expect_key, Some(m)),
-                    _ => (false, None),
-                };
-                if in_key_position {
-                    if let Some(Frame::Map(m)) = stack.last_mut() {
-                        m.include_shape = false;
-                    }
-                    skip_depth = 1;
-                    continue;
-                }
-                let in_seq = matches!(stack.last(), Some(Frame::Seq(_))) || stack.is_empty();
-                let role = role_of(stack.last(), is_map);
-                let frame = if is_map {
-                    let line = span.start.line() as u32;
-                    let (step_like, extends, inputs, step_line) = match parent {
-                        Some(p) => (
-                            p.key == Key::Expression && p.step_like,
-                            p.key == Key::Extends || (p.key == Key::Expression && p.extends),
-                            p.key == Key::Inputs && p.step_like,
-                            if p.key == Key::Expression && p.step_like { p.step_line } else { line },
-                        ),
-                        None => (in_seq && !stack.is_empty(), false, false, line),
-                    };
-                    Frame::Map(MapFrame {
-                        step_like,
-                        extends,
-                        inputs,
-                        expect_key: true,
-                        key: Key::None,
-                        key_text: String::new(),
-                        step_line,
-                        reference: None,
-                        collected: Vec::new(),
-                        role,
-                        root: stack.is_empty(),
-                        include_shape: true,
-                        list_type: false,
-                        pending: Vec::new(),
-                    })
-                } else {
-                    Frame::Seq(role)
-                };
-                stack.push(frame);
-            }
-            Event::MappingEnd | Event::SequenceEnd => {
-                if let Some(Frame::Map(done)) = stack.pop() {
-                    close_map(done, &mut stack, &mut out);
-                }
-                finish_node(&mut stack);
-            }
-        }
-    }
-    // Includes held back until their mapping ended are back in file order.
-    out.includes.sort_by_key(|i| (i.line, i.column));
-    out
-}
-
-/// The role of a mapping or sequence that starts under `parent`.
-fn role_of(parent: Option<&Frame>, is_map: bool) -> Role {
-    match parent {
-        None => {
-            if is_map {
-                Role::Plain
-            } else {
-                Role::Other
-            }
-        }
-        Some(Frame::Seq(Role::Declaration)) if is_map => Role::Declaration,
-        Some(Frame::Seq(Role::Declaration)) => Role::Other,
-        // Items share their list's role; a list in a list is some other list.
-        Some(Frame::Seq(role)) if is_map => *role,
-        Some(Frame::Seq(_)) => Role::Other,
-        Some(Frame::Map(p)) => match p.key {
-            // `${{ if }}` / `${{ each }}` insert into whatever holds them.
-            Key::Expression if p.role != Role::Declaration => match (p.role, is_map) {
-                (Role::Plain, false) => Role::Other,
-                (role, _) => role,
-            },
-            Key::Default if p.role == Role::Declaration => Role::Default,
-            _ if is_map => Role::Plain,
-            Key::List => Role::List,
-            Key::Parameters if p.root => Role::Declaration,
-            _ => Role::Other,
-        },
-    }
-}
-
-/// A mapping ended: hand its step inputs to its step, and settle the includes it held back.
-fn close_map(done: MapFrame, stack: &mut [Frame], out: &mut Scanned) {
-    if done.inputs {
-        if let Some(Frame::Map(step)) = stack.last_mut() {
-            step.collected.extend(done.collected);
-        }
-    } else if let Some(i) = done.reference {
-        if let Some(r) = out.references.get_mut(i) {
-            r.inputs = done.collected;
-        }
-    }
-    match done.role {
-        Role::Other if done.include_shape => out.includes.extend(done.pending),
-        Role::Declaration if done.list_type => out.includes.extend(done.pending),
-        // Held by the declaration, which knows its type only once it has ended.
-        Role::Default => {
-            let declaration = stack.iter_mut().rev().find_map(|f| match f {
-                Frame::Map(m) if m.role == Role::Declaration => Some(m),
-                _ => None,
-            });
-            if let Some(d) = declaration {
-                d.pending.extend(done.pending);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// A node just ended: the enclosing mapping now expects a key again (or a value, after a key).
-fn finish_node(stack: &mut [Frame]) {
-    if let Some(Frame::Map(m)) = stack.last_mut() {
-        m.expect_key = !m.expect_key;
-        if m.expect_key {
-            m.key = Key::None;
-        }
-    }
-}
-
-fn starts_with_braces(lines: &Lines<'_>, span: Span) -> bool {
-    lines.offset(span.start.line(), span.start.col()).is_some_and(|at| lines.text[at..].starts_with("{{"))
-}
-
-fn on_scalar(out: &mut Scanned, stack: &mut [Frame], lines: &Lines<'_>, value: &str, style: ScalarStyle, span: Span) {
-    // A sequence item that is a plain mapping is handled when it starts; scalars in a sequence
-    // are not references.
-    let Some(Frame::Map(m)) = stack.last_mut() else { return };
-    if m.expect_key {
-        m.key = key_of(value);
-        if m.inputs {
-            m.key_text = value.to_string();
-        }
-        if !matches!(m.key, Key::Template | Key::Parameters | Key::Expression) {
-            m.include_shape = false;
-        }
-        return;
-    }
-    let line = span.start.line() as u32;
-    let column = span.start.col() as u32 + 1;
-    match m.key {
-        Key::Task if m.step_like => {
-            m.reference = Some(out.references.len());
-            out.references.push(RawReference {
-                value: value.to_string(),
-                line,
-                column,
-                step_line: m.step_line,
-                edit_span: edit_span(lines, span, value, style),
-                inputs: Vec::new(),
-            });
-        }
-        Key::Template if m.extends || m.role == Role::List => out.includes.push(Include {
-            value: value.to_string(),
-            kind: if m.extends { IncludeKind::Extends } else { IncludeKind::Template },
-            line,
-            column,
-        }),
-        Key::Template if matches!(m.role, Role::Other | Role::Default) => {
-            m.pending.push(Include { value: value.to_string(), kind: IncludeKind::Template, line, column })
-        }
-        Key::Type if m.role == Role::Declaration => {
-            m.list_type = LIST_TYPES.iter().any(|t| value.trim().eq_ignore_ascii_case(t));
-        }
-        _ if m.inputs
-            && matches!(style, ScalarStyle::Plain | ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) =>
-        {
-            let key = std::mem::take(&mut m.key_text);
-            m.collected.push((key, value.to_string()));
-        }
-        _ => {}
-    }
-}
-
-/// The byte range of the value's own characters, when the source spells the value exactly.
-fn edit_span(lines: &Lines<'_>, span: Span, value: &str, style: ScalarStyle) -> Option<Range<usize>> {
-    let start = lines.offset(span.start.line(), span.start.col())?;
-    let inner = match style {
-        ScalarStyle::Plain => start,
-        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => start + 1,
-        _ => return None,
-    };
-    let end = inner.checked_add(value.len())?;
-    let slice = lines.text.get(inner..end)?;
-    let closing_ok = match style {
-        ScalarStyle::SingleQuoted => lines.text[end..].starts_with('\'') && !value.contains('\''),
-        ScalarStyle::DoubleQuoted => lines.text[end..].starts_with('"') && !value.contains(['\\', '"']),
-        _ => true,
-    };
-    (slice == value && closing_ok && !value.contains('\n')).then_some(inner..end)
 }
 
 /// Where a Handlebars placeholder first appears (`{{` not part of `${{`).
@@ -575,3 +241,32 @@ fn blank_handlebars(text: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// For tests and fuzzing: whether the fast reader agrees with the general parser on `text`.
+/// `Ok(true)`: the fast reader read the file and its events are the parser's, position for
+/// position; `Ok(false)`: it left the file to the parser; `Err`: how they differ.
+#[doc(hidden)]
+pub fn fast_reader_agrees(text: &str) -> Result<bool, String> {
+    let lines = Lines::new(text);
+    let mut fast = Vec::new();
+    if block::read(text, &lines, &mut |e| fast.push(e)).is_err() {
+        return Ok(false);
+    }
+    let mut general = Vec::new();
+    for next in saphyr_parser::Parser::new_from_str(text) {
+        match next {
+            Ok((event, span)) => match walk::from_parser(event, span) {
+                Some(walk::Event::DocumentBoundary) | None => {}
+                Some(e) => general.push(e),
+            },
+            Err(e) => return Err(format!("the fast reader read a file the parser rejects: {e}")),
+        }
+    }
+    match fast.iter().zip(&general).position(|(a, b)| a != b) {
+        Some(i) => Err(format!("event {i}: fast {:?}, parser {:?}", fast[i], general[i])),
+        None if fast.len() != general.len() => {
+            Err(format!("{} events from the fast reader, {} from the parser", fast.len(), general.len()))
+        }
+        None => Ok(true),
+    }
+}

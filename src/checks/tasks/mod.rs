@@ -16,6 +16,7 @@ pub mod scan;
 pub mod shared;
 pub mod templates;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -477,8 +478,9 @@ pub fn scan_pipelines(files: &[PipelineFile], how: How, sources_dir: &Path) -> V
 }
 
 fn pipelines_of(collection: &Collection, files: &[PipelineFile], how: How, cancel: &AtomicBool) -> Vec<PipelineScan> {
-    let scans: Vec<PipelineScan> =
-        files.iter().take_while(|_| !cancel.load(Ordering::Relaxed)).map(|f| collection.pipeline(f)).collect();
+    // Gathering a pipeline's references through its templates is work of its own on a large
+    // repository: spread over the cores like the reading.
+    let scans: Vec<PipelineScan> = templates::in_parallel(files, cancel, |f| collection.pipeline(f));
     if how == How::Given {
         return scans;
     }
@@ -503,6 +505,9 @@ fn pipelines_of(collection: &Collection, files: &[PipelineFile], how: How, cance
     scans.into_iter().zip(template).filter(|(_, t)| !t).map(|(s, _)| s).collect()
 }
 
+/// What our pin markers and suppressions both contain.
+const OWN_COMMENT: &str = "azp-preflight";
+
 /// Advice for every reference of one pipeline, asking the organization when online.
 pub async fn advise_pipeline(
     scan: &PipelineScan,
@@ -513,16 +518,46 @@ pub async fn advise_pipeline(
     let facts = Facts { db, index: index::builtin(), agent_version };
     let mut advice = Vec::new();
     let mut resolved = 0;
+    // A large pipeline names the same few tasks hundreds of times. What the rules say of a
+    // reference depends on its value, on the inputs some advisory is narrowed by, and on our
+    // own comments on its lines (a pin marker, a suppression). So a reference without such a
+    // comment, alike in value and those inputs to one that drew no advice, draws none either
+    // and is not judged again. Whether its task resolved is remembered with it.
+    let narrowing: Vec<&str> = db
+        .advisories
+        .iter()
+        .filter_map(|a| a.applies_when.as_ref())
+        .flat_map(|when| when.inputs.keys().map(String::as_str))
+        .collect();
+    type Alike<'s> = (&'s str, Vec<(&'s str, &'s str)>);
+    let mut quiet: HashMap<Alike<'_>, bool> = HashMap::new();
     for found in &scan.references {
-        let identity = advice::identify(&found.raw().value, facts.index);
+        let raw = found.raw();
+        let lines = found.file.lines();
+        let marked = lines.line(raw.line).contains(OWN_COMMENT) || lines.line(raw.step_line).contains(OWN_COMMENT);
+        let inputs = raw
+            .inputs
+            .iter()
+            .filter(|(name, _)| narrowing.iter().any(|n| name.eq_ignore_ascii_case(n)))
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        let alike = (raw.value.as_str(), inputs);
+        if let Some(&was_resolved) = quiet.get(&alike).filter(|_| !marked) {
+            resolved += usize::from(was_resolved);
+            continue;
+        }
+        let identity = advice::identify(&raw.value, facts.index);
         let lookup = match (resolver, &identity) {
             (Some(r), Ok(Identity { task_id: Some(id), .. })) => Some(r.lookup(id).await),
             _ => None,
         };
-        if matches!(lookup, Some(Lookup::Found(_))) {
-            resolved += 1;
+        let found_in_org = matches!(lookup, Some(Lookup::Found(_)));
+        resolved += usize::from(found_in_org);
+        let said = advice::advise_identified(found, &facts, identity, lookup.as_ref());
+        if said.is_empty() && !marked {
+            quiet.insert(alike, found_in_org);
         }
-        advice.extend(advice::advise_identified(found, &facts, identity, lookup.as_ref()));
+        advice.extend(said);
     }
     (advice, resolved)
 }
@@ -615,6 +650,35 @@ mod tests {
         assert_eq!(info.advisories, advisories::embedded_files().len());
         assert!(info.advisories >= 32, "{}", info.advisories);
         assert_eq!(info.updated.len(), 10);
+    }
+
+    /// References alike in value and narrowing inputs are judged once; our own comments on a
+    /// line (a suppression, a pin marker) and a narrowing input make a reference judged again.
+    #[tokio::test]
+    async fn alike_references_are_judged_once_but_comments_and_inputs_still_count() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("azure-pipelines.yml"),
+            "steps:\n\
+             - task: Docker@2\n\
+             - task: NuGetCommand@2.244.1  # azp-preflight: ignore[TSK001]\n\
+             - task: NuGetCommand@2.244.1\n\
+             - task: Docker@2\n\
+             - task: AzureIoTEdge@2.241.1\n  inputs:\n    action: Build module images\n\
+             - task: AzureIoTEdge@2.241.1\n  inputs:\n    action: Push module images\n",
+        )
+        .unwrap();
+        let files = discover::conventional(dir.path());
+        let scans = scan_pipelines(&files, How::Conventional, dir.path());
+        let (advice, _) = advise_pipeline(&scans[0], advisories::embedded(), None, None).await;
+        let at: Vec<(Code, u32)> =
+            advice.iter().map(|a| (a.finding.code, a.finding.location.as_ref().map_or(0, |l| l.line))).collect();
+        // The suppressed NuGetCommand line says nothing; the same value on the next line still
+        // draws its advisory. The push step (line 9) draws the push-only regression that the
+        // build step (line 6) does not, although both name AzureIoTEdge@2.241.1.
+        assert!(at.contains(&(Code::TSK001, 4)), "{at:?}");
+        assert!(!at.iter().any(|&(_, line)| line == 3), "{at:?}");
+        assert!(at.contains(&(Code::TSK001, 9)) && !at.contains(&(Code::TSK001, 6)), "{at:?}");
     }
 
     #[tokio::test]

@@ -37,6 +37,8 @@ pub struct ScannedFile {
     pub read_error: Option<String>,
     pub scanned: Scanned,
     line_starts: Vec<usize>,
+    /// `text.is_ascii()`, found once: columns are then bytes.
+    ascii: bool,
 }
 
 impl ScannedFile {
@@ -72,15 +74,16 @@ impl ScannedFile {
         read_error: Option<String>,
     ) -> ScannedFile {
         let line_starts = scan::line_starts(&text);
+        let ascii = text.is_ascii();
         let scanned = match read_error {
-            None => scan::scan_with(&text, &Lines::with_starts(&text, &line_starts)),
+            None => scan::scan_with(&text, &Lines::known(&text, &line_starts, ascii)),
             Some(_) => Scanned::default(),
         };
-        ScannedFile { path, display, text, bom, read_error, scanned, line_starts }
+        ScannedFile { path, display, text, bom, read_error, scanned, line_starts, ascii }
     }
 
     pub fn lines(&self) -> Lines<'_> {
-        Lines::with_starts(&self.text, &self.line_starts)
+        Lines::known(&self.text, &self.line_starts, self.ascii)
     }
 }
 
@@ -289,13 +292,22 @@ impl Collection {
         }
         out.findings.extend(file.scanned.problems.iter().map(|problem| problem_finding(&shown, problem)));
         out.references.extend((0..file.scanned.references.len()).map(|index| FoundRef { file: file.clone(), index }));
+        // A file includes the same template many times (once per stage, say): each value is
+        // resolved once. Only local templates that were read are remembered; every other
+        // include is reported where it is written.
+        let mut read_children: HashMap<&str, &Arc<ScannedFile>> = HashMap::new();
         for inc in &file.scanned.includes {
+            if let Some(&child) = read_children.get(inc.value.as_str()) {
+                self.visit(child, depth + 1, seen, out);
+                continue;
+            }
             let known = |p: &Path| self.files.contains_key(p) || self.outside.contains_key(p);
             let target = resolve_include_with(&inc.value, &file.path, self.root.path(), &known);
             if let Some(child) = match &target {
                 Target::Local(path) => self.files.get(path),
                 _ => None,
             } {
+                read_children.insert(&inc.value, child);
                 self.visit(child, depth + 1, seen, out);
                 continue;
             }
@@ -402,23 +414,26 @@ fn problem_finding(shown: &str, problem: &scan::Problem) -> Finding {
 /// Reads and scans the files (known path, real path, display) on all cores; stops early
 /// when `cancel` is set.
 fn read_parallel(todo: &[(PathBuf, PathBuf, String)], cancel: &AtomicBool) -> Vec<ScannedFile> {
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8).min(todo.len());
-    let read = |(path, real, display): &(PathBuf, PathBuf, String)| {
-        ScannedFile::read_from(path.clone(), real, display.clone())
-    };
+    in_parallel(todo, cancel, |(path, real, display)| ScannedFile::read_from(path.clone(), real, display.clone()))
+}
+
+/// `work` on every item, in order, on up to one thread per core (at most 8); items not yet
+/// started when `cancel` is set are left out.
+pub(crate) fn in_parallel<T: Sync, R: Send>(items: &[T], cancel: &AtomicBool, work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8).min(items.len());
     if workers <= 1 {
-        return todo.iter().take_while(|_| !cancel.load(Ordering::Relaxed)).map(read).collect();
+        return items.iter().take_while(|_| !cancel.load(Ordering::Relaxed)).map(work).collect();
     }
     let next = AtomicUsize::new(0);
-    let mut results: Vec<(usize, ScannedFile)> = std::thread::scope(|s| {
+    let mut results: Vec<(usize, R)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| {
                     let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = todo.get(i).filter(|_| !cancel.load(Ordering::Relaxed)) else { break };
-                        mine.push((i, read(item)));
+                        let Some(item) = items.get(i).filter(|_| !cancel.load(Ordering::Relaxed)) else { break };
+                        mine.push((i, work(item)));
                     }
                     mine
                 })
@@ -427,7 +442,7 @@ fn read_parallel(todo: &[(PathBuf, PathBuf, String)], cancel: &AtomicBool) -> Ve
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     });
     results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, f)| f).collect()
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 #[cfg(test)]
