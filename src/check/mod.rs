@@ -16,6 +16,7 @@ use crate::codes::Severity;
 use crate::env::AgentEnv;
 use crate::finding::Finding;
 use crate::net::{Endpoints, HttpClient};
+use crate::report::run::RunRecord;
 use crate::secret::Redactor;
 use crate::settings::{CheckId, Settings};
 
@@ -58,6 +59,8 @@ pub struct TargetOutcome {
     pub proven: Vec<String>,
     /// Extra machine-readable fields for the report entry (e.g. `references`).
     pub extra: Map<String, Value>,
+    /// The `runs` family's `run` field, typed (see `report::run`).
+    pub run: Option<Box<RunRecord>>,
     /// Set when the target was not checked, with the reason.
     pub skipped: Option<String>,
     /// For a job that finds its own targets (the tasks check finds its pipeline files under
@@ -155,6 +158,9 @@ pub struct CheckResult {
     pub findings: Vec<Finding>,
     pub proven: Vec<String>,
     pub extra: Map<String, Value>,
+    /// Written as the entry's `run` field; kept apart from `extra` because an organisation
+    /// report holds one per pipeline (`report::run`).
+    pub run: Option<Box<RunRecord>>,
 }
 
 impl CheckResult {
@@ -166,15 +172,21 @@ impl CheckResult {
             (Some(_), _) => Status::Skip,
             _ => Status::Pass,
         };
+        // Held until the report is written, tens of thousands of them in an organisation scan:
+        // no spare capacity (a vector's first push makes room for four findings).
+        let (mut findings, mut proven) = (outcome.findings, outcome.proven);
+        findings.shrink_to_fit();
+        proven.shrink_to_fit();
         CheckResult {
             check,
             target,
             status,
             reason: outcome.skipped,
             duration,
-            findings: outcome.findings,
-            proven: outcome.proven,
+            findings,
+            proven,
             extra: outcome.extra,
+            run: outcome.run,
         }
     }
 }
