@@ -226,11 +226,9 @@ fn read_entry(p: &mut Problems<'_>, entry: &Value, at: &str, tasks: &TaskInterne
     }
     // A `run` field in the shape this version writes is held typed, as the scan holds it.
     let run = obj.get("run").and_then(|v| RunRecord::from_value(v, tasks)).map(Box::new);
-    let extra: Map<String, Value> = obj
-        .iter()
-        .filter(|(k, _)| !ENTRY_FIELDS.contains(&k.as_str()) && !(run.is_some() && k.as_str() == "run"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let typed = |key: &str| ENTRY_FIELDS.contains(&key) || (run.is_some() && key == "run");
+    let extra: Map<String, Value> =
+        obj.iter().filter(|(k, _)| !typed(k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     Some(CheckResult { check: check?, target, status, reason, duration, findings, proven, extra, run })
 }
 
