@@ -2,6 +2,7 @@
 //! concurrently under one deadline. Checks return findings and never print.
 
 pub mod family;
+pub mod run;
 pub mod runner;
 
 use std::future::Future;
@@ -16,9 +17,9 @@ use crate::codes::Severity;
 use crate::env::AgentEnv;
 use crate::finding::Finding;
 use crate::net::{Endpoints, HttpClient};
-use crate::report::run::RunRecord;
 use crate::secret::Redactor;
 use crate::settings::{CheckId, Settings};
+use run::RunRecord;
 
 /// Everything a check may use. Built once per run and shared read-only.
 #[derive(Debug)]
@@ -59,7 +60,7 @@ pub struct TargetOutcome {
     pub proven: Vec<String>,
     /// Extra machine-readable fields for the report entry (e.g. `references`).
     pub extra: Map<String, Value>,
-    /// The `runs` family's `run` field, typed (see `report::run`).
+    /// The `runs` family's `run` field, typed (see `run`).
     pub run: Option<Box<RunRecord>>,
     /// Set when the target was not checked, with the reason.
     pub skipped: Option<String>,
@@ -159,7 +160,7 @@ pub struct CheckResult {
     pub proven: Vec<String>,
     pub extra: Map<String, Value>,
     /// Written as the entry's `run` field; kept apart from `extra` because an organisation
-    /// report holds one per pipeline (`report::run`).
+    /// report holds one per pipeline (`run`).
     pub run: Option<Box<RunRecord>>,
 }
 

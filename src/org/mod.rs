@@ -14,6 +14,7 @@ use std::time::Instant as StdInstant;
 use futures_util::stream::{self, StreamExt};
 
 use crate::azure::Services;
+use crate::check::run::TaskInterner;
 use crate::check::{CheckResult, TargetOutcome};
 use crate::codes::Code;
 use crate::devops::model::{lower, Project};
@@ -21,7 +22,6 @@ use crate::devops::{DevOpsClient, DevOpsError};
 use crate::expiry::Windows;
 use crate::finding::Finding;
 use crate::report::org::{Coverage, NotCovered, Scope, Shard, Throttled};
-use crate::report::run::TaskInterner;
 use crate::settings::CheckId;
 pub use credentials::GraphAccess;
 

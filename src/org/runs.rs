@@ -4,6 +4,7 @@
 //! timeline is reduced to its distinct task versions as it arrives; none is kept.
 
 use super::{Scan, Unit};
+use crate::check::run::{RunRecord, TaskInterner};
 use crate::check::TargetOutcome;
 use crate::checks::tasks::advisories;
 use crate::checks::tasks::index;
@@ -12,7 +13,6 @@ use crate::codes::Code;
 use crate::devops::model::{lower, Build, Definition, Project, TaskRef};
 use crate::devops::BUILD_BATCH;
 use crate::finding::Finding;
-use crate::report::run::{RunRecord, TaskInterner};
 
 /// What one project's pipelines gave: the entries, and how many pipelines this shard owns.
 pub struct ProjectRuns {

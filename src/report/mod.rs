@@ -10,7 +10,6 @@ pub mod merge;
 pub mod org;
 pub mod org_view;
 mod read;
-pub mod run;
 pub mod sarif;
 #[cfg(test)]
 mod snapshot_tests;

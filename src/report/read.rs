@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::org::{Coverage, OrgRun, Scope, Throttled};
-use super::run::{RunRecord, TaskInterner};
 use super::{AdvisoryDbInfo, AdvisorySource, Report};
+use crate::check::run::{RunRecord, TaskInterner};
 use crate::check::{CheckResult, Status};
 use crate::cli::FailOn;
 use crate::codes::{Code, Severity};
