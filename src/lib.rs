@@ -23,6 +23,8 @@ pub mod finding;
 pub mod fsread;
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(test)]
+pub(crate) mod heap_count;
 pub mod input_error;
 pub mod logging;
 pub mod net;

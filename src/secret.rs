@@ -172,9 +172,18 @@ impl Redactor {
     }
 
     /// Redacts every string inside a JSON value in place.
+    /// Redacts `text` where it is, keeping its own allocation when nothing in it is secret
+    /// (a report redacts every string of tens of thousands of entries, nearly all clean).
+    pub fn redact_in_place(&self, text: &mut String) {
+        let redacted = self.redact(text);
+        if redacted != *text {
+            *text = redacted;
+        }
+    }
+
     pub fn redact_json(&self, value: &mut serde_json::Value) {
         match value {
-            serde_json::Value::String(s) => *s = self.redact(s),
+            serde_json::Value::String(s) => self.redact_in_place(s),
             serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
             serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.redact_json(v)),
             _ => {}

@@ -114,7 +114,14 @@ pub fn run(args: &OrgArgs, env: AgentEnv, redactor: Redactor, io: &mut Streams<'
         windows: Windows { error_days: ctx.settings.expiry_error_days, warning_days: ctx.settings.expiry_warning_days },
         deadline: tokio::time::Instant::from_std(started + ctx.settings.timeout),
     };
-    let scan = org::Scan { client: &client, graph: &graph_access, services, options: &options, now: ctx.now };
+    let scan = org::Scan {
+        client: &client,
+        graph: &graph_access,
+        services,
+        options: &options,
+        now: ctx.now,
+        tasks: Default::default(),
+    };
     let outcome = runtime.block_on(org::scan(&scan));
     runtime.shutdown_background();
     let result = match outcome {

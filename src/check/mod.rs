@@ -2,6 +2,7 @@
 //! concurrently under one deadline. Checks return findings and never print.
 
 pub mod family;
+pub mod run;
 pub mod runner;
 
 use std::future::Future;
@@ -18,6 +19,7 @@ use crate::finding::Finding;
 use crate::net::{Endpoints, HttpClient};
 use crate::secret::Redactor;
 use crate::settings::{CheckId, Settings};
+use run::RunRecord;
 
 /// Everything a check may use. Built once per run and shared read-only.
 #[derive(Debug)]
@@ -58,6 +60,8 @@ pub struct TargetOutcome {
     pub proven: Vec<String>,
     /// Extra machine-readable fields for the report entry (e.g. `references`).
     pub extra: Map<String, Value>,
+    /// The `runs` family's `run` field, typed (see `run`).
+    pub run: Option<Box<RunRecord>>,
     /// Set when the target was not checked, with the reason.
     pub skipped: Option<String>,
     /// For a job that finds its own targets (the tasks check finds its pipeline files under
@@ -155,6 +159,9 @@ pub struct CheckResult {
     pub findings: Vec<Finding>,
     pub proven: Vec<String>,
     pub extra: Map<String, Value>,
+    /// Written as the entry's `run` field; kept apart from `extra` because an organisation
+    /// report holds one per pipeline (`run`).
+    pub run: Option<Box<RunRecord>>,
 }
 
 impl CheckResult {
@@ -166,15 +173,21 @@ impl CheckResult {
             (Some(_), _) => Status::Skip,
             _ => Status::Pass,
         };
+        // Held until the report is written, tens of thousands of them in an organisation scan:
+        // no spare capacity (a vector's first push makes room for four findings).
+        let (mut findings, mut proven) = (outcome.findings, outcome.proven);
+        findings.shrink_to_fit();
+        proven.shrink_to_fit();
         CheckResult {
             check,
             target,
             status,
             reason: outcome.skipped,
             duration,
-            findings: outcome.findings,
-            proven: outcome.proven,
+            findings,
+            proven,
             extra: outcome.extra,
+            run: outcome.run,
         }
     }
 }

@@ -14,6 +14,7 @@ use std::time::Instant as StdInstant;
 use futures_util::stream::{self, StreamExt};
 
 use crate::azure::Services;
+use crate::check::run::TaskInterner;
 use crate::check::{CheckResult, TargetOutcome};
 use crate::codes::Code;
 use crate::devops::model::{lower, Project};
@@ -42,6 +43,8 @@ pub struct Scan<'a> {
     pub services: Services<'a>,
     pub options: &'a OrgOptions,
     pub now: jiff::Timestamp,
+    /// The task versions the runs executed, each held once across the report's entries.
+    pub tasks: TaskInterner,
 }
 
 /// What became of one connection or pipeline.
@@ -98,8 +101,10 @@ pub async fn scan(scan: &Scan<'_>) -> Result<ScanResult, ScanFailed> {
         );
         (project, started, conns, runs)
     });
-    let results: Vec<_> = stream::iter(per_project).buffer_unordered(PROJECTS_AT_ONCE).collect().await;
-    for (project, started, conns, runs) in results {
+    // Each project's entries join the report as the project finishes, so that the scan never
+    // holds every project's entries twice.
+    let mut finished = stream::iter(per_project).buffer_unordered(PROJECTS_AT_ONCE);
+    while let Some((project, started, conns, runs)) = finished.next().await {
         coverage.projects += 1;
         // Project-level problems are reported by the shard that owns the project, once.
         let owns_project = scan.options.shard.owns(&lower(&project.id));

@@ -93,6 +93,9 @@ fn check_entry(r: &CheckResult) -> Value {
     entry.insert("durationMs".into(), json!(r.duration.as_millis() as u64));
     entry.insert("proven".into(), json!(r.proven));
     entry.insert("findings".into(), Value::Array(r.findings.iter().map(finding_entry).collect()));
+    if let Some(run) = &r.run {
+        entry.insert("run".into(), run.to_value());
+    }
     for (k, v) in &r.extra {
         entry.entry(k.clone()).or_insert_with(|| v.clone());
     }

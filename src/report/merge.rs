@@ -192,6 +192,7 @@ fn same_entry(a: &CheckResult, b: &CheckResult) -> bool {
         && a.target == b.target
         && a.status == b.status
         && a.extra == b.extra
+        && a.run == b.run
         && a.proven == b.proven
         && findings(a) == findings(b)
 }

@@ -136,9 +136,11 @@ impl Report {
         redactor: &Redactor,
     ) -> Report {
         for result in &mut checks {
-            result.target = redactor.redact(&result.target);
-            result.reason = result.reason.as_deref().map(|r| redactor.redact(r));
-            result.proven = result.proven.iter().map(|p| redactor.redact(p)).collect();
+            redactor.redact_in_place(&mut result.target);
+            if let Some(reason) = &mut result.reason {
+                redactor.redact_in_place(reason);
+            }
+            result.proven.iter_mut().for_each(|p| redactor.redact_in_place(p));
             for f in &mut result.findings {
                 redact_finding(f, redactor);
             }
@@ -146,6 +148,9 @@ impl Report {
             redactor.redact_json(&mut extra);
             if let serde_json::Value::Object(map) = extra {
                 result.extra = map;
+            }
+            if let Some(run) = &mut result.run {
+                run.redact(redactor);
             }
         }
         Report { version: env!("CARGO_PKG_VERSION"), org: None, advisory_db, checks, duration, fail_on }
@@ -221,16 +226,14 @@ impl Report {
 }
 
 fn redact_finding(f: &mut Finding, redactor: &Redactor) {
-    f.title = redactor.redact(&f.title);
-    f.message = redactor.redact(&f.message);
-    f.remedy = redactor.redact(&f.remedy);
+    redactor.redact_in_place(&mut f.title);
+    redactor.redact_in_place(&mut f.message);
+    redactor.redact_in_place(&mut f.remedy);
     if let Some(loc) = &mut f.location {
-        loc.file = redactor.redact(&loc.file);
+        redactor.redact_in_place(&mut loc.file);
     }
-    let mut data = serde_json::Value::Object(std::mem::take(&mut f.data));
-    redactor.redact_json(&mut data);
-    if let serde_json::Value::Object(map) = data {
-        f.data = map;
+    for value in f.data.values_mut() {
+        redactor.redact_json(value);
     }
 }
 

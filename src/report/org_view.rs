@@ -134,9 +134,17 @@ fn connection_row(entry: &CheckResult) -> ConnectionRow {
 pub fn task_versions(report: &Report) -> Vec<TaskVersionRow> {
     let mut rows: BTreeMap<(String, String), TaskVersionRow> = BTreeMap::new();
     for entry in report.checks.iter().filter(|c| c.check == CheckId::Runs) {
-        let Some(tasks) = entry.extra.get("run").and_then(|r| r["tasks"].as_array()) else { continue };
-        for task in tasks {
-            let (Some(name), Some(version)) = (task["name"].as_str(), task["version"].as_str()) else { continue };
+        let ran: Vec<(&str, &str)> = match (&entry.run, entry.extra.get("run")) {
+            (Some(run), _) => run.tasks.iter().map(|t| (t.name.as_str(), t.version.as_str())).collect(),
+            (None, Some(run)) => run["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| Some((t["name"].as_str()?, t["version"].as_str()?)))
+                .collect(),
+            (None, None) => continue,
+        };
+        for (name, version) in ran {
             let row = rows.entry((name.to_ascii_lowercase(), version.to_string())).or_insert_with(|| TaskVersionRow {
                 task: name.to_string(),
                 version: version.to_string(),

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::org::{Coverage, OrgRun, Scope, Throttled};
 use super::{AdvisoryDbInfo, AdvisorySource, Report};
+use crate::check::run::{RunRecord, TaskInterner};
 use crate::check::{CheckResult, Status};
 use crate::cli::FailOn;
 use crate::codes::{Code, Severity};
@@ -103,10 +104,11 @@ pub fn from_json(file: &str, value: &Value, fail_on: FailOn) -> Result<Report, V
     let advisory_db = root.get("advisoryDatabase").and_then(|v| read_advisory_db(&mut p, v));
     let duration = Duration::from_millis(p.number(root, "durationMs", "top level"));
     let mut checks = Vec::new();
+    let tasks = TaskInterner::default();
     match root.get("checks").and_then(Value::as_array) {
         Some(entries) => {
             for (i, entry) in entries.iter().enumerate() {
-                if let Some(result) = read_entry(&mut p, entry, &format!("checks[{i}]")) {
+                if let Some(result) = read_entry(&mut p, entry, &format!("checks[{i}]"), &tasks) {
                     checks.push(result);
                 }
             }
@@ -177,7 +179,7 @@ fn read_advisory_db(p: &mut Problems<'_>, value: &Value) -> Option<AdvisoryDbInf
     })
 }
 
-fn read_entry(p: &mut Problems<'_>, entry: &Value, at: &str) -> Option<CheckResult> {
+fn read_entry(p: &mut Problems<'_>, entry: &Value, at: &str, tasks: &TaskInterner) -> Option<CheckResult> {
     let Some(obj) = entry.as_object() else {
         p.add(at, entry, "an object: a check entry");
         return None;
@@ -222,9 +224,12 @@ fn read_entry(p: &mut Problems<'_>, entry: &Value, at: &str) -> Option<CheckResu
         None => {}
         Some(other) => p.add(&format!("{at}.findings"), other, "an array of findings"),
     }
+    // A `run` field in the shape this version writes is held typed, as the scan holds it.
+    let run = obj.get("run").and_then(|v| RunRecord::from_value(v, tasks)).map(Box::new);
+    let typed = |key: &str| ENTRY_FIELDS.contains(&key) || (run.is_some() && key == "run");
     let extra: Map<String, Value> =
-        obj.iter().filter(|(k, _)| !ENTRY_FIELDS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    Some(CheckResult { check: check?, target, status, reason, duration, findings, proven, extra })
+        obj.iter().filter(|(k, _)| !typed(k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    Some(CheckResult { check: check?, target, status, reason, duration, findings, proven, extra, run })
 }
 
 fn read_finding(p: &mut Problems<'_>, value: &Value, at: &str) -> Option<Finding> {
@@ -283,7 +288,7 @@ fn read_finding(p: &mut Problems<'_>, value: &Value, at: &str) -> Option<Finding
     let mut finding = Finding::new(code, message).severity(severity).remedy(remedy);
     finding.title = title;
     finding.location = location;
-    finding.data = data;
+    finding.data = data.into();
     Some(finding)
 }
 
