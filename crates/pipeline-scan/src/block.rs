@@ -27,6 +27,10 @@ type Result<T> = std::result::Result<T, Unsupported>;
 /// Implicit keys longer than this are an error for the general parser.
 const MAX_KEY: usize = 1024;
 
+/// Sequences opened on one line (`- - - x`), each one a call deeper: more is left to the
+/// general parser, which does not recurse.
+const MAX_ENTRIES_ON_A_LINE: usize = 32;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
     Map(usize),
@@ -64,6 +68,7 @@ pub(crate) fn read<'a>(text: &'a str, lines: &Lines<'a>, emit: &mut dyn FnMut(Ev
         pending: None,
         after_scalar: false,
         root_started: false,
+        entries_on_line: 0,
         emit,
     };
     reader.run()
@@ -80,6 +85,8 @@ struct Reader<'a, 'l, 'e> {
     /// A scalar ended the last content line: a deeper line next would continue it.
     after_scalar: bool,
     root_started: bool,
+    /// Sequence entries opened so far on the current line.
+    entries_on_line: usize,
     emit: &'e mut dyn FnMut(Event<'a>),
 }
 
@@ -150,6 +157,7 @@ impl<'a> Reader<'a, '_, '_> {
             return Err(Unsupported);
         }
         self.after_scalar = false;
+        self.entries_on_line = 0;
         let rest = &line[indent..];
         let entry = is_entry(rest)?;
         while let Some(&top) = self.open.last() {
@@ -228,6 +236,10 @@ impl<'a> Reader<'a, '_, '_> {
 
     /// `- ` at byte `at`: the item's node follows on this line, or on a deeper line.
     fn entry(&mut self, i: usize, line: &'a str, at: usize) -> Result<usize> {
+        self.entries_on_line += 1;
+        if self.entries_on_line > MAX_ENTRIES_ON_A_LINE {
+            return Err(Unsupported);
+        }
         let after = at + 1;
         let content = after + line[after..].bytes().take_while(|&b| b == b' ').count();
         match line.as_bytes().get(content) {

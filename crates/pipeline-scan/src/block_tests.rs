@@ -62,6 +62,7 @@ fn block_pipelines_are_read_alike() {
     read_alike("a:\n");
     read_alike("a: []\nb: {}\nc: [ x , \"y\", 'z' ] # c\nd: [a b, c-d, e:f, 1.5,]\n");
     read_alike("- []\n- [a,]\n- { }\n");
+    read_alike(&("- ".repeat(32) + "task: A@1\n"));
     read_alike("a: 'it''s'\nb: \"tab\\there\"\n");
     read_alike("é: ü\nname: 日本語 # c\n");
 }
@@ -92,6 +93,7 @@ fn what_is_not_plain_block_yaml_is_left_to_the_parser() {
         "a: b\rc: d\n",
         "scalar at the root\n",
         "---\n",
+        &("- ".repeat(33) + "task: A@1\n"),
         "--- # c\n# only comments\n",
         "a: |\n  x",
         "a: >\n  x\n    more\n",
