@@ -47,6 +47,9 @@ impl Open {
     }
 }
 
+/// A key as found on its line: its value, its style and the byte of its colon.
+type Key<'a> = (Cow<'a, str>, ScalarStyle, usize);
+
 /// What ends a plain scalar on its line.
 enum PlainEnd {
     /// `: ` or `:` at the end of the line, at this byte: the scalar is a key.
@@ -222,11 +225,11 @@ impl<'a> Reader<'a, '_, '_> {
             // `a: b: c` is not YAML; anything keyed here is left to the general parser.
             return self.value(i, line, at);
         }
-        if self.key_at(line, at)?.is_some() {
+        if let Some(key) = self.key_at(line, at)? {
             let col = self.col(line, at);
             (self.emit)(Event::MappingStart { line: i + 1, col });
             self.open.push(Open::Map(col));
-            return self.map_entry(i, line, at);
+            return self.keyed(i, line, at, key);
         }
         if context == Context::Root {
             return Err(Unsupported);
@@ -254,7 +257,12 @@ impl<'a> Reader<'a, '_, '_> {
 
     /// `key: value` at byte `at`, in the mapping that starts in this column.
     fn map_entry(&mut self, i: usize, line: &'a str, at: usize) -> Result<usize> {
-        let Some((key, style, colon)) = self.key_at(line, at)? else { return Err(Unsupported) };
+        let key = self.key_at(line, at)?.ok_or(Unsupported)?;
+        self.keyed(i, line, at, key)
+    }
+
+    /// The rest of a mapping entry whose key, found at byte `at`, is `key`.
+    fn keyed(&mut self, i: usize, line: &'a str, at: usize, (key, style, colon): Key<'a>) -> Result<usize> {
         let col = self.col(line, at);
         (self.emit)(Event::Scalar { value: key, style, line: i + 1, col });
         let after = colon + 1;
@@ -271,7 +279,7 @@ impl<'a> Reader<'a, '_, '_> {
 
     /// The key at byte `at` when the line holds `key:` there: its value, style, and the byte of
     /// its colon.
-    fn key_at(&self, line: &'a str, at: usize) -> Result<Option<(Cow<'a, str>, ScalarStyle, usize)>> {
+    fn key_at(&self, line: &'a str, at: usize) -> Result<Option<Key<'a>>> {
         let rest = &line[at..];
         match rest.as_bytes()[0] {
             b'\'' | b'"' => {

@@ -141,7 +141,8 @@ pub(crate) struct Walker<'l, 't> {
 
 impl<'l, 't> Walker<'l, 't> {
     pub(crate) fn new(lines: &'l Lines<'t>) -> Self {
-        Walker { lines, out: Scanned::default(), stack: Vec::new(), skip_depth: 0 }
+        // Pipelines nest a dozen levels or so: one allocation holds the stack.
+        Walker { lines, out: Scanned::default(), stack: Vec::with_capacity(32), skip_depth: 0 }
     }
 
     /// Includes held back until their mapping ended are put back in file order.
