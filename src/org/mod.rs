@@ -72,6 +72,12 @@ const PER_PROJECT: usize = 16;
 /// keep the client's request slots busy; the slots, not this, bound the requests.
 const PROJECTS_AT_ONCE: usize = 16;
 
+/// How long after the deadline a project's reads are given up whole. Each request inside ends
+/// at the deadline itself and names the connection or run it cut off; a timer for the project
+/// at the same instant could fire first (all of them fire together, and a busy task may have
+/// used its turn), reporting the whole project instead of what it covered.
+const BACKSTOP: std::time::Duration = std::time::Duration::from_millis(500);
+
 async fn bounded<F: Future<Output = Unit>>(jobs: impl Iterator<Item = F>) -> Vec<Unit> {
     stream::iter(jobs).buffer_unordered(PER_PROJECT).collect().await
 }
@@ -96,8 +102,8 @@ pub async fn scan(scan: &Scan<'_>) -> Result<ScanResult, ScanFailed> {
         let started = StdInstant::now();
         // A project's connections and its runs are independent reads.
         let (conns, runs) = tokio::join!(
-            tokio::time::timeout_at(scan.options.deadline, connections::scan_project(scan, project)),
-            tokio::time::timeout_at(scan.options.deadline, runs::scan_project(scan, project)),
+            tokio::time::timeout_at(scan.options.deadline + BACKSTOP, connections::scan_project(scan, project)),
+            tokio::time::timeout_at(scan.options.deadline + BACKSTOP, runs::scan_project(scan, project)),
         );
         (project, started, conns, runs)
     });
