@@ -1,11 +1,12 @@
 //! A fast reader for the YAML nearly every pipeline is written in: block mappings and
-//! sequences, one-line plain and quoted scalars, literal and folded block scalars, comments.
+//! sequences, one-line plain and quoted scalars, literal and folded block scalars, one-line
+//! flow sequences of scalars, empty flow mappings, comments.
 //!
 //! The general parser spends most of a large scan building a string for every scalar, one
 //! character at a time. This reader works a line at a time on bytes and borrows every value
 //! it can from the text. For every file it reads to the end, it produces exactly the events the
-//! general parser would, with the same positions (`tests/block.rs` and the differential fuzz
-//! target compare the two). At the first thing outside its subset — flow collections,
+//! general parser would, with the same positions (`block_tests.rs` and the `pipeline_yaml` fuzz
+//! targets compare the two). At the first thing outside its subset — other flow collections,
 //! anchors, aliases, tags, complex keys, multi-line plain or quoted scalars, tabs outside
 //! quotes, document markers after the first line, explicit block indentation, or anything the
 //! general parser might reject — it gives up with `Unsupported`, and the caller reads the file
