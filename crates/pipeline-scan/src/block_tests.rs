@@ -52,6 +52,12 @@ fn block_pipelines_are_read_alike() {
         "-x: -y\n",
         "a:: b\n",
         "a  : b\n",
+        "a: |\n  \tx\n  y\t\n",
+        "a: |\r\n  x\r\n\r\n  y\r\nb: 1\r\n",
+        "- \r\n- x\r\n",
+        "é: [ü, 'ö', \"日本\"]\n- [é]\n",
+        "k: 'a # b' # c\n",
+        "k: \"\\x41\\u00e9\\U0001F600\\N\\_\\L\\P\\e\\0\"\n",
     ] {
         let verdict = fast_reader_agrees(text);
         assert!(verdict.is_ok(), "{text:?}: {verdict:?}");
@@ -63,6 +69,11 @@ fn block_pipelines_are_read_alike() {
     read_alike("a: []\nb: {}\nc: [ x , \"y\", 'z' ] # c\nd: [a b, c-d, e:f, 1.5,]\n");
     read_alike("- []\n- [a,]\n- { }\n");
     read_alike(&("- ".repeat(32) + "task: A@1\n"));
+    read_alike("a: |\n  \tx\n  y\t\n");
+    read_alike("a: |\r\n  x\r\n\r\n  y\r\nb: 1\r\n");
+    read_alike("x:\n- \r\n- y\r\n");
+    read_alike("é: [ü, 'ö', \"日本\"]\n");
+    read_alike("k: \"\\x41\\u00e9\\U0001F600\\N\\_\\L\\P\\e\\0\"\n");
     read_alike("a: 'it''s'\nb: \"tab\\there\"\n");
     read_alike("é: ü\nname: 日本語 # c\n");
 }
