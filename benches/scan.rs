@@ -4,9 +4,9 @@
 //!
 //!     cargo bench --bench scan
 //!
-//! On the idle two-core machine the median is 0.43–0.50 s (CPU time 0.8–0.94 s), from 1.16 s
-//! (2.2 s) before the fast block-YAML reader: "last run" splits one run by stage; the CPU time
-//! tells this work from a busy machine's.
+//! On the idle two-core machine the median is 0.36–0.57 s (CPU time 0.68–1.07 s: the machine's
+//! speed varies), from 1.16 s (2.2 s) before the fast block-YAML reader. "last run" splits one
+//! run by stage; the CPU time tells this work from a busy machine's.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
