@@ -120,13 +120,9 @@ impl<'a> Lines<'a> {
         Lines { text, starts: Cow::Owned(line_starts(text)), ascii: text.is_ascii(), cursor: Cell::new((0, 0, 0)) }
     }
 
-    /// With offsets computed before by `line_starts` for this text.
-    pub fn with_starts(text: &'a str, starts: &'a [usize]) -> Self {
-        Lines::known(text, starts, text.is_ascii())
-    }
-
-    /// With offsets and `text.is_ascii()` computed before: a caller that asks for lines of a
-    /// large file once per reference would otherwise read the whole file each time.
+    /// With offsets (from `line_starts`) and `text.is_ascii()` computed before: a caller that
+    /// asks for lines of a large file once per reference would otherwise read the whole file
+    /// each time.
     pub fn known(text: &'a str, starts: &'a [usize], ascii: bool) -> Self {
         debug_assert_eq!(ascii, text.is_ascii());
         Lines { text, starts: Cow::Borrowed(starts), ascii, cursor: Cell::new((0, 0, 0)) }

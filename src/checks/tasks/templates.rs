@@ -207,7 +207,10 @@ impl Collection {
                 }
             }
             let mut next = Vec::new();
-            for file in read_parallel(&to_read, cancel) {
+            let read = in_parallel(&to_read, cancel, |(path, real, display)| {
+                ScannedFile::read_from(path.clone(), real, display.clone())
+            });
+            for file in read {
                 let mut asked: HashSet<&str> = HashSet::new();
                 for inc in &file.scanned.includes {
                     if !asked.insert(inc.value.as_str()) {
@@ -413,10 +416,6 @@ fn problem_finding(shown: &str, problem: &scan::Problem) -> Finding {
 
 /// Reads and scans the files (known path, real path, display) on all cores; stops early
 /// when `cancel` is set.
-fn read_parallel(todo: &[(PathBuf, PathBuf, String)], cancel: &AtomicBool) -> Vec<ScannedFile> {
-    in_parallel(todo, cancel, |(path, real, display)| ScannedFile::read_from(path.clone(), real, display.clone()))
-}
-
 /// `work` on every item, in order, on up to one thread per core (at most 8); items not yet
 /// started when `cancel` is set are left out.
 pub(crate) fn in_parallel<T: Sync, R: Send>(items: &[T], cancel: &AtomicBool, work: impl Fn(&T) -> R + Sync) -> Vec<R> {
