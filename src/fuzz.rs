@@ -176,18 +176,18 @@ pub fn pipeline_yaml(data: &[u8]) {
         assert!(r.column >= 1 && r.column <= chars_in(r.line) + 1, "column {} on line {}", r.column, r.line);
         assert!(r.step_line >= 1 && r.step_line as usize <= line_count);
         if let Some(span) = &r.edit_span {
-            assert_eq!(text.get(span.clone()), Some(r.value.as_str()), "edit span {span:?}");
+            assert_eq!(text.get(span.clone()), Some(scanned.value(r)), "edit span {span:?}");
             edits.push(Edit {
                 path: "fuzz.yml".into(),
                 display: "fuzz.yml".into(),
                 line: r.line,
                 span: span.clone(),
-                old_value: r.value.clone(),
+                old_value: scanned.value(r).to_string(),
                 new_value: "Fuzz@1.2.3".into(),
                 comment: Some(format!("{} fuzz", crate::checks::tasks::advice::PIN_MARKER)),
             });
         }
-        let _ = reference::parse(&r.value);
+        let _ = reference::parse(scanned.value(r));
     }
     for inc in &scanned.includes {
         assert!(inc.line >= 1 && inc.line as usize <= line_count);

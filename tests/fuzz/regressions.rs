@@ -21,7 +21,7 @@ fn fix_keeps_lines_that_end_in_a_lone_carriage_return() {
         display: "p.yml".into(),
         line: a.line,
         span: a.edit_span.clone().expect("a plain value can be edited"),
-        old_value: a.value.clone(),
+        old_value: found.value(a).to_string(),
         new_value: "A@1.2.3".into(),
         comment: Some(format!("{PIN_MARKER} why")),
     };

@@ -25,7 +25,8 @@ pub(crate) struct Unsupported;
 
 type Result<T> = std::result::Result<T, Unsupported>;
 
-/// Implicit keys longer than this are an error for the general parser.
+/// An implicit key whose colon is more than this many characters past its start is an error
+/// for the general parser.
 const MAX_KEY: usize = 1024;
 
 /// Sequences opened on one line (`- - - x`), each one a call deeper: more is left to the
@@ -59,7 +60,7 @@ enum PlainEnd {
     Line,
 }
 
-pub(crate) fn read<'a>(text: &'a str, lines: &Lines<'a>, emit: &mut dyn FnMut(Event<'a>)) -> Result<()> {
+pub(crate) fn read<'a, E: FnMut(Event<'a>)>(text: &'a str, lines: &Lines<'a>, emit: &mut E) -> Result<()> {
     // A NUL ends the general parser's input and a byte order mark has rules of its own.
     if text.as_bytes().contains(&0) || text.contains('\u{FEFF}') {
         return Err(Unsupported);
@@ -78,7 +79,7 @@ pub(crate) fn read<'a>(text: &'a str, lines: &Lines<'a>, emit: &mut dyn FnMut(Ev
     reader.run()
 }
 
-struct Reader<'a, 'l, 'e> {
+struct Reader<'a, 'l, 'e, E> {
     text: &'a str,
     starts: &'l [usize],
     ascii: bool,
@@ -91,10 +92,10 @@ struct Reader<'a, 'l, 'e> {
     root_started: bool,
     /// Sequence entries opened so far on the current line.
     entries_on_line: usize,
-    emit: &'e mut dyn FnMut(Event<'a>),
+    emit: &'e mut E,
 }
 
-impl<'a> Reader<'a, '_, '_> {
+impl<'a, E: FnMut(Event<'a>)> Reader<'a, '_, '_, E> {
     /// The text of a 0-based line without its line break; a lone carriage return (a line break
     /// of its own for the general parser) is not read here.
     fn line(&self, i: usize) -> Result<&'a str> {
@@ -125,7 +126,7 @@ impl<'a> Reader<'a, '_, '_> {
         let mut explicit_start = false;
         while i < n {
             let line = self.line(i)?;
-            let indent = line.bytes().take_while(|&b| b == b' ').count();
+            let indent = leading_spaces(line.as_bytes());
             let rest = &line[indent..];
             if rest.starts_with('\t') {
                 return Err(Unsupported);
@@ -245,7 +246,7 @@ impl<'a> Reader<'a, '_, '_> {
             return Err(Unsupported);
         }
         let after = at + 1;
-        let content = after + line[after..].bytes().take_while(|&b| b == b' ').count();
+        let content = after + leading_spaces(&line.as_bytes()[after..]);
         match line.as_bytes().get(content) {
             None | Some(b'#') => {
                 self.pending = Some((i + 1, self.col(line, line.len())));
@@ -267,7 +268,7 @@ impl<'a> Reader<'a, '_, '_> {
         let col = self.col(line, at);
         (self.emit)(Event::Scalar { value: key, style, line: i + 1, col });
         let after = colon + 1;
-        let content = after + line[after..].bytes().take_while(|&b| b == b' ').count();
+        let content = after + leading_spaces(&line.as_bytes()[after..]);
         match line.as_bytes().get(content) {
             None | Some(b'#') => {
                 self.pending = Some((i + 1, self.col(line, colon)));
@@ -282,27 +283,25 @@ impl<'a> Reader<'a, '_, '_> {
     /// its colon.
     fn key_at(&self, line: &'a str, at: usize) -> Result<Option<Key<'a>>> {
         let rest = &line[at..];
-        match rest.as_bytes()[0] {
+        let key = match rest.as_bytes()[0] {
             b'\'' | b'"' => {
                 let (value, style, close) = quoted(line, at)?;
-                match after_quoted(line, close)? {
-                    Some(colon) => Ok(Some((value, style, colon))),
-                    None => Ok(None),
-                }
+                after_quoted(line, close)?.map(|colon| (value, style, colon))
             }
             _ => {
                 plain_start(rest)?;
                 match plain_end(line, at)? {
-                    (PlainEnd::Colon(colon), end) => {
-                        if end - at > MAX_KEY {
-                            return Err(Unsupported);
-                        }
-                        Ok(Some((Cow::Borrowed(&line[at..end]), ScalarStyle::Plain, colon)))
-                    }
-                    (PlainEnd::Line, _) => Ok(None),
+                    (PlainEnd::Colon(colon), end) => Some((Cow::Borrowed(&line[at..end]), ScalarStyle::Plain, colon)),
+                    (PlainEnd::Line, _) => None,
                 }
             }
+        };
+        // The parser measures a key from its first character (a quote included) to its colon,
+        // in characters; bytes are at least as many, so a key it rejects is never read here.
+        if key.as_ref().is_some_and(|&(_, _, colon)| colon - at > MAX_KEY) {
+            return Err(Unsupported);
         }
+        Ok(key)
     }
 
     /// A scalar value at byte `at` that is not a key: plain, quoted or a block scalar.
@@ -341,7 +340,7 @@ impl<'a> Reader<'a, '_, '_> {
         let b = line.as_bytes();
         let ascii = self.ascii;
         let col = |k: usize| if ascii { k } else { line[..k].chars().count() };
-        let spaces = |k: usize| k + line[k..].bytes().take_while(|&c| c == b' ').count();
+        let spaces = |k: usize| k + leading_spaces(&line.as_bytes()[k..]);
         let mut k;
         if b[at] == b'{' {
             k = spaces(at + 1);
@@ -404,7 +403,7 @@ impl<'a> Reader<'a, '_, '_> {
         let mut j = i + 1;
         while j < n {
             let l = self.line(j)?;
-            let spaces = l.bytes().take_while(|&b| b == b' ').count();
+            let spaces = leading_spaces(l.as_bytes());
             if spaces == l.len() {
                 leading_blank = leading_blank.max(spaces);
                 j += 1;
@@ -424,7 +423,7 @@ impl<'a> Reader<'a, '_, '_> {
         let mut j = i + 1;
         while j < n {
             let l = self.line(j)?;
-            let spaces = l.bytes().take_while(|&b| b == b' ').count();
+            let spaces = leading_spaces(l.as_bytes());
             if spaces == l.len() {
                 // Whitespace beyond the indentation on a blank line is content of its own.
                 if spaces > indent {
@@ -498,6 +497,21 @@ enum Context {
     MapValue,
 }
 
+/// How many spaces `bytes` starts with. Indentation is most of a deep pipeline's bytes, so it
+/// is counted eight bytes at a time: the first byte that is not a space is the lowest non-zero
+/// byte of the word XOR eight spaces.
+fn leading_spaces(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(word) = bytes.get(n..n + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        let differs = u64::from_le_bytes(word) ^ u64::from_le_bytes([b' '; 8]);
+        if differs != 0 {
+            return n + (differs.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + bytes[n..].iter().take_while(|&&b| b == b' ').count()
+}
+
 /// Whether the text starts a sequence entry (`-` then a space or the end of the line).
 fn is_entry(rest: &str) -> Result<bool> {
     match rest.as_bytes() {
@@ -523,20 +537,38 @@ fn plain_start(rest: &str) -> Result<()> {
 fn plain_end(line: &str, at: usize) -> Result<(PlainEnd, usize)> {
     let b = line.as_bytes();
     let mut k = at;
-    let end = loop {
-        match b.get(k) {
-            None => break (PlainEnd::Line, k),
-            Some(b'\t') => return Err(Unsupported),
-            Some(b':') if matches!(b.get(k + 1), None | Some(b' ')) => break (PlainEnd::Colon(k), k),
-            Some(b':') if b.get(k + 1) == Some(&b'\t') => return Err(Unsupported),
-            Some(b' ') if b.get(k + 1) == Some(&b'#') => break (PlainEnd::Line, k),
-            Some(_) => k += 1,
+    // Only a colon, a `#` or a tab can end the scalar or send the line to the general parser:
+    // skip every other byte with one test.
+    let (how, stop) = loop {
+        while k < b.len() && !STOPS_PLAIN[b[k] as usize] {
+            k += 1;
         }
+        let Some(&byte) = b.get(k) else { break (PlainEnd::Line, b.len()) };
+        match byte {
+            b'\t' => return Err(Unsupported),
+            b':' => match b.get(k + 1) {
+                None | Some(b' ') => break (PlainEnd::Colon(k), k),
+                Some(b'\t') => return Err(Unsupported),
+                Some(_) => {}
+            },
+            // A `#` after a space starts a comment (`plain_start` keeps one out of the first byte).
+            _ if k > at && b[k - 1] == b' ' => break (PlainEnd::Line, k - 1),
+            _ => {}
+        }
+        k += 1;
     };
-    let (how, stop) = end;
     let trimmed = at + line[at..stop].trim_end_matches(' ').len();
     Ok((how, trimmed))
 }
+
+/// The bytes `plain_end` stops at: `:`, `#` and tab.
+static STOPS_PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b':' as usize] = true;
+    table[b'#' as usize] = true;
+    table[b'\t' as usize] = true;
+    table
+};
 
 /// Where a plain scalar inside a one-line flow sequence ends: before `,` or `]` (trailing
 /// spaces included); nested collections, keys and comments are left to the general parser.

@@ -118,6 +118,42 @@ fn what_is_not_plain_block_yaml_is_left_to_the_parser() {
 /// The files this repository's own fixtures and the benchmark are made of: the fast reader
 /// reads them (a silent fall-back would keep results right but lose the speed).
 #[test]
+fn keys_are_measured_to_their_colon_as_the_parser_does() {
+    // The parser rejects a key whose colon is more than 1,024 characters past its start: the
+    // spaces before the colon count, and so does a quoted key's opening quote. Found by the
+    // `pipeline_yaml` fuzz target: a single-quoted key of doubled quotes was read here.
+    for len in [1020, 1022, 1023, 1024, 1025, 1030] {
+        let plain = "k".repeat(len);
+        read_alike_or_left(&format!("{plain}: v\n"));
+        read_alike_or_left(&format!("{}   : v\n", "k".repeat(len - 3)));
+        read_alike_or_left(&format!("'{}': v\n", "k".repeat(len - 2)));
+        read_alike_or_left(&format!("a:\n  '{}': v\n", "''".repeat(len / 2 - 1)));
+        read_alike_or_left(&format!("- \"{}\" : v\n", "é".repeat(len / 2)));
+    }
+    read_alike(&format!("{}: v\n", "k".repeat(1024)));
+    left_to_parser(&format!("{}: v\n", "k".repeat(1025)));
+    left_to_parser(&format!("{}  : v\n", "k".repeat(1023)));
+    left_to_parser(&format!("'{}': v\n", "k".repeat(1023)));
+}
+
+#[test]
+fn leading_spaces_are_counted_across_word_boundaries() {
+    for spaces in 0..40 {
+        for tail in ["", "x", "-", "\t", "é", " "] {
+            let line = format!("{}{tail}", " ".repeat(spaces));
+            let expected = line.bytes().take_while(|&b| b == b' ').count();
+            assert_eq!(super::leading_spaces(line.as_bytes()), expected, "{line:?}");
+        }
+    }
+}
+
+/// Either reader may read `text`, but never differently.
+#[track_caller]
+fn read_alike_or_left(text: &str) {
+    assert!(fast_reader_agrees(text).is_ok(), "{:?} on {text:?}", fast_reader_agrees(text));
+}
+
+#[test]
 fn a_generated_pipeline_is_read_fast() {
     let mut text =
         String::from("trigger:\n- main\n\nparameters:\n- name: publish\n  type: boolean\n  default: true\n\nstages:\n");

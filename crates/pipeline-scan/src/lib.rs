@@ -24,10 +24,24 @@ mod walk;
 
 pub use walk::STEP_KINDS;
 
+/// A string the scan kept, in `Scanned::strings`: read it with `Scanned::str`. A file's strings
+/// share one buffer, so a scan of a file with hundreds of steps allocates a handful of times,
+/// not once per value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Str {
+    start: u32,
+    end: u32,
+}
+
+impl Str {
+    pub const EMPTY: Str = Str { start: 0, end: 0 };
+}
+
 /// A `task:` value as found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawReference {
-    pub value: String,
+    /// The value as YAML reads it: `Scanned::value`.
+    pub value: Str,
     pub line: u32,
     pub column: u32,
     /// The first line of the step (where `- ` is), for inline suppressions.
@@ -35,8 +49,9 @@ pub struct RawReference {
     /// Byte range of the value's text in the file, when the text is exactly the value
     /// (plain, or quoted without escapes): what `fix` may rewrite.
     pub edit_span: Option<Range<usize>>,
-    /// Literal `inputs:` of the step (name, value), for advisories narrowed to some inputs.
-    pub inputs: Vec<(String, String)>,
+    /// Literal `inputs:` of the step (name, value), for advisories narrowed to some inputs: a
+    /// range of `Scanned::inputs`, read with `Scanned::inputs_of`.
+    pub inputs: Range<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,9 +85,40 @@ pub struct Scanned {
     pub includes: Vec<Include>,
     /// In the order they appear; a syntax error is always the last (the scan stops there).
     pub problems: Vec<Problem>,
+    /// Every kept string, one after the other (`Str` ranges).
+    strings: String,
+    /// Every reference's inputs, one reference's after the other (`RawReference::inputs`).
+    inputs: Vec<(Str, Str)>,
 }
 
 impl Scanned {
+    /// A kept string's text.
+    pub fn str(&self, s: Str) -> &str {
+        self.strings.get(s.start as usize..s.end as usize).unwrap_or("")
+    }
+
+    /// A reference's value.
+    pub fn value(&self, r: &RawReference) -> &str {
+        self.str(r.value)
+    }
+
+    /// A reference's literal inputs (name, value), in the order written.
+    pub fn inputs_of(&self, r: &RawReference) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let pairs = self.inputs.get(r.inputs.start as usize..r.inputs.end as usize).unwrap_or(&[]);
+        pairs.iter().map(|&(name, value)| (self.str(name), self.str(value)))
+    }
+
+    /// Keeps a copy of `text` with the others. Pipeline files are read up to a few MiB, far
+    /// below what 32-bit offsets hold; past that, a string would be kept as empty.
+    pub(crate) fn keep(&mut self, text: &str) -> Str {
+        let (Ok(start), Ok(end)) = (u32::try_from(self.strings.len()), u32::try_from(self.strings.len() + text.len()))
+        else {
+            return Str::EMPTY;
+        };
+        self.strings.push_str(text);
+        Str { start, end }
+    }
+
     /// Where the scan stopped early, if it did: the syntax error's line.
     pub fn stopped_at(&self) -> Option<u32> {
         self.problems.iter().find_map(|p| match p {
@@ -100,9 +146,10 @@ pub fn line_starts(text: &str) -> Vec<usize> {
     // Most lines of a pipeline are shorter than 40 bytes; one allocation fits most files.
     let mut starts = Vec::with_capacity(bytes.len() / 40 + 1);
     starts.push(0);
-    if !bytes.contains(&b'\r') {
-        // Without carriage returns only `\n` breaks lines, and a byte search finds them fast.
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    if memchr::memchr(b'\r', bytes).is_none() {
+        // Without carriage returns only `\n` breaks lines, and a vectorised byte search finds
+        // them many bytes at a time.
+        starts.extend(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1));
         return starts;
     }
     starts.extend(

@@ -4,7 +4,8 @@
 use super::*;
 
 fn refs(text: &str) -> Vec<(String, u32, u32)> {
-    scan(text).references.into_iter().map(|r| (r.value, r.line, r.column)).collect()
+    let s = scan(text);
+    s.references.iter().map(|r| (s.value(r).to_string(), r.line, r.column)).collect()
 }
 
 #[test]
@@ -43,7 +44,7 @@ stages:
         ]
     );
     let scanned = scan(text);
-    assert_eq!(scanned.references[0].inputs, [("command".to_string(), "push".to_string())]);
+    assert_eq!(scanned.inputs_of(&scanned.references[0]).collect::<Vec<_>>(), [("command", "push")]);
     assert_eq!(scanned.references[0].step_line, 3);
     assert!(scanned.problems.is_empty());
 }
@@ -71,6 +72,43 @@ parameters:
 ";
     let names: Vec<String> = refs(text).into_iter().map(|r| r.0).collect();
     assert_eq!(names, ["A@1", "B@2", "C@3", "D@4", "E@5"]);
+}
+
+#[test]
+fn each_step_keeps_its_own_inputs_when_steps_nest_and_inputs_are_split() {
+    // Inputs are gathered on one list shared by every open step: a step that closes inside
+    // another takes only its own, a step without a task drops its own, and inputs on either
+    // side of a step's `task:` stay with that step. Inputs under a step's `${{ if }}` may not
+    // apply, so they are not taken as written (an advisory narrowed by them still applies).
+    let text = "\
+steps:
+- inputs:
+    first: 1
+  task: Outer@1
+  ${{ if true }}:
+    inputs:
+      conditional: 'yes'
+  env:
+    steps:
+    - task: Inner@2
+      inputs:
+        inner: \"a\\tb\"
+    - script: echo
+      inputs:
+        dropped: x
+  inputs:
+    last: \"z\"
+- task: Plain@3
+";
+    let s = scan(text);
+    let inputs: Vec<(&str, Vec<(&str, &str)>)> =
+        s.references.iter().map(|r| (s.value(r), s.inputs_of(r).collect())).collect();
+    assert_eq!(
+        inputs,
+        [("Outer@1", vec![("first", "1"), ("last", "z")]), ("Inner@2", vec![("inner", "a\tb")]), ("Plain@3", vec![]),]
+    );
+    // Both readers agree on the file, so the general parser's walk gives the same.
+    assert_eq!(fast_reader_agrees(text), Ok(true));
 }
 
 #[test]
@@ -124,7 +162,7 @@ fn crlf_anchors_documents_flow_and_unicode_columns() {
     let text = "steps:\r\n- task: \"A@1\"  # c\r\n- &s\r\n  task: B@2\r\n- *s\r\n---\r\nsteps: [{task: C@3}]\r\n# é\r\n- task: x\r\n";
     let s = scan("steps:\r\n- task: \"A@1\"  # c\r\n- &s\r\n  task: B@2\r\n- *s\r\n---\r\nsteps: [{task: C@3}]\r\n");
     assert_eq!(
-        s.references.iter().map(|r| (r.value.as_str(), r.line, r.column)).collect::<Vec<_>>(),
+        s.references.iter().map(|r| (s.value(r), r.line, r.column)).collect::<Vec<_>>(),
         [("A@1", 2, 9), ("B@2", 4, 9), ("C@3", 7, 16)]
     );
     let a = &s.references[0];
@@ -143,7 +181,7 @@ fn syntax_errors_keep_earlier_references() {
         [Problem::Syntax { line, .. }] => assert!(*line >= 4, "{line}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(s.references.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(), ["A@1", "B@2"]);
+    assert_eq!(s.references.iter().map(|r| s.value(r)).collect::<Vec<_>>(), ["A@1", "B@2"]);
 }
 
 #[test]
@@ -273,14 +311,14 @@ steps:
     assert!(matches!(s.problems.first(), Some(Problem::Handlebars { line: 2, .. })), "{:?}", s.problems);
     assert_eq!(s.stopped_at(), Some(7), "{:?}", s.problems);
     assert_eq!(s.problems.len(), 2);
-    let names: Vec<&str> = s.references.iter().map(|r| r.value.as_str()).collect();
+    let names: Vec<&str> = s.references.iter().map(|r| s.value(r)).collect();
     assert_eq!(names, ["Docker@2", "NuGetCommand@2"]);
     // Blocks that are not YAML, then a real error further down.
     let blocks = "steps:\n{{#if x}}\n- task: A@1\n{{/if}}\n- task: B@2\n  x: [\n- task: C@3\n";
     let s = scan(blocks);
     assert_eq!(s.problems.len(), 2, "{:?}", s.problems);
     assert!(s.stopped_at().is_some_and(|l| l >= 6));
-    assert_eq!(s.references.iter().map(|r| r.value.as_str()).collect::<Vec<_>>(), ["A@1", "B@2"]);
+    assert_eq!(s.references.iter().map(|r| s.value(r)).collect::<Vec<_>>(), ["A@1", "B@2"]);
 }
 
 #[test]
@@ -296,11 +334,11 @@ fn lone_carriage_returns_break_lines_as_yaml_does() {
     let text = "steps:\r- task: A@1\r- displayName: é\r  task: 'B@2'\r";
     let s = scan(text);
     assert_eq!(
-        s.references.iter().map(|r| (r.value.as_str(), r.line, r.column)).collect::<Vec<_>>(),
+        s.references.iter().map(|r| (s.value(r), r.line, r.column)).collect::<Vec<_>>(),
         [("A@1", 2, 9), ("B@2", 4, 9)]
     );
     for r in &s.references {
-        assert_eq!(&text[r.edit_span.clone().unwrap()], r.value);
+        assert_eq!(&text[r.edit_span.clone().unwrap()], s.value(r));
     }
     // Found by fuzzing: the parser's error line lay past the last line counted here.
     let text = "\x01\r\x01\r\r\x00";

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use saphyr_parser::{Parser, ScalarStyle, Span};
 
-use crate::{Include, IncludeKind, Lines, Problem, RawReference, Scanned};
+use crate::{Include, IncludeKind, Lines, Problem, RawReference, Scanned, Str};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Key {
@@ -70,7 +70,7 @@ struct MapFrame {
     inputs: bool,
     expect_key: bool,
     key: Key,
-    key_text: String,
+    key_text: Str,
     /// The first line of the step this mapping belongs to.
     step_line: u32,
     role: Role,
@@ -84,7 +84,8 @@ struct MapFrame {
     pending: Vec<Include>,
     /// Index of this step's reference, to attach its inputs.
     reference: Option<usize>,
-    collected: Vec<(String, String)>,
+    /// Where this mapping's part of `Walker::collecting` starts.
+    collected_from: usize,
 }
 
 enum Frame {
@@ -137,12 +138,15 @@ pub(crate) struct Walker<'l, 't> {
     stack: Vec<Frame>,
     /// Keys that are themselves collections (complex keys) are skipped whole.
     skip_depth: usize,
+    /// Input pairs of the open steps, innermost last: mappings open and close in turn, so
+    /// each step's pairs are the end of this list when it closes, and one list serves all.
+    collecting: Vec<(Str, Str)>,
 }
 
 impl<'l, 't> Walker<'l, 't> {
     pub(crate) fn new(lines: &'l Lines<'t>) -> Self {
         // Pipelines nest a dozen levels or so: one allocation holds the stack.
-        Walker { lines, out: Scanned::default(), stack: Vec::with_capacity(32), skip_depth: 0 }
+        Walker { lines, out: Scanned::default(), stack: Vec::with_capacity(32), skip_depth: 0, collecting: Vec::new() }
     }
 
     /// Includes held back until their mapping ended are put back in file order.
@@ -160,7 +164,7 @@ impl<'l, 't> Walker<'l, 't> {
     fn settle_open(&mut self) {
         while let Some(frame) = self.stack.pop() {
             if let Frame::Map(done) = frame {
-                close_map(done, &mut self.stack, &mut self.out);
+                close_map(done, &mut self.stack, &mut self.out, &mut self.collecting);
             }
         }
     }
@@ -184,7 +188,7 @@ impl<'l, 't> Walker<'l, 't> {
             Event::DocumentBoundary => self.settle_open(),
             Event::Alias => finish_node(stack),
             Event::Scalar { value, style, line, col } => {
-                on_scalar(&mut self.out, stack, self.lines, &value, style, (line, col));
+                on_scalar(&mut self.out, stack, &mut self.collecting, self.lines, &value, style, (line, col));
                 finish_node(stack);
             }
             Event::SequenceStart | Event::MappingStart { .. } => {
@@ -229,10 +233,10 @@ impl<'l, 't> Walker<'l, 't> {
                         inputs,
                         expect_key: true,
                         key: Key::None,
-                        key_text: String::new(),
+                        key_text: Str::EMPTY,
                         step_line,
                         reference: None,
-                        collected: Vec::new(),
+                        collected_from: self.collecting.len(),
                         role,
                         root: stack.is_empty(),
                         include_shape: true,
@@ -246,7 +250,7 @@ impl<'l, 't> Walker<'l, 't> {
             }
             Event::End => {
                 if let Some(Frame::Map(done)) = stack.pop() {
-                    close_map(done, stack, &mut self.out);
+                    close_map(done, stack, &mut self.out, &mut self.collecting);
                 }
                 finish_node(stack);
             }
@@ -319,15 +323,16 @@ fn role_of(parent: Option<&Frame>, is_map: bool) -> Role {
 }
 
 /// A mapping ended: hand its step inputs to its step, and settle the includes it held back.
-fn close_map(done: MapFrame, stack: &mut [Frame], out: &mut Scanned) {
-    if done.inputs {
-        if let Some(Frame::Map(step)) = stack.last_mut() {
-            step.collected.extend(done.collected);
+fn close_map(done: MapFrame, stack: &mut [Frame], out: &mut Scanned, collecting: &mut Vec<(Str, Str)>) {
+    // An `inputs:` mapping leaves its pairs where they are: they are now the end of its
+    // step's part. A step with a reference keeps its part; any other mapping drops it.
+    if !done.inputs {
+        if let Some(r) = done.reference.and_then(|i| out.references.get_mut(i)) {
+            let start = out.inputs.len() as u32;
+            out.inputs.extend(collecting.drain(done.collected_from.min(collecting.len())..));
+            r.inputs = start..out.inputs.len() as u32;
         }
-    } else if let Some(i) = done.reference {
-        if let Some(r) = out.references.get_mut(i) {
-            r.inputs = done.collected;
-        }
+        collecting.truncate(done.collected_from);
     }
     match done.role {
         Role::Other if done.include_shape => out.includes.extend(done.pending),
@@ -363,6 +368,7 @@ fn starts_with_braces(lines: &Lines<'_>, line: usize, col: usize) -> bool {
 fn on_scalar(
     out: &mut Scanned,
     stack: &mut [Frame],
+    collecting: &mut Vec<(Str, Str)>,
     lines: &Lines<'_>,
     value: &str,
     style: ScalarStyle,
@@ -374,7 +380,7 @@ fn on_scalar(
     if m.expect_key {
         m.key = key_of(value);
         if m.inputs {
-            m.key_text = value.to_string();
+            m.key_text = out.keep(value);
         }
         if !matches!(m.key, Key::Template | Key::Parameters | Key::Expression) {
             m.include_shape = false;
@@ -387,14 +393,9 @@ fn on_scalar(
     match m.key {
         Key::Task if m.step_like => {
             m.reference = Some(out.references.len());
-            out.references.push(RawReference {
-                value: value.to_string(),
-                line,
-                column,
-                step_line: m.step_line,
-                edit_span: edit_span(lines, position, value, style),
-                inputs: Vec::new(),
-            });
+            let edit_span = edit_span(lines, position, value, style);
+            let value = out.keep(value);
+            out.references.push(RawReference { value, line, column, step_line: m.step_line, edit_span, inputs: 0..0 });
         }
         Key::Template if m.extends || m.role == Role::List => out.includes.push(Include {
             value: value.to_string(),
@@ -411,8 +412,9 @@ fn on_scalar(
         _ if m.inputs
             && matches!(style, ScalarStyle::Plain | ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) =>
         {
-            let key = std::mem::take(&mut m.key_text);
-            m.collected.push((key, value.to_string()));
+            let key = std::mem::replace(&mut m.key_text, Str::EMPTY);
+            let value = out.keep(value);
+            collecting.push((key, value));
         }
         _ => {}
     }

@@ -16,7 +16,6 @@ pub mod scan;
 pub mod shared;
 pub mod templates;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -31,7 +30,7 @@ use self::advisories::AdvisoryDb;
 use self::config::{pattern_input, TasksConfig};
 use self::discover::{Discovered, How, PipelineFile, SourcesRoot};
 use self::resolve::{Lookup, Resolver};
-use self::templates::{Collection, PipelineScan};
+use self::templates::{Collection, FoundRef, PipelineScan};
 use crate::advisory_update::AdvisoryUpdate;
 use crate::check::family::{Family, Network};
 use crate::check::{Context, LateRemedy, TargetOutcome};
@@ -505,9 +504,6 @@ fn pipelines_of(collection: &Collection, files: &[PipelineFile], how: How, cance
     scans.into_iter().zip(template).filter(|(_, t)| !t).map(|(s, _)| s).collect()
 }
 
-/// What our pin markers and suppressions both contain.
-const OWN_COMMENT: &str = "azp-preflight";
-
 /// Advice for every reference of one pipeline, asking the organization when online.
 pub async fn advise_pipeline(
     scan: &PipelineScan,
@@ -529,24 +525,25 @@ pub async fn advise_pipeline(
         .filter_map(|a| a.applies_when.as_ref())
         .flat_map(|when| when.inputs.keys().map(String::as_str))
         .collect();
-    type Alike<'s> = (&'s str, Vec<(&'s str, &'s str)>);
-    let mut quiet: HashMap<Alike<'_>, bool> = HashMap::new();
+    // The references that drew no advice, and whether their task resolved. A pipeline names a
+    // few distinct tasks, so a short list searched in order beats hashing every reference; it
+    // stops growing at `QUIET_MAX` so that a pipeline of thousands of distinct values is not
+    // searched quadratically.
+    const QUIET_MAX: usize = 64;
+    let mut quiet: Vec<(&FoundRef, bool)> = Vec::new();
     for found in &scan.references {
         let raw = found.raw();
-        let lines = found.file.lines();
-        let marked = lines.line(raw.line).contains(OWN_COMMENT) || lines.line(raw.step_line).contains(OWN_COMMENT);
-        let inputs = raw
-            .inputs
-            .iter()
-            .filter(|(name, _)| narrowing.iter().any(|n| name.eq_ignore_ascii_case(n)))
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
-        let alike = (raw.value.as_str(), inputs);
-        if let Some(&was_resolved) = quiet.get(&alike).filter(|_| !marked) {
+        let marked = found.file.has_own_comment(raw.line) || found.file.has_own_comment(raw.step_line);
+        let alike = |&&(seen, _): &&(&FoundRef, bool)| {
+            seen.value() == found.value()
+                && (seen.inputs().eq(found.inputs())
+                    || narrowed_inputs(seen, &narrowing).eq(narrowed_inputs(found, &narrowing)))
+        };
+        if let Some(&(_, was_resolved)) = quiet.iter().find(alike).filter(|_| !marked) {
             resolved += usize::from(was_resolved);
             continue;
         }
-        let identity = advice::identify(&raw.value, facts.index);
+        let identity = advice::identify(found.value(), facts.index);
         let lookup = match (resolver, &identity) {
             (Some(r), Ok(Identity { task_id: Some(id), .. })) => Some(r.lookup(id).await),
             _ => None,
@@ -554,12 +551,17 @@ pub async fn advise_pipeline(
         let found_in_org = matches!(lookup, Some(Lookup::Found(_)));
         resolved += usize::from(found_in_org);
         let said = advice::advise_identified(found, &facts, identity, lookup.as_ref());
-        if said.is_empty() && !marked {
-            quiet.insert(alike, found_in_org);
+        if said.is_empty() && !marked && quiet.len() < QUIET_MAX {
+            quiet.push((found, found_in_org));
         }
         advice.extend(said);
     }
     (advice, resolved)
+}
+
+/// The inputs of `found` that some advisory is narrowed by (`narrowing`), in order.
+fn narrowed_inputs<'r>(found: &'r FoundRef, narrowing: &'r [&str]) -> impl Iterator<Item = (&'r str, &'r str)> + 'r {
+    found.inputs().filter(|(name, _)| narrowing.iter().any(|n| name.eq_ignore_ascii_case(n)))
 }
 
 /// The report entry for one pipeline file.
@@ -595,7 +597,7 @@ pub fn references_json(scan: &PipelineScan) -> Value {
         .iter()
         .map(|r| {
             let raw = r.raw();
-            let value = raw.value.trim();
+            let value = r.value().trim();
             let (task, version) = value.rsplit_once('@').unwrap_or((value, ""));
             json!({
                 "task": crate::sanitize::sanitize(task),

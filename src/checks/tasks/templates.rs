@@ -21,6 +21,9 @@ use crate::finding::{Finding, Location};
 use crate::fsread;
 use crate::sanitize::sanitize;
 
+/// What our pin markers and suppressions both contain.
+const OWN_COMMENT: &str = "azp-preflight";
+
 /// Azure Pipelines stops at 100 nested template files; so do we.
 const MAX_DEPTH: usize = 100;
 
@@ -39,6 +42,9 @@ pub struct ScannedFile {
     line_starts: Vec<usize>,
     /// `text.is_ascii()`, found once: columns are then bytes.
     ascii: bool,
+    /// The lines (1-based, in order) that carry one of our own comments: a pin marker or a
+    /// suppression. Found with one search of the text, not one per reference.
+    own_comment_lines: Vec<u32>,
 }
 
 impl ScannedFile {
@@ -79,7 +85,16 @@ impl ScannedFile {
             None => scan::scan_with(&text, &Lines::known(&text, &line_starts, ascii)),
             Some(_) => Scanned::default(),
         };
-        ScannedFile { path, display, text, bom, read_error, scanned, line_starts, ascii }
+        let mut own_comment_lines: Vec<u32> = memchr::memmem::find_iter(text.as_bytes(), OWN_COMMENT)
+            .map(|at| line_starts.partition_point(|&start| start <= at) as u32)
+            .collect();
+        own_comment_lines.dedup();
+        ScannedFile { path, display, text, bom, read_error, scanned, line_starts, ascii, own_comment_lines }
+    }
+
+    /// Whether 1-based `line` carries one of our own comments (`OWN_COMMENT`).
+    pub fn has_own_comment(&self, line: u32) -> bool {
+        self.own_comment_lines.binary_search(&line).is_ok()
     }
 
     pub fn lines(&self) -> Lines<'_> {
@@ -102,6 +117,16 @@ impl FoundRef {
 
     pub fn raw(&self) -> &RawReference {
         &self.file.scanned.references[self.index]
+    }
+
+    /// The reference's value, as YAML reads it.
+    pub fn value(&self) -> &str {
+        self.file.scanned.value(self.raw())
+    }
+
+    /// The step's literal inputs (name, value), in the order written.
+    pub fn inputs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.file.scanned.inputs_of(self.raw())
     }
 }
 
@@ -479,7 +504,7 @@ mod tests {
         let c = Collection::read(&roots, dir.path());
         let scan = c.pipeline(&roots[0]);
         let refs: Vec<(String, String, u32)> =
-            scan.references.iter().map(|r| (r.file.display.clone(), r.raw().value.clone(), r.raw().line)).collect();
+            scan.references.iter().map(|r| (r.file.display.clone(), r.value().to_string(), r.raw().line)).collect();
         assert_eq!(
             refs,
             [

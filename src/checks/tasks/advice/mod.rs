@@ -99,7 +99,7 @@ pub fn identify<'a>(value: &str, index: Option<&'a Index>) -> Result<Identity<'a
 
 /// Advice for one reference. `lookup` is the organization's answer when online.
 pub fn advise(found: &FoundRef, facts: &Facts<'_>, lookup: Option<&Lookup>) -> Vec<Advice> {
-    advise_identified(found, facts, identify(&found.raw().value, facts.index), lookup)
+    advise_identified(found, facts, identify(found.value(), facts.index), lookup)
 }
 
 /// As `advise`, with the reference already identified.
@@ -119,7 +119,7 @@ pub fn advise_identified(
                      parameter supplies the task, the callers' values are checked where they are written.",
                 )
                 .at(Location::new(found.file.display.clone(), raw.line, raw.column))
-                .data("value", sanitize(raw.value.trim()));
+                .data("value", sanitize(found.value().trim()));
             return suppress(vec![Advice { finding: f, edit: None }], found);
         }
     };
@@ -137,7 +137,7 @@ struct RefContext<'a> {
 impl RefContext<'_> {
     /// The value as written, safe for messages (only built when there is something to say).
     fn shown(&self) -> String {
-        sanitize(self.found.raw().value.trim())
+        sanitize(self.found.value().trim())
     }
 
     fn r(&self) -> &TaskRef {
@@ -189,7 +189,7 @@ impl RefContext<'_> {
             .facts
             .db
             .for_task(self.identity.task_id.as_deref(), &self.r().name, self.major())
-            .filter(|a| a.pinnable && applies(a, &self.found.raw().inputs))
+            .filter(|a| a.pinnable && applies(a, self.found))
             .collect();
         self.unknown(&mut out);
         match self.r().spec {
@@ -245,9 +245,9 @@ struct Runs<'a> {
 
 /// Whether an advisory narrowed to some inputs can apply to a step: only a literal value
 /// that differs rules it out.
-fn applies(advisory: &Advisory, inputs: &[(String, String)]) -> bool {
+fn applies(advisory: &Advisory, found: &FoundRef) -> bool {
     let Some(when) = &advisory.applies_when else { return true };
-    when.inputs.iter().all(|(name, expected)| match inputs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+    when.inputs.iter().all(|(name, expected)| match found.inputs().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
         Some((_, value)) if !reference::has_expression(value) => value.trim().eq_ignore_ascii_case(expected.trim()),
         _ => true,
     })

@@ -102,7 +102,7 @@ impl RefContext<'_> {
             display: self.found.file.display.clone(),
             line: raw.line,
             span,
-            old_value: raw.value.clone(),
+            old_value: self.found.value().to_string(),
             new_value: new_value.to_string(),
             comment,
         })
