@@ -182,6 +182,17 @@ impl<'a> Lines<'a> {
         self.text[start..end].trim_end_matches(['\n', '\r'])
     }
 
+    /// A parser position on this text. At the end of a text without a final line break, the
+    /// parser counts one more line than there is (the end is a line break to it): that
+    /// position is the end of the last line.
+    pub(crate) fn within(&self, line: usize, col: usize) -> (usize, usize) {
+        let last = self.starts.len();
+        if line <= last {
+            return (line, col);
+        }
+        (last, self.line(last as u32).chars().count())
+    }
+
     /// Byte offset of a 1-based line and 0-based character column.
     pub fn offset(&self, line: usize, col: usize) -> Option<usize> {
         let start = *self.starts.get(line.checked_sub(1)?)?;

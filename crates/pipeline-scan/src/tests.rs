@@ -322,6 +322,18 @@ steps:
 }
 
 #[test]
+fn a_value_the_parser_places_past_the_end_of_the_text_is_at_the_end_of_the_last_line() {
+    // Found by the `pipeline_yaml` fuzz target: for `- {task` the parser gives the missing
+    // value a position on line 2 of a one-line text.
+    for (text, line, column) in [("- {task", 1, 8), ("- {task\n", 2, 1), ("steps:\n- {task", 2, 8)] {
+        let s = scan(text);
+        let found: Vec<(&str, u32, u32)> = s.references.iter().map(|r| (s.value(r), r.line, r.column)).collect();
+        assert_eq!(found, [("", line, column)], "{text:?}");
+        assert!(s.stopped_at().is_some(), "{text:?}");
+    }
+}
+
+#[test]
 fn includes_seen_before_a_syntax_error_are_kept() {
     let text = "steps:\n- template: a.yml\n- template: b.yml\n  parameters:\n    x: [\n";
     let s = scan(text);

@@ -188,12 +188,13 @@ impl<'l, 't> Walker<'l, 't> {
             Event::DocumentBoundary => self.settle_open(),
             Event::Alias => finish_node(stack),
             Event::Scalar { value, style, line, col } => {
-                on_scalar(&mut self.out, stack, &mut self.collecting, self.lines, &value, style, (line, col));
+                let position = self.lines.within(line, col);
+                on_scalar(&mut self.out, stack, &mut self.collecting, self.lines, &value, style, position);
                 finish_node(stack);
             }
             Event::SequenceStart | Event::MappingStart { .. } => {
                 let start = match event {
-                    Event::MappingStart { line, col } => Some((line, col)),
+                    Event::MappingStart { line, col } => Some(self.lines.within(line, col)),
                     _ => None,
                 };
                 if let Some((line, col)) = start {
