@@ -30,7 +30,7 @@ use self::advisories::AdvisoryDb;
 use self::config::{pattern_input, TasksConfig};
 use self::discover::{Discovered, How, PipelineFile, SourcesRoot};
 use self::resolve::{Lookup, Resolver};
-use self::templates::{Collection, FoundRef, PipelineScan};
+use self::templates::{Collection, PipelineScan};
 use crate::advisory_update::AdvisoryUpdate;
 use crate::check::family::{Family, Network};
 use crate::check::{Context, LateRemedy, TargetOutcome};
@@ -519,31 +519,35 @@ pub async fn advise_pipeline(
     // own comments on its lines (a pin marker, a suppression). So a reference without such a
     // comment, alike in value and those inputs to one that drew no advice, draws none either
     // and is not judged again. Whether its task resolved is remembered with it.
-    let narrowing: Vec<&str> = db
+    let mut narrowing: Vec<&str> = db
         .advisories
         .iter()
         .filter_map(|a| a.applies_when.as_ref())
         .flat_map(|when| when.inputs.keys().map(String::as_str))
         .collect();
-    // The references that drew no advice, and whether their task resolved. A pipeline names a
-    // few distinct tasks, so a short list searched in order beats hashing every reference; it
-    // stops growing at `QUIET_MAX` so that a pipeline of thousands of distinct values is not
-    // searched quadratically.
+    // Several advisories narrow by the same input: each name is looked for once per input.
+    narrowing.sort_unstable_by_key(|name| name.to_ascii_lowercase());
+    narrowing.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    // Value, narrowing inputs and whether its task resolved, of each reference that drew no
+    // advice. A pipeline names a few distinct tasks, so a short list searched in order beats
+    // hashing every reference; it stops growing at `QUIET_MAX` so that a pipeline of thousands
+    // of distinct values is not searched quadratically.
     const QUIET_MAX: usize = 64;
-    let mut quiet: Vec<(&FoundRef, bool)> = Vec::new();
+    type Quiet<'s> = (&'s str, Vec<(&'s str, &'s str)>, bool);
+    let mut quiet: Vec<Quiet<'_>> = Vec::new();
     for found in &scan.references {
         let raw = found.raw();
+        let value = found.value();
         let marked = found.file.has_own_comment(raw.line) || found.file.has_own_comment(raw.step_line);
-        let alike = |&&(seen, _): &&(&FoundRef, bool)| {
-            seen.value() == found.value()
-                && (seen.inputs().eq(found.inputs())
-                    || narrowed_inputs(seen, &narrowing).eq(narrowed_inputs(found, &narrowing)))
-        };
-        if let Some(&(_, was_resolved)) = quiet.iter().find(alike).filter(|_| !marked) {
+        // Empty for most steps, and then without an allocation.
+        let narrowed: Vec<(&str, &str)> =
+            found.inputs().filter(|(name, _)| narrowing.iter().any(|n| name.eq_ignore_ascii_case(n))).collect();
+        let alike = |(seen_value, seen_narrowed, _): &&Quiet<'_>| *seen_value == value && *seen_narrowed == narrowed;
+        if let Some(&(_, _, was_resolved)) = quiet.iter().find(alike).filter(|_| !marked) {
             resolved += usize::from(was_resolved);
             continue;
         }
-        let identity = advice::identify(found.value(), facts.index);
+        let identity = advice::identify(value, facts.index);
         let lookup = match (resolver, &identity) {
             (Some(r), Ok(Identity { task_id: Some(id), .. })) => Some(r.lookup(id).await),
             _ => None,
@@ -552,16 +556,11 @@ pub async fn advise_pipeline(
         resolved += usize::from(found_in_org);
         let said = advice::advise_identified(found, &facts, identity, lookup.as_ref());
         if said.is_empty() && !marked && quiet.len() < QUIET_MAX {
-            quiet.push((found, found_in_org));
+            quiet.push((value, narrowed, found_in_org));
         }
         advice.extend(said);
     }
     (advice, resolved)
-}
-
-/// The inputs of `found` that some advisory is narrowed by (`narrowing`), in order.
-fn narrowed_inputs<'r>(found: &'r FoundRef, narrowing: &'r [&str]) -> impl Iterator<Item = (&'r str, &'r str)> + 'r {
-    found.inputs().filter(|(name, _)| narrowing.iter().any(|n| name.eq_ignore_ascii_case(n)))
 }
 
 /// The report entry for one pipeline file.
