@@ -4,9 +4,10 @@
 //!
 //!     cargo bench --bench scan
 //!
-//! On the idle two-core machine the median is 0.36–0.57 s (CPU time 0.68–1.07 s: the machine's
-//! speed varies), from 1.16 s (2.2 s) before the fast block-YAML reader. "last run" splits one
-//! run by stage; the CPU time tells this work from a busy machine's.
+//! On the idle two-core machine the median is 0.30–0.43 s (CPU time 0.58–0.74 s: the machine's
+//! speed varies by a third), from 0.51–0.76 s before scanned values shared one buffer and 1.16 s
+//! before the fast block-YAML reader. "last run" splits one run by stage; the CPU time tells
+//! this work from a busy machine's.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
