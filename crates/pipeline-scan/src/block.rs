@@ -497,9 +497,9 @@ enum Context {
     MapValue,
 }
 
-/// How many spaces `bytes` starts with. Indentation is most of a deep pipeline's bytes, so it
-/// is counted eight bytes at a time: the first byte that is not a space is the lowest non-zero
-/// byte of the word XOR eight spaces.
+/// How many spaces `bytes` starts with. A deep pipeline's lines start with a dozen or so, so
+/// they are counted eight bytes at a time: the first byte that is not a space is the lowest
+/// non-zero byte of the word XOR eight spaces.
 fn leading_spaces(bytes: &[u8]) -> usize {
     let mut n = 0;
     while let Some(word) = bytes.get(n..n + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
